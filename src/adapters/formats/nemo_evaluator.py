@@ -1,0 +1,201 @@
+"""Reader of nemo-evaluator job directories: artifacts/results.yml, run_config.yml and friends."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evalport.adapters.files import list_files
+from evalport.adapters.formats.yamlio import describe_yaml_error, load_yaml_file
+from evalport.domain.errors import EvalportError, ResultError
+from evalport.domain.model import Job, JobState, TaskResult
+from evalport.domain.redact import redact
+from evalport.domain.results import flatten_results
+
+RESULTS = "results.yml"
+RUN_CONFIG = "run_config.yml"
+METADATA = "metadata.yaml"
+FACTORY_METRICS = "eval_factory_metrics.json"
+
+
+def read_stage_exit(job_dir: Path) -> JobState:
+    """The job's state from ``logs/stage.*`` markers: ``stage.exit`` holds ``<time> <exit code>``."""
+    logs = job_dir / "logs"
+    try:
+        text = (logs / "stage.exit").read_text(errors="replace").split()
+    except FileNotFoundError:
+        if (logs / "stage.running").exists():
+            return JobState.RUNNING
+        if (logs / "stage.pre-start").exists():
+            return JobState.PENDING
+        return JobState.SUCCEEDED if (job_dir / "artifacts" / RESULTS).is_file() else JobState.UNKNOWN
+    except OSError:
+        return JobState.UNKNOWN
+    if not text:
+        return JobState.UNKNOWN
+    try:
+        return JobState.SUCCEEDED if int(text[-1]) == 0 else JobState.FAILED
+    except ValueError:
+        return JobState.UNKNOWN
+
+
+def _load(path: Path, job_id: str, *, required: bool) -> Any:
+    try:
+        return load_yaml_file(path)
+    except FileNotFoundError:
+        if required:
+            raise ResultError(
+                f"{path.name} is missing; the job may not have finished, or its artifacts were moved",
+                job_id=job_id,
+                path=path,
+            ) from None
+        return None
+    except yaml.YAMLError as exc:
+        raise ResultError(describe_yaml_error(exc), job_id=job_id, path=path) from None
+    except OSError as exc:
+        raise ResultError(f"cannot read: {exc.strerror}", job_id=job_id, path=path) from None
+
+
+def _dig(mapping: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(mapping, dict):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
+def read_launcher_config(job_dir: Path) -> dict[str, Any]:
+    """The launcher's resolved run config from ``metadata.yaml`` (for jobs found without a DB record)."""
+    try:
+        meta = load_yaml_file(job_dir / "artifacts" / METADATA)
+    except (OSError, yaml.YAMLError):
+        return {}
+    cfg = _dig(meta, "launcher_resolved_config")
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEEDED) -> TaskResult:
+    """Reads one job directory into a TaskResult; every problem is a ResultError naming job and file."""
+    artifacts = job_dir / "artifacts"
+    if not artifacts.is_dir():
+        raise ResultError(
+            "has no artifacts/ folder; is this a job directory (<invocation dir>/<task>.<index>)?",
+            job_id=job.job_id,
+            path=job_dir,
+        )
+    results_path = artifacts / RESULTS
+    doc = _load(results_path, job.job_id, required=True)
+    if not isinstance(doc, dict) or "results" not in doc:
+        raise ResultError("has no 'results' section; no metrics to export", job_id=job.job_id, path=results_path)
+    try:
+        metrics = flatten_results(doc["results"])
+    except ResultError as exc:
+        raise ResultError(str(exc), job_id=job.job_id, path=results_path) from None
+
+    run_config_path = artifacts / RUN_CONFIG
+    run_config = _load(run_config_path, job.job_id, required=True)
+    if not isinstance(run_config, dict):
+        raise ResultError("is not a mapping", job_id=job.job_id, path=run_config_path)
+    harness = run_config.get("framework_name") or run_config.get("pkg_name")
+    task = _dig(run_config, "config", "type") or _dig(doc, "config", "type") or job.task_name
+    model_id = (
+        _dig(run_config, "target", "api_endpoint", "model_id")
+        or _dig(doc, "target", "api_endpoint", "model_id")
+        or job.model_id
+    )
+    if not harness:
+        raise ResultError("has no 'framework_name'; cannot tell the harness", job_id=job.job_id, path=run_config_path)
+    if not model_id:
+        raise ResultError(
+            "has no target.api_endpoint.model_id; cannot tell the model", job_id=job.job_id, path=run_config_path
+        )
+
+    details: dict[str, Any] = {}
+    try:
+        with open(artifacts / FACTORY_METRICS, "rb") as fh:
+            factory = json.load(fh)
+        if isinstance(factory, dict):
+            details["eval_factory_metrics"] = factory
+    except (OSError, ValueError):
+        pass
+
+    config = job.config or read_launcher_config(job_dir)
+    timestamp = job.timestamp
+    if timestamp is None:
+        try:
+            timestamp = os.stat(results_path).st_mtime
+        except OSError:
+            timestamp = None
+    return TaskResult(
+        job_id=job.job_id,
+        invocation_id=job.invocation_id,
+        task=str(task),
+        harness=str(harness),
+        model_id=str(model_id),
+        executor=job.executor,
+        metrics=tuple(metrics),
+        state=state,
+        container=job.data.get("eval_image") or job.data.get("container"),
+        timestamp=timestamp,
+        config=redact(config),
+        details=details,
+        artifacts=tuple(list_files(artifacts)),
+        logs=tuple(list_files(job_dir / "logs")),
+    )
+
+
+ReadRequest = tuple[Job, Path, JobState]
+
+
+def _read_chunk(requests: list[ReadRequest]) -> list[TaskResult | EvalportError]:
+    out: list[TaskResult | EvalportError] = []
+    for job, directory, state in requests:
+        try:
+            out.append(read_task_result(job, directory, state))
+        except EvalportError as exc:
+            out.append(exc)
+    return out
+
+
+def _can_fork() -> bool:
+    """Forking is safe only from a single-threaded process (an embedding launcher may run threads)."""
+    import multiprocessing
+    import threading
+
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
+class NemoEvaluatorReader:
+    """The ResultReader the service uses: one job directory in, one TaskResult out.
+
+    ``read_many`` spreads large batches over worker processes: YAML parsing is CPU-bound, and for
+    thousands of jobs it is most of an export's time.
+    """
+
+    def __init__(self, workers: int | None = None, parallel_threshold: int = 256) -> None:
+        self.workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+        self.parallel_threshold = parallel_threshold
+
+    def read(self, job: Job, job_dir: Path, state: JobState) -> TaskResult:
+        return read_task_result(job, job_dir, state)
+
+    def read_many(self, requests: list[ReadRequest]) -> list[TaskResult | EvalportError]:
+        if self.workers < 2 or len(requests) < self.parallel_threshold or not _can_fork():
+            return _read_chunk(requests)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        size = max(32, len(requests) // (self.workers * 4))
+        chunks = [requests[i : i + size] for i in range(0, len(requests), size)]
+        with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return [r for chunk in pool.map(_read_chunk, chunks) for r in chunk]
+
+    def state(self, job_dir: Path) -> JobState:
+        return read_stage_exit(job_dir)
+
+
+__all__ = ["EvalportError", "NemoEvaluatorReader", "read_stage_exit", "read_task_result"]

@@ -1,0 +1,86 @@
+"""What every sink shares: config models with the common options, and a small base class.
+
+Third-party sinks may subclass :class:`BaseSink` (or implement the ResultSink port from scratch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from evalport.domain.artifacts import ArtifactPolicy
+from evalport.domain.filters import MetricFilter
+from evalport.domain.identity import LogMode
+from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
+from evalport.domain.report import Outcome
+
+
+class SinkConfig(BaseModel):
+    """Options every sink accepts. Unknown keys are an error (the settings loader names them)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    log_metrics: list[str] = Field(default_factory=list, description="metric patterns; default: all")
+
+    @field_validator("log_metrics", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @property
+    def metric_filter(self) -> MetricFilter:
+        return MetricFilter.of(self.log_metrics)
+
+
+class ArtifactSinkConfig(SinkConfig):
+    copy_artifacts: bool = True
+    only_required: bool = True
+    copy_logs: bool = False
+    exclude: list[str] = Field(default_factory=list, description="extra file patterns never sent")
+
+    @property
+    def policy(self) -> ArtifactPolicy:
+        return ArtifactPolicy(self.copy_artifacts, self.only_required, self.copy_logs, tuple(self.exclude))
+
+
+class TrackerSinkConfig(ArtifactSinkConfig):
+    log_mode: LogMode = LogMode.PER_TASK
+
+
+class BaseSink:
+    """Holds the validated config; subclasses set ``name``, ``Config`` and implement ``export``."""
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[SinkConfig]] = SinkConfig
+    capabilities: ClassVar[SinkCapabilities] = SinkCapabilities()
+
+    def __init__(self, config: SinkConfig | dict[str, Any] | None = None) -> None:
+        if config is None or isinstance(config, dict):
+            config = self.Config.model_validate(config or {})
+        self.config = config
+
+    @property
+    def destination(self) -> str:
+        return self.name
+
+    @property
+    def policy(self) -> ArtifactPolicy:
+        config_policy = getattr(self.config, "policy", None)
+        return config_policy if config_policy is not None else ArtifactPolicy(False, True, False)
+
+    @property
+    def metric_filter(self) -> MetricFilter:
+        return self.config.metric_filter
+
+    def export(self, items: Sequence[ExportItem]) -> list[Outcome]:
+        raise NotImplementedError
+
+    def check(self) -> CheckResult:
+        return CheckResult(True, f"{self.name}: nothing to check")
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,207 @@
+"""The local sink: stages artifacts (and logs) and writes per-job and multi-run JSON/CSV summaries."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from evalport.adapters.files import atomic_write_text
+from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink
+from evalport.adapters.staging import stage_item
+from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
+from evalport.domain.report import Outcome, Status
+
+BASE_COLUMNS = ("model_id", "harness", "task", "executor", "container", "invocation_id", "job_id", "timestamp")
+
+
+class LocalSinkConfig(ArtifactSinkConfig):
+    output_dir: Path = Field(default=Path("evalport-results"), description="where files and summaries go")
+    format: Literal["json", "csv", "none"] = "json"
+    output_filename: str | None = Field(default=None, description="multi-run summary name (default results.<fmt>)")
+
+
+def json_number(value: float) -> float | str:
+    """Strict JSON has no NaN or infinity: those are written as the strings "nan", "inf", "-inf"."""
+    if math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def summary_entry(item: ExportItem, files: Sequence[str], job_dir: str) -> dict[str, Any]:
+    result = item.result
+    entry = result.summary()
+    entry["metrics"] = {k: json_number(v) for k, v in entry["metrics"].items()}
+    entry["stats"] = {k: {s: json_number(v) for s, v in st.items()} for k, st in entry["stats"].items()}
+    entry["files"] = list(files)
+    entry["path"] = job_dir
+    body = json.dumps(entry, sort_keys=True, default=str)
+    entry["fingerprint"] = hashlib.sha256(body.encode()).hexdigest()[:16]
+    return entry
+
+
+def flat_row(entry: dict[str, Any]) -> dict[str, Any]:
+    row = {k: entry.get(k) for k in BASE_COLUMNS}
+    for name, value in entry["metrics"].items():
+        row[name] = value
+    for name, stats in entry["stats"].items():
+        for stat, value in stats.items():
+            row[f"{name}_{stat}"] = value
+    row["fingerprint"] = entry["fingerprint"]
+    return row
+
+
+class LocalSink(BaseSink):
+    """Files under ``<output_dir>/<invocation>/<job>/`` plus a multi-run summary, upserted by job id."""
+
+    name: ClassVar[str] = "local"
+    Config = LocalSinkConfig
+    capabilities = SinkCapabilities(artifacts=True, logs=True, upsert=True, multi_task=False)
+    config: LocalSinkConfig
+
+    @property
+    def output_dir(self) -> Path:
+        return self.config.output_dir.expanduser()
+
+    @property
+    def summary_path(self) -> Path | None:
+        if self.config.format == "none":
+            return None
+        return self.output_dir / (self.config.output_filename or f"results.{self.config.format}")
+
+    def job_dir(self, item: ExportItem) -> Path:
+        return self.output_dir / item.result.invocation_id / item.result.job_id
+
+    def export(self, items: Sequence[ExportItem]) -> list[Outcome]:
+        try:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = f"cannot create output directory {self.output_dir}: {exc.strerror or exc}; choose another --output-dir"
+            return [Outcome(i.result.job_id, self.destination, Status.FAILED, reason) for i in items]
+
+        staged: list[tuple[ExportItem, dict[str, Any], int, bool]] = []
+        outcomes: dict[str, Outcome] = {}
+        for item in items:
+            job_dir = self.job_dir(item)
+            existed = job_dir.exists()
+            try:
+                stage = stage_item(item, job_dir)
+                entry = summary_entry(item, stage.files, str(job_dir.relative_to(self.output_dir)))
+                if self.config.format != "none":
+                    self._write_job_summary(job_dir, entry)
+                else:
+                    job_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                where = getattr(exc, "filename", None) or job_dir
+                reason = f"cannot write {where}: {exc.strerror or exc}"
+                outcomes[item.result.job_id] = Outcome(item.result.job_id, self.destination, Status.FAILED, reason)
+                continue
+            staged.append((item, entry, stage.changed, existed))
+
+        previous: dict[str, dict[str, Any]] = {}
+        summary = self.summary_path
+        if summary is not None and staged:
+            try:
+                previous = self._upsert_summary(summary, [entry for _, entry, _, _ in staged])
+            except (OSError, ValueError) as exc:
+                reason = f"cannot update summary {summary}: {getattr(exc, 'strerror', None) or exc}"
+                return [
+                    outcomes.get(i.result.job_id)
+                    or Outcome(i.result.job_id, self.destination, Status.FAILED, reason)
+                    for i in items
+                ]
+
+        for item, entry, changed, existed in staged:
+            job_id = item.result.job_id
+            old = previous.get(job_id)
+            if summary is None:
+                status = Status.UPDATED if existed and changed else (Status.UNCHANGED if existed else Status.EXPORTED)
+            elif old is None:
+                status = Status.EXPORTED
+            elif old.get("fingerprint") != entry["fingerprint"] or changed:
+                status = Status.UPDATED
+            else:
+                status = Status.UNCHANGED
+            outcomes[job_id] = Outcome(job_id, self.destination, status, location=str(self.job_dir(item)))
+        return [outcomes[i.result.job_id] for i in items]
+
+    def _write_job_summary(self, job_dir: Path, entry: dict[str, Any]) -> None:
+        if self.config.format == "json":
+            text = json.dumps(entry, indent=2, sort_keys=True) + "\n"
+            path = job_dir / "result.json"
+        else:
+            text = _csv_text([flat_row(entry)])
+            path = job_dir / "result.csv"
+        try:
+            if path.read_text() == text:
+                return
+        except FileNotFoundError:
+            pass
+        atomic_write_text(path, text)
+
+    def _upsert_summary(self, path: Path, entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Read-modify-write under a file lock, so concurrent exports into one summary lose nothing.
+
+        Returns the previous entries of the jobs being written (by job id).
+        """
+        from filelock import FileLock
+
+        with FileLock(str(path) + ".lock", timeout=120):
+            current = self._read_summary(path)
+            previous = {e["job_id"]: current[e["job_id"]] for e in entries if e["job_id"] in current}
+            if all(previous.get(e["job_id"], {}).get("fingerprint") == e["fingerprint"] for e in entries):
+                return previous
+            for entry in entries:
+                current[entry["job_id"]] = entry
+            ordered = [current[k] for k in sorted(current)]
+            if self.config.format == "json":
+                # One run per line: the C JSON encoder (no indent) stays fast, and diffs stay readable.
+                runs = ",\n".join(json.dumps(run, sort_keys=True) for run in ordered)
+                head = json.dumps({"format": "evalport.results/1", "updated_at": time.time()})[:-1]
+                atomic_write_text(path, f'{head}, "runs": [\n{runs}\n]}}\n')
+            else:
+                atomic_write_text(path, _csv_text([flat_row(e) if "metrics" in e else e for e in ordered]))
+        return previous
+
+    def _read_summary(self, path: Path) -> dict[str, dict[str, Any]]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        if self.config.format == "json":
+            try:
+                doc = json.loads(text)
+            except ValueError as exc:
+                raise ValueError(f"{path} is not valid JSON ({exc}); move it aside and export again") from None
+            runs = doc.get("runs", []) if isinstance(doc, dict) else []
+            return {r["job_id"]: r for r in runs if isinstance(r, dict) and "job_id" in r}
+        return {row["job_id"]: row for row in csv.DictReader(io.StringIO(text)) if row.get("job_id")}
+
+    def check(self) -> CheckResult:
+        probe = self.output_dir
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        import os
+
+        if probe.is_dir() and os.access(probe, os.W_OK):
+            return CheckResult(True, f"local: {self.output_dir} is writable")
+        return CheckResult(False, f"local: {self.output_dir} is not writable (checked {probe})")
+
+
+def _csv_text(rows: list[dict[str, Any]]) -> str:
+    metric_cols = sorted({k for r in rows for k in r} - set(BASE_COLUMNS) - {"fingerprint"})
+    columns = [*BASE_COLUMNS, *metric_cols, "fingerprint"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+    return buf.getvalue()

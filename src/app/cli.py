@@ -1,0 +1,296 @@
+"""The ``evalport`` command: a thin shell over ExportService.
+
+Only cyclopts is imported at start-up; the service, rich and every SDK load when a command runs.
+Exit codes: 0 all exported, 1 any job or destination failed, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Annotated, Literal
+
+from cyclopts import App, Parameter
+
+from evalport import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+app = App(
+    name="evalport",
+    help="Export finished LLM-evaluation results to local files, MLflow, W&B and Google Sheets.",
+    version=__version__,
+    result_action="return_value",
+)
+
+ExecDb = Annotated[str | None, Parameter(name="--exec-db", env_var="EVALPORT_EXEC_DB",
+                                          help="execution DB (default ~/.nemo-evaluator/exec-db/exec.v1.jsonl)")]
+JobDirs = Annotated[list[str] | None, Parameter(name="--job-dir", help="a job directory to read directly (repeatable)")]
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _service(exec_db: str | None, job_dirs: list[str] | None, config_doc: dict | None = None):
+    from evalport.app.container import build_container
+
+    config_doc = config_doc or {}
+    container = build_container(
+        exec_db=exec_db or config_doc.get("exec_db"),
+        job_dirs=[*(job_dirs or []), *(config_doc.get("job_dirs") or [])],
+    )
+    return container.service()
+
+
+def _warn_source(service) -> None:
+    for message in getattr(service.source, "warnings", []):
+        _stderr().print(f"[yellow]warning:[/] {message}")
+
+
+@app.command
+def export(
+    ids: list[str] | None = None,
+    /,
+    *,
+    dest: Annotated[list[str] | None, Parameter(name=["--dest", "-d"], help="destination (repeatable)")] = None,
+    format: Annotated[Literal["json", "csv", "none"] | None, Parameter(help="local summary format")] = None,
+    output_dir: Annotated[str | None, Parameter(help="local output directory")] = None,
+    output_filename: Annotated[str | None, Parameter(help="local multi-run summary file name")] = None,
+    log_metrics: Annotated[list[str] | None, Parameter(help="metric patterns to export (default all)")] = None,
+    copy_logs: Annotated[bool | None, Parameter(help="also send logs/")] = None,
+    only_required: Annotated[
+        bool | None, Parameter(negative="--all-artifacts", help="only the required artifacts (or all)")
+    ] = None,
+    config: Annotated[str | None, Parameter(help="YAML/JSON file or inline JSON object")] = None,
+    override: Annotated[list[str] | None, Parameter(name=["--override", "-o"], help="KEY=VALUE")] = None,
+    include_failed: bool = False,
+    dry_run: bool = False,
+    json_output: Annotated[bool, Parameter(name="--json", help="print the report as JSON")] = False,
+    exec_db: ExecDb = None,
+    job_dir: JobDirs = None,
+) -> int:
+    """Export invocations or jobs (ids or unique prefixes) to one or more destinations."""
+    from evalport.app.settings import build_settings, load_document
+
+    doc = load_document(config)
+    service = _service(exec_db, job_dir, doc if any(k in doc for k in ("exec_db", "job_dirs")) else None)
+    flags = {
+        "format": format,
+        "output_dir": output_dir,
+        "output_filename": output_filename,
+        "log_metrics": log_metrics,
+        "copy_logs": copy_logs,
+        "only_required": only_required,
+    }
+    settings = build_settings(doc, dest or [], overrides=override or [])
+    _apply_flags(service, settings, flags)
+    sinks = service.build_sinks(settings)
+    if not ids and not job_dir and not doc.get("job_dirs"):
+        raise _Usage("give at least one invocation or job id (or --job-dir); `evalport ls` lists them")
+    _warn_source(service)
+    report = _run_with_progress(service, ids or [], sinks, include_failed=include_failed, dry_run=dry_run,
+                                quiet=json_output)
+    if json_output:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_report(report, sinks)
+    return report.exit_code()
+
+
+class _Usage(Exception):
+    pass
+
+
+def _apply_flags(service, settings, flags: dict) -> None:
+    """CLI flags go to every chosen destination whose config has that option."""
+    for key, value in flags.items():
+        if value is None:
+            continue
+        takers = [d for d in settings.destinations if key in service.sinks.get(d).Config.model_fields]
+        if not takers:
+            raise _Usage(f"--{key.replace('_', '-')} does not apply to {', '.join(settings.destinations)}")
+        for d in takers:
+            settings.configs[d][key] = value
+
+
+def _run_with_progress(service, ids, sinks, *, include_failed: bool, dry_run: bool, quiet: bool):
+    console = _stderr()
+    if quiet or not console.is_terminal:
+        return service.export_to(ids, sinks, include_failed=include_failed, dry_run=dry_run)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("export", total=None)
+        return service.export_to(ids, sinks, include_failed=include_failed, dry_run=dry_run,
+                                 on_outcome=lambda _o: progress.advance(task))
+
+
+def _print_report(report, sinks) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console(highlight=False)
+    err = _stderr()
+    for problem in report.problems:
+        err.print(f"[red]error:[/] {problem}")
+    notable = [o for o in report.outcomes if o.status.value in ("failed", "skipped", "planned")]
+    if notable:
+        table = Table("job", "destination", "status", "reason", show_lines=False)
+        for o in notable:
+            style = {"failed": "red", "skipped": "yellow"}.get(o.status.value, "")
+            table.add_row(o.job_id, o.destination, f"[{style}]{o.status.value}[/]" if style else o.status.value,
+                          o.reason)
+        (err if report.failed else out).print(table)
+    for sink in sinks:
+        outcomes = report.for_destination(sink.destination)
+        counts: dict[str, int] = {}
+        for o in outcomes:
+            counts[o.status.value] = counts.get(o.status.value, 0) + 1
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to export"
+        where = getattr(sink, "describe", lambda: "")()
+        out.print(f"{sink.destination}: {summary}" + (f" -> {where}" if where else ""))
+    for note in report.notes:
+        out.print(note)
+
+
+@app.command(name="ls")
+def list_jobs(
+    ids: list[str] | None = None,
+    /,
+    *,
+    json_output: Annotated[bool, Parameter(name="--json")] = False,
+    exec_db: ExecDb = None,
+    job_dir: JobDirs = None,
+) -> int:
+    """List invocations and their jobs with state."""
+    from evalport.domain.model import group_invocations
+
+    service = _service(exec_db, job_dir)
+    _warn_source(service)
+    if ids:
+        jobs, errors = service.resolve(ids)
+        for e in errors:
+            _stderr().print(f"[red]error:[/] {e}")
+    else:
+        jobs, errors = service.source.list_jobs(), []
+    states = service.source.job_states(jobs)
+    invocations = sorted(group_invocations(jobs), key=lambda i: i.timestamp or 0, reverse=True)
+    if json_output:
+        print(json.dumps([{"invocation_id": inv.invocation_id, "jobs": [
+            {"job_id": j.job_id, "task": j.task_name, "executor": j.executor, "state": states[j.job_id].value,
+             "model_id": j.model_id, "path": j.location.path} for j in inv.jobs]} for inv in invocations], indent=2))
+        return EXIT_FAILED if errors else EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("job", "task", "model", "executor", "state", "path")
+    for inv in invocations:
+        for j in inv.jobs:
+            table.add_row(j.job_id, j.task_name, j.model_id or "", j.executor, states[j.job_id].value,
+                          j.location.path)
+    Console(highlight=False).print(table)
+    return EXIT_FAILED if errors else EXIT_OK
+
+
+@app.command
+def show(
+    ids: list[str],
+    /,
+    *,
+    log_metrics: list[str] | None = None,
+    json_output: Annotated[bool, Parameter(name="--json")] = False,
+    exec_db: ExecDb = None,
+    job_dir: JobDirs = None,
+) -> int:
+    """Show the metrics of each job, as a table."""
+    from evalport.domain.filters import MetricFilter
+
+    service = _service(exec_db, job_dir)
+    results, report = service.read_results(ids)
+    flt = MetricFilter.of(log_metrics)
+    for problem in report.problems:
+        _stderr().print(f"[red]error:[/] {problem}")
+    if json_output:
+        print(json.dumps([flt.apply_to(r).summary() for r in results], indent=2, default=str))
+        return report.exit_code()
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    for r in results:
+        table = Table("metric", "value", "stderr", title=f"{r.job_id}  {r.model_id}  {r.harness}/{r.task}")
+        for m in flt.apply(r.metrics):
+            stderr = m.stats.get("stderr")
+            table.add_row(m.name, f"{m.value:.6g}", "" if stderr is None else f"{stderr:.3g}")
+        console.print(table)
+    return report.exit_code()
+
+
+@app.command
+def sinks() -> int:
+    """List the destinations that can be exported to (built-in and plugins)."""
+    import warnings
+
+    from evalport.app.registry import sink_registry
+
+    registry = sink_registry()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = registry.load_all()
+    for name, cls in loaded.items():
+        doc = (cls.__doc__ or "").strip().splitlines()
+        print(f"{name:10} {doc[0] if doc else ''}")
+    for w in caught:
+        _stderr().print(f"[yellow]warning:[/] {w.message}")
+    return EXIT_OK
+
+
+@app.command
+def doctor(
+    *,
+    dest: Annotated[list[str] | None, Parameter(name=["--dest", "-d"])] = None,
+    config: str | None = None,
+    override: Annotated[list[str] | None, Parameter(name=["--override", "-o"])] = None,
+    exec_db: ExecDb = None,
+) -> int:
+    """Check that each destination can be reached with the given configuration."""
+    from evalport.app.settings import build_settings, load_document
+
+    service = _service(exec_db, None)
+    settings = build_settings(load_document(config), dest or [], overrides=override or [])
+    code = EXIT_OK
+    for sink in service.build_sinks(settings):
+        result = sink.check()
+        mark = "[green]ok[/]" if result.ok else "[red]FAIL[/]"
+        _stderr().print(f"{mark} {result.message}")
+        code = code if result.ok else EXIT_FAILED
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    from cyclopts import CycloptsError
+
+    from evalport.domain.errors import UsageError
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = app(argv if argv is not None else sys.argv[1:], exit_on_error=False, print_error=True)
+    except CycloptsError:
+        return EXIT_USAGE
+    except (UsageError, _Usage) as exc:
+        from evalport.domain.redact import redact_text
+
+        _stderr().print(f"[red]error:[/] {redact_text(str(exc))}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return result if isinstance(result, int) else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""The application service: ids in, one ExportReport out, for any number of destinations."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from evalport.app.registry import Registry, sink_registry
+from evalport.app.settings import ExportSettings, build_settings, validate_sink_config
+from evalport.domain.artifacts import ArtifactPolicy
+from evalport.domain.errors import EvalportError, UsageError
+from evalport.domain.filters import MetricFilter
+from evalport.domain.model import Job, JobState, TaskResult
+from evalport.domain.ports import ExportItem, ResultReader, ResultSink, ResultSource, StagedJob
+from evalport.domain.redact import redact_text
+from evalport.domain.report import ExportReport, Outcome, Status
+
+log = logging.getLogger("evalport.service")
+
+OutcomeCallback = Callable[[Outcome], None]
+_NOT_FINISHED = (JobState.RUNNING, JobState.PENDING)
+
+
+def _skip_reason(state: JobState) -> str:
+    if state in _NOT_FINISHED:
+        return f"job is {state.value}; export it once it has finished"
+    return f"job {state.value}; pass --include-failed to export what it produced"
+
+
+class ExportService:
+    """Resolves ids through a ResultSource, reads results once, and sends them to every sink."""
+
+    def __init__(
+        self,
+        source: ResultSource,
+        reader: ResultReader,
+        sinks: Registry | None = None,
+    ) -> None:
+        self.source = source
+        self.reader = reader
+        self.sinks = sinks or sink_registry()
+
+    # -- building sinks -------------------------------------------------------------------------
+    def build_sink(self, destination: str, raw_config: Mapping[str, Any] | None = None) -> ResultSink:
+        sink_cls = self.sinks.get(destination)
+        config = validate_sink_config(sink_cls, destination, raw_config or {})
+        return sink_cls(config)
+
+    def build_sinks(self, settings: ExportSettings) -> list[ResultSink]:
+        return [self.build_sink(d, settings.configs.get(d)) for d in settings.destinations]
+
+    # -- reading ---------------------------------------------------------------------------------
+    def resolve(self, ids: Sequence[str]) -> tuple[list[Job], list[EvalportError]]:
+        return self.source.resolve(ids)
+
+    def read_results(
+        self, ids: Sequence[str], *, include_failed: bool = True
+    ) -> tuple[list[TaskResult], ExportReport]:
+        """Results of the named jobs (for ``show`` and reports); problems land in the report."""
+        report = ExportReport()
+        results: list[TaskResult] = []
+        jobs, errors = self.source.resolve(ids)
+        report.problems.extend(str(e) for e in errors)
+        with tempfile.TemporaryDirectory(prefix="evalport-stage-") as workdir:
+            for job, got in self._read(jobs, ArtifactPolicy(False), Path(workdir), include_failed):
+                if isinstance(got, str):
+                    report.problems.append(f"job {job.job_id}: {got}")
+                else:
+                    results.append(got[0])
+        return results, report
+
+    def _read(
+        self, jobs: Sequence[Job], policy: ArtifactPolicy, workdir: Path, include_failed: bool
+    ) -> list[tuple[Job, tuple[TaskResult, Path] | str]]:
+        """Each job with (result, staged dir) or a reason it cannot be exported."""
+        states = self.source.job_states(jobs)
+        out: list[tuple[Job, tuple[TaskResult, Path] | str]] = []
+        wanted: list[Job] = []
+        for job in jobs:
+            state = states.get(job.job_id, JobState.UNKNOWN)
+            if state is JobState.SUCCEEDED or (include_failed and state not in _NOT_FINISHED):
+                wanted.append(job)
+            else:
+                out.append((job, "skip:" + _skip_reason(state)))
+        staged = self.source.stage(wanted, policy, workdir) if wanted else {}
+        requests = []
+        for job in wanted:
+            got = staged.get(job.job_id)
+            if isinstance(got, StagedJob):
+                requests.append((job, got.directory, states.get(job.job_id, JobState.UNKNOWN)))
+            else:
+                out.append((job, str(got or f"job {job.job_id}: the source staged nothing")))
+        for (job, directory, _state), result in zip(requests, self._read_many(requests)):
+            out.append((job, str(result) if isinstance(result, EvalportError) else (result, directory)))
+        return out
+
+    def _read_many(self, requests: list[tuple[Job, Path, JobState]]) -> list[TaskResult | EvalportError]:
+        read_many = getattr(self.reader, "read_many", None)
+        if read_many is not None:
+            return read_many(requests)
+        out: list[TaskResult | EvalportError] = []
+        for job, directory, state in requests:
+            try:
+                out.append(self.reader.read(job, directory, state))
+            except EvalportError as exc:
+                out.append(exc)
+        return out
+
+    # -- exporting -------------------------------------------------------------------------------
+    def export(
+        self,
+        ids: Sequence[str],
+        destinations: Sequence[str] | str = (),
+        configs: Mapping[str, Any] | str | None = None,
+        *,
+        overrides: Sequence[str] = (),
+        flags: Mapping[str, Any] | None = None,
+        include_failed: bool = False,
+        dry_run: bool = False,
+        on_outcome: OutcomeCallback | None = None,
+    ) -> ExportReport:
+        """Exports ``ids`` to each destination; raises only for usage or configuration errors."""
+        from evalport.app.settings import load_document
+
+        if isinstance(destinations, str):
+            destinations = [destinations]
+        doc = load_document(configs) if not _is_per_dest(configs, destinations) else {"export": dict(configs)}
+        settings = build_settings(doc, destinations, flags=flags, overrides=overrides)
+        sinks = self.build_sinks(settings)
+        return self.export_to(ids, sinks, include_failed=include_failed, dry_run=dry_run, on_outcome=on_outcome)
+
+    def export_to(
+        self,
+        ids: Sequence[str],
+        sinks: Sequence[ResultSink],
+        *,
+        include_failed: bool = False,
+        dry_run: bool = False,
+        on_outcome: OutcomeCallback | None = None,
+    ) -> ExportReport:
+        if not sinks:
+            raise UsageError("no destination given; pass --dest (local, mlflow, wandb, gsheets, ...)")
+        report = ExportReport()
+        jobs, errors = self.source.resolve(ids)
+        report.problems.extend(str(e) for e in errors)
+        if errors and not jobs:
+            raise UsageError("; ".join(str(e) for e in errors))
+
+        def emit(outcomes: Sequence[Outcome]) -> None:
+            report.add(outcomes)
+            if on_outcome:
+                for o in outcomes:
+                    on_outcome(o)
+
+        policy = ArtifactPolicy.covering(s.policy for s in sinks)
+        with tempfile.TemporaryDirectory(prefix="evalport-stage-") as workdir:
+            read = self._read(jobs, policy, Path(workdir), include_failed)
+            ready: list[tuple[TaskResult, Path]] = []
+            for job, got in read:
+                if isinstance(got, str):
+                    status = Status.SKIPPED if got.startswith("skip:") else Status.FAILED
+                    reason = got.removeprefix("skip:")
+                    emit([Outcome(job.job_id, s.destination, status, reason) for s in sinks])
+                else:
+                    ready.append(got)
+            for sink in sinks:
+                items = [prepare_item(result, directory, sink) for result, directory in ready]
+                if not items:
+                    continue
+                if dry_run:
+                    emit([Outcome(i.result.job_id, sink.destination, Status.PLANNED,
+                                  f"would export {len(i.result.metrics)} metrics, "
+                                  f"{len(i.artifacts)} artifacts, {len(i.logs)} logs") for i in items])
+                    continue
+                emit(self._export_one(sink, items))
+        self.source.close()
+        for sink in sinks:
+            close = getattr(sink, "close", None)
+            if close:
+                close()
+        return report
+
+    def _export_one(self, sink: ResultSink, items: list[ExportItem]) -> list[Outcome]:
+        try:
+            outcomes = list(sink.export(items))
+        except Exception as exc:  # one failing destination never stops the others
+            log.debug("sink %s raised", sink.destination, exc_info=True)
+            reason = redact_text(f"{sink.destination} failed: {type(exc).__name__}: {exc}")
+            return [Outcome(i.result.job_id, sink.destination, Status.FAILED, reason) for i in items]
+        missing = {i.result.job_id for i in items} - {o.job_id for o in outcomes}
+        outcomes += [
+            Outcome(j, sink.destination, Status.FAILED, f"{sink.destination} reported no outcome for this job")
+            for j in sorted(missing)
+        ]
+        return [o if not o.reason else Outcome(o.job_id, o.destination, o.status, redact_text(o.reason), o.location)
+                for o in outcomes]
+
+
+def _is_per_dest(configs: Any, destinations: Sequence[str]) -> bool:
+    """``export(ids, ["local", "mlflow"], {"local": {...}, "mlflow": {...}})``: configs keyed by destination."""
+    return (
+        isinstance(configs, Mapping)
+        and bool(configs)
+        and all(k in destinations and isinstance(v, Mapping) for k, v in configs.items())
+    )
+
+
+def prepare_item(result: TaskResult, directory: Path | None, sink: ResultSink) -> ExportItem:
+    """The item a sink receives: the sink's metric filter applied, its artifact policy's files chosen."""
+    metric_filter: MetricFilter = getattr(sink, "metric_filter", None) or MetricFilter()
+    policy = sink.policy
+    return ExportItem(
+        result=metric_filter.apply_to(result),
+        directory=directory,
+        artifacts=tuple(policy.select_artifacts(result.artifacts)),
+        logs=tuple(policy.select_logs(result.logs)),
+    )

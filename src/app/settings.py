@@ -1,0 +1,181 @@
+"""Destination settings from YAML/JSON, launcher run-config blocks, CLI flags and ``-o`` overrides.
+
+Precedence, lowest first: ``execution.auto_export.configs.<dest>``, top-level ``export.<dest>``,
+flat options given with ``--config``, CLI flags, then ``-o [export.][<dest>.]key=value``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalport.domain.errors import ConfigError
+
+EVALPORT_KEYS = ("destinations", "export", "job_dirs", "exec_db")
+LAUNCHER_KEYS = ("execution", "evaluation", "target", "deployment", "env_vars", "auxiliary_deployments", "defaults")
+
+
+@dataclass
+class ExportSettings:
+    destinations: list[str] = field(default_factory=list)
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    exec_db: str | None = None
+    job_dirs: list[str] = field(default_factory=list)
+
+
+def load_document(value: str | Path | Mapping[str, Any] | None) -> dict[str, Any]:
+    """``--config``: a YAML/JSON file, an inline JSON object, or a mapping already loaded."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return dict(value)
+    text = str(value).strip()
+    if text.startswith("{"):
+        try:
+            doc = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"--config: inline JSON is not valid: {exc}") from None
+    else:
+        path = Path(text).expanduser()
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"--config: cannot read {path}: {exc.strerror or exc}") from None
+        import yaml
+
+        from evalport.adapters.formats.yamlio import describe_yaml_error, load_yaml_text
+
+        try:
+            doc = load_yaml_text(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--config {path}: {describe_yaml_error(exc)}") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"--config must hold a mapping of options, not {type(doc).__name__}")
+    return doc
+
+
+def _closest(key: str, valid: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict) and k not in ("tags", "extra_metadata"):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` to (["a", "b", "c"], value); the value is read as a YAML scalar or list."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"-o {text!r}: expected KEY=VALUE, e.g. -o export.local.format=csv")
+    from evalport.adapters.formats.yamlio import load_yaml_text
+
+    try:
+        value = load_yaml_text(raw) if raw.strip() else ""
+    except Exception:
+        value = raw
+    return [p for p in key.strip().split(".") if p], value
+
+
+def _set_path(target: dict[str, Any], path: list[str], value: Any) -> None:
+    for part in path[:-1]:
+        nxt = target.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            nxt = target[part] = {}
+        target = nxt
+    target[path[-1]] = value
+
+
+def build_settings(
+    doc: Mapping[str, Any] | None,
+    destinations: Sequence[str] = (),
+    *,
+    flags: Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+) -> ExportSettings:
+    doc = dict(doc or {})
+    structured = any(k in doc for k in EVALPORT_KEYS + LAUNCHER_KEYS)
+    is_launcher = any(k in doc for k in LAUNCHER_KEYS)
+    if structured and not is_launcher:
+        for key in doc:
+            if key not in EVALPORT_KEYS:
+                raise ConfigError(f"unknown config key {key!r}{_closest(key, EVALPORT_KEYS)}")
+    auto = ((doc.get("execution") or {}).get("auto_export") or {}) if is_launcher else {}
+    export_block = doc.get("export") or {}
+    if not isinstance(export_block, Mapping):
+        raise ConfigError("config key 'export' must map destination names to their options")
+
+    dests = list(destinations) or list(doc.get("destinations") or []) or list(auto.get("destinations") or [])
+    if not dests:
+        dests = ["local"]
+    dests = list(dict.fromkeys(dests))
+
+    configs: dict[str, dict[str, Any]] = {}
+    for dest in dests:
+        cfg: dict[str, Any] = {}
+        cfg = _merge(cfg, (auto.get("configs") or {}).get(dest) or {})
+        cfg = _merge(cfg, export_block.get(dest) or {})
+        if not structured:
+            cfg = _merge(cfg, doc)
+        configs[dest] = cfg
+
+    for key, value in (flags or {}).items():
+        if value is None:
+            continue
+        for dest in dests:
+            configs[dest][key] = value
+
+    for text in overrides:
+        path, value = parse_override(text)
+        scoped = path[0] == "export"
+        if scoped:
+            path = path[1:]
+        if len(path) >= 2 and path[0] in dests:
+            _set_path(configs[path[0]], path[1:], value)
+        elif scoped:
+            raise ConfigError(
+                f"-o {text!r}: give export.<destination>.<key> with a destination among {', '.join(dests)}"
+            )
+        else:
+            for dest in dests:
+                _set_path(configs[dest], path, value)
+
+    return ExportSettings(
+        destinations=dests,
+        configs=configs,
+        exec_db=doc.get("exec_db"),
+        job_dirs=[str(p) for p in doc.get("job_dirs") or []],
+    )
+
+
+def validate_sink_config(sink_cls: Any, destination: str, raw: Mapping[str, Any]) -> Any:
+    """The sink's pydantic config; unknown keys name the closest valid key."""
+    from pydantic import ValidationError
+
+    model = sink_cls.Config
+    try:
+        return model.model_validate(dict(raw))
+    except ValidationError as exc:
+        valid = list(model.model_fields)
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            if err.get("type") == "extra_forbidden":
+                problems.append(f"unknown key {loc!r}{_closest(loc.split('.')[0], valid)}")
+            else:
+                problems.append(f"{loc}: {err.get('msg')}")
+        raise ConfigError(
+            f"destination {destination!r}: " + "; ".join(problems) + f" (valid keys: {', '.join(valid)})"
+        ) from None

@@ -1,0 +1,1 @@
+"""The pure domain model: no file, network or SDK access lives here."""

@@ -1,0 +1,151 @@
+"""Invocations, jobs and what a finished job produced."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+class JobState(str, enum.Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    RUNNING = "running"
+    PENDING = "pending"
+    UNKNOWN = "unknown"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalLocation:
+    """The job's directory is readable on this machine."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteLocation:
+    """The job's directory lives on another host, reached as ``user@host``."""
+
+    host: str
+    path: str
+    user: str | None = None
+
+
+Location = LocalLocation | RemoteLocation
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One task of an invocation, as the launcher recorded it."""
+
+    job_id: str
+    invocation_id: str
+    task_name: str
+    executor: str
+    location: Location
+    config: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    timestamp: float | None = None
+    data: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    source: str = "local"
+
+    @property
+    def index(self) -> int | None:
+        tail = self.job_id.rsplit(".", 1)[-1]
+        return int(tail) if tail.isdigit() else None
+
+    @property
+    def model_id(self) -> str | None:
+        endpoint = (self.config.get("target") or {}).get("api_endpoint") or {}
+        return endpoint.get("model_id")
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    invocation_id: str
+    jobs: tuple[Job, ...]
+
+    @property
+    def timestamp(self) -> float | None:
+        stamps = [j.timestamp for j in self.jobs if j.timestamp is not None]
+        return min(stamps) if stamps else None
+
+
+def group_invocations(jobs: Iterable[Job]) -> list[Invocation]:
+    by_inv: dict[str, list[Job]] = {}
+    for job in jobs:
+        by_inv.setdefault(job.invocation_id, []).append(job)
+    return [
+        Invocation(inv, tuple(sorted(js, key=lambda j: (j.index is None, j.index or 0, j.job_id))))
+        for inv, js in by_inv.items()
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A named value with optional statistics (stderr, stddev, count, ...)."""
+
+    name: str
+    value: float
+    stats: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def finite(self) -> bool:
+        return math.isfinite(self.value)
+
+    def flat(self) -> dict[str, float]:
+        out = {self.name: self.value}
+        for stat, v in self.stats.items():
+            out[f"{self.name}_{stat}"] = v
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """What a finished job produced, ready to be sent to a destination."""
+
+    job_id: str
+    invocation_id: str
+    task: str
+    harness: str
+    model_id: str
+    executor: str
+    metrics: tuple[Metric, ...]
+    state: JobState = JobState.SUCCEEDED
+    container: str | None = None
+    timestamp: float | None = None
+    config: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    details: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    artifacts: tuple[str, ...] = ()
+    logs: tuple[str, ...] = ()
+
+    def flat_metrics(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for metric in self.metrics:
+            out.update(metric.flat())
+        return out
+
+    def with_metrics(self, metrics: Iterable[Metric]) -> TaskResult:
+        return replace(self, metrics=tuple(metrics))
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready description of the result; the shape every file summary uses."""
+        return {
+            "job_id": self.job_id,
+            "invocation_id": self.invocation_id,
+            "model_id": self.model_id,
+            "harness": self.harness,
+            "task": self.task,
+            "executor": self.executor,
+            "container": self.container,
+            "timestamp": self.timestamp,
+            "state": self.state.value,
+            "metrics": {m.name: m.value for m in self.metrics},
+            "stats": {m.name: dict(m.stats) for m in self.metrics if m.stats},
+        }
