@@ -63,5 +63,14 @@ def is_transient(exc: BaseException) -> bool:
     if status is not None:
         return status in RETRYABLE_STATUS
     name = type(exc).__name__
-    return name in {"ConnectionError", "ConnectTimeout", "ReadTimeout", "Timeout", "ChunkedEncodingError",
-                    "RemoteDisconnected", "ProtocolError", "MaxRetryError", "NewConnectionError"}
+    return name in {
+        "ConnectionError",
+        "ConnectTimeout",
+        "ReadTimeout",
+        "Timeout",
+        "ChunkedEncodingError",
+        "RemoteDisconnected",
+        "ProtocolError",
+        "MaxRetryError",
+        "NewConnectionError",
+    }

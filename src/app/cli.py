@@ -24,9 +24,17 @@ app = App(
     result_action="return_value",
 )
 
-ExecDb = Annotated[str | None, Parameter(name="--exec-db", env_var="EVALPORT_EXEC_DB",
-                                          help="execution DB (default ~/.nemo-evaluator/exec-db/exec.v1.jsonl)")]
-JobDirs = Annotated[list[str] | None, Parameter(name="--job-dir", help="a job directory to read directly (repeatable)")]
+ExecDb = Annotated[
+    str | None,
+    Parameter(
+        name="--exec-db",
+        env_var="EVALPORT_EXEC_DB",
+        help="execution DB (default ~/.nemo-evaluator/exec-db/exec.v1.jsonl)",
+    ),
+]
+JobDirs = Annotated[
+    list[str] | None, Parameter(name="--job-dir", help="a job directory to read directly (repeatable)")
+]
 
 
 def _stderr():
@@ -56,11 +64,15 @@ def export(
     ids: list[str] | None = None,
     /,
     *,
-    dest: Annotated[list[str] | None, Parameter(name=["--dest", "-d"], help="destination (repeatable)")] = None,
+    dest: Annotated[
+        list[str] | None, Parameter(name=["--dest", "-d"], help="destination (repeatable)")
+    ] = None,
     format: Annotated[Literal["json", "csv", "none"] | None, Parameter(help="local summary format")] = None,
     output_dir: Annotated[str | None, Parameter(help="local output directory")] = None,
     output_filename: Annotated[str | None, Parameter(help="local multi-run summary file name")] = None,
-    log_metrics: Annotated[list[str] | None, Parameter(help="metric patterns to export (default all)")] = None,
+    log_metrics: Annotated[
+        list[str] | None, Parameter(help="metric patterns to export (default all)")
+    ] = None,
     copy_logs: Annotated[bool | None, Parameter(help="also send logs/")] = None,
     only_required: Annotated[
         bool | None, Parameter(negative="--all-artifacts", help="only the required artifacts (or all)")
@@ -91,9 +103,9 @@ def export(
     sinks = service.build_sinks(settings)
     if not ids and not job_dir and not doc.get("job_dirs"):
         raise _Usage("give at least one invocation or job id (or --job-dir); `evalport ls` lists them")
-    _warn_source(service)
-    report = _run_with_progress(service, ids or [], sinks, include_failed=include_failed, dry_run=dry_run,
-                                quiet=json_output)
+    report = _run_with_progress(
+        service, ids or [], sinks, include_failed=include_failed, dry_run=dry_run, quiet=json_output
+    )
     if json_output:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -123,11 +135,22 @@ def _run_with_progress(service, ids, sinks, *, include_failed: bool, dry_run: bo
         return service.export_to(ids, sinks, include_failed=include_failed, dry_run=dry_run)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
+    with Progress(
+        TextColumn("exporting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task("export", total=None)
-        return service.export_to(ids, sinks, include_failed=include_failed, dry_run=dry_run,
-                                 on_outcome=lambda _o: progress.advance(task))
+        return service.export_to(
+            ids,
+            sinks,
+            include_failed=include_failed,
+            dry_run=dry_run,
+            on_outcome=lambda _o: progress.advance(task),
+        )
 
 
 def _print_report(report, sinks) -> None:
@@ -143,8 +166,12 @@ def _print_report(report, sinks) -> None:
         table = Table("job", "destination", "status", "reason", show_lines=False)
         for o in notable:
             style = {"failed": "red", "skipped": "yellow"}.get(o.status.value, "")
-            table.add_row(o.job_id, o.destination, f"[{style}]{o.status.value}[/]" if style else o.status.value,
-                          o.reason)
+            table.add_row(
+                o.job_id,
+                o.destination,
+                f"[{style}]{o.status.value}[/]" if style else o.status.value,
+                o.reason,
+            )
         (err if report.failed else out).print(table)
     for sink in sinks:
         outcomes = report.for_destination(sink.destination)
@@ -155,7 +182,7 @@ def _print_report(report, sinks) -> None:
         where = getattr(sink, "describe", lambda: "")()
         out.print(f"{sink.destination}: {summary}" + (f" -> {where}" if where else ""))
     for note in report.notes:
-        out.print(note)
+        err.print(f"[yellow]warning:[/] {note}")
 
 
 @app.command(name="ls")
@@ -181,9 +208,28 @@ def list_jobs(
     states = service.source.job_states(jobs)
     invocations = sorted(group_invocations(jobs), key=lambda i: i.timestamp or 0, reverse=True)
     if json_output:
-        print(json.dumps([{"invocation_id": inv.invocation_id, "jobs": [
-            {"job_id": j.job_id, "task": j.task_name, "executor": j.executor, "state": states[j.job_id].value,
-             "model_id": j.model_id, "path": j.location.path} for j in inv.jobs]} for inv in invocations], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "invocation_id": inv.invocation_id,
+                        "jobs": [
+                            {
+                                "job_id": j.job_id,
+                                "task": j.task_name,
+                                "executor": j.executor,
+                                "state": states[j.job_id].value,
+                                "model_id": j.model_id,
+                                "path": j.location.path,
+                            }
+                            for j in inv.jobs
+                        ],
+                    }
+                    for inv in invocations
+                ],
+                indent=2,
+            )
+        )
         return EXIT_FAILED if errors else EXIT_OK
     from rich.console import Console
     from rich.table import Table
@@ -191,8 +237,9 @@ def list_jobs(
     table = Table("job", "task", "model", "executor", "state", "path")
     for inv in invocations:
         for j in inv.jobs:
-            table.add_row(j.job_id, j.task_name, j.model_id or "", j.executor, states[j.job_id].value,
-                          j.location.path)
+            table.add_row(
+                j.job_id, j.task_name, j.model_id or "", j.executor, states[j.job_id].value, j.location.path
+            )
     Console(highlight=False).print(table)
     return EXIT_FAILED if errors else EXIT_OK
 

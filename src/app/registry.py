@@ -79,7 +79,9 @@ class Registry:
 
             close = difflib.get_close_matches(name, self.names(), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"unknown {self.kind} {name!r}{hint} (known: {', '.join(self.names()) or 'none'})")
+            raise ConfigError(
+                f"unknown {self.kind} {name!r}{hint} (known: {', '.join(self.names()) or 'none'})"
+            )
         try:
             obj = ep.load()
         except Exception as exc:  # a broken plugin must not take the others down

@@ -93,7 +93,7 @@ class ExportService:
                 requests.append((job, got.directory, states.get(job.job_id, JobState.UNKNOWN)))
             else:
                 out.append((job, str(got or f"job {job.job_id}: the source staged nothing")))
-        for (job, directory, _state), result in zip(requests, self._read_many(requests)):
+        for (job, directory, _state), result in zip(requests, self._read_many(requests), strict=True):
             out.append((job, str(result) if isinstance(result, EvalportError) else (result, directory)))
         return out
 
@@ -130,7 +130,9 @@ class ExportService:
         doc = load_document(configs) if not _is_per_dest(configs, destinations) else {"export": dict(configs)}
         settings = build_settings(doc, destinations, flags=flags, overrides=overrides)
         sinks = self.build_sinks(settings)
-        return self.export_to(ids, sinks, include_failed=include_failed, dry_run=dry_run, on_outcome=on_outcome)
+        return self.export_to(
+            ids, sinks, include_failed=include_failed, dry_run=dry_run, on_outcome=on_outcome
+        )
 
     def export_to(
         self,
@@ -171,11 +173,23 @@ class ExportService:
                 if not items:
                     continue
                 if dry_run:
-                    emit([Outcome(i.result.job_id, sink.destination, Status.PLANNED,
-                                  f"would export {len(i.result.metrics)} metrics, "
-                                  f"{len(i.artifacts)} artifacts, {len(i.logs)} logs") for i in items])
+                    describe = getattr(sink, "describe", None)
+                    where = describe() if describe else sink.destination
+                    emit(
+                        [
+                            Outcome(
+                                i.result.job_id,
+                                sink.destination,
+                                Status.PLANNED,
+                                f"would export {len(i.result.flat_metrics())} metrics, "
+                                f"{len(i.artifacts)} artifacts, {len(i.logs)} logs to {where}",
+                            )
+                            for i in items
+                        ]
+                    )
                     continue
                 emit(self._export_one(sink, items))
+        report.notes.extend(getattr(self.source, "warnings", []))
         self.source.close()
         for sink in sinks:
             close = getattr(sink, "close", None)
@@ -192,15 +206,21 @@ class ExportService:
             return [Outcome(i.result.job_id, sink.destination, Status.FAILED, reason) for i in items]
         missing = {i.result.job_id for i in items} - {o.job_id for o in outcomes}
         outcomes += [
-            Outcome(j, sink.destination, Status.FAILED, f"{sink.destination} reported no outcome for this job")
+            Outcome(
+                j, sink.destination, Status.FAILED, f"{sink.destination} reported no outcome for this job"
+            )
             for j in sorted(missing)
         ]
-        return [o if not o.reason else Outcome(o.job_id, o.destination, o.status, redact_text(o.reason), o.location)
-                for o in outcomes]
+        return [
+            o
+            if not o.reason
+            else Outcome(o.job_id, o.destination, o.status, redact_text(o.reason), o.location)
+            for o in outcomes
+        ]
 
 
 def _is_per_dest(configs: Any, destinations: Sequence[str]) -> bool:
-    """``export(ids, ["local", "mlflow"], {"local": {...}, "mlflow": {...}})``: configs keyed by destination."""
+    """``export(ids, ["local", "mlflow"], {"local": {...}, "mlflow": {...}})``: configs by destination."""
     return (
         isinstance(configs, Mapping)
         and bool(configs)

@@ -16,7 +16,15 @@ from typing import Any
 from evalport.domain.errors import ConfigError
 
 EVALPORT_KEYS = ("destinations", "export", "job_dirs", "exec_db")
-LAUNCHER_KEYS = ("execution", "evaluation", "target", "deployment", "env_vars", "auxiliary_deployments", "defaults")
+LAUNCHER_KEYS = (
+    "execution",
+    "evaluation",
+    "target",
+    "deployment",
+    "env_vars",
+    "auxiliary_deployments",
+    "defaults",
+)
 
 
 @dataclass

@@ -35,7 +35,8 @@ class ArtifactPolicy:
 
     def _excluded(self, relpath: str) -> bool:
         return is_never_exported(relpath) or any(
-            fnmatch.fnmatch(relpath, p) or fnmatch.fnmatch(relpath.rsplit("/", 1)[-1], p) for p in self.exclude
+            fnmatch.fnmatch(relpath, p) or fnmatch.fnmatch(relpath.rsplit("/", 1)[-1], p)
+            for p in self.exclude
         )
 
     def select_artifacts(self, relpaths: Iterable[str]) -> list[str]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable
 
 from evalport.domain.errors import ConfigError
 from evalport.domain.model import Metric, TaskResult

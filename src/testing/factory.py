@@ -31,12 +31,28 @@ TASKS: dict[str, tuple[str, str, tuple[tuple[str, tuple[str, ...]], ...], tuple[
     "gpqa_diamond": ("simple_evals", "simple-evals", (("score", ("micro",)),), ()),
     "mmlu_pro": ("simple_evals", "simple-evals", (("score", ("micro", "macro")),), ("stem", "humanities")),
     "aime_2025": ("simple_evals", "simple-evals", (("score", ("micro",)),), ()),
-    "gsm8k": ("lm-evaluation-harness", "lm-evaluation-harness",
-              (("exact_match", ("strict-match", "flexible-extract")),), ()),
-    "hellaswag": ("lm-evaluation-harness", "lm-evaluation-harness", (("acc", ("acc",)), ("acc_norm", ("acc_norm",))), ()),
+    "gsm8k": (
+        "lm-evaluation-harness",
+        "lm-evaluation-harness",
+        (("exact_match", ("strict-match", "flexible-extract")),),
+        (),
+    ),
+    "hellaswag": (
+        "lm-evaluation-harness",
+        "lm-evaluation-harness",
+        (("acc", ("acc",)), ("acc_norm", ("acc_norm",))),
+        (),
+    ),
     "mmlu": ("lm-evaluation-harness", "lm-evaluation-harness", (("acc", ("acc",)),), ("stem", "other")),
-    "ifeval": ("lm-evaluation-harness", "lm-evaluation-harness",
-               (("prompt_level_strict_acc", ("prompt_level_strict_acc",)), ("inst_level_loose_acc", ("inst_level_loose_acc",))), ()),
+    "ifeval": (
+        "lm-evaluation-harness",
+        "lm-evaluation-harness",
+        (
+            ("prompt_level_strict_acc", ("prompt_level_strict_acc",)),
+            ("inst_level_loose_acc", ("inst_level_loose_acc",)),
+        ),
+        (),
+    ),
     "humaneval": ("bigcode-evaluation-harness", "bigcode-evaluation-harness", (("pass@1", ("pass@1",)),), ()),
 }
 
@@ -50,7 +66,12 @@ def _ts(t: float, fmt: str) -> str:
 def _stats(value: float, n: int) -> dict[str, float]:
     p = min(max(value, 0.0), 1.0)
     sd = math.sqrt(p * (1 - p))
-    return {"count": n, "mean": round(value, 6), "stddev": round(sd, 6), "stderr": round(sd / math.sqrt(max(n, 1)), 6)}
+    return {
+        "count": n,
+        "mean": round(value, 6),
+        "stddev": round(sd, 6),
+        "stderr": round(sd / math.sqrt(max(n, 1)), 6),
+    }
 
 
 def metric_block(rng: random.Random, spec: Sequence[tuple[str, Sequence[str]]], n: int) -> dict[str, Any]:
@@ -96,11 +117,18 @@ def run_config(model_id: str, output_dir: Path, tasks: Sequence[str], **extra: A
         "execution": {"type": "local", "output_dir": str(output_dir), "mode": "sequential"},
         "deployment": {"type": "none"},
         "env_vars": {"HF_TOKEN": "hf_secret_token_value"},
-        "target": {"api_endpoint": {"url": "https://example.invalid/v1/chat/completions",
-                                    "model_id": model_id, "api_key_name": "NGC_API_KEY",
-                                    "api_key": "nvapi-very-secret"}},
-        "evaluation": {"nemo_evaluator_config": {"config": {"params": {"parallelism": 8, "limit_samples": 10}}},
-                       "tasks": [{"name": t} for t in tasks]},
+        "target": {
+            "api_endpoint": {
+                "url": "https://example.invalid/v1/chat/completions",
+                "model_id": model_id,
+                "api_key_name": "NGC_API_KEY",
+                "api_key": "nvapi-very-secret",
+            }
+        },
+        "evaluation": {
+            "nemo_evaluator_config": {"config": {"params": {"parallelism": 8, "limit_samples": 10}}},
+            "tasks": [{"name": t} for t in tasks],
+        },
     }
     for key, value in extra.items():
         cfg[key] = value
@@ -121,7 +149,9 @@ def write_job(
     results: dict[str, Any] | None = None,
     log_lines: int = 20,
 ) -> WrittenJob:
-    harness, container, spec, subgroups = TASKS.get(task, ("simple_evals", "simple-evals", (("score", ("micro",)),), ()))
+    harness, container, spec, subgroups = TASKS.get(
+        task, ("simple_evals", "simple-evals", (("score", ("micro",)),), ())
+    )
     job_dir = inv_dir / f"{task}.{index}"
     art, logs = job_dir / "artifacts", job_dir / "logs"
     art.mkdir(parents=True, exist_ok=True)
@@ -138,21 +168,51 @@ def write_job(
                 group["groups"][sg] = {"metrics": sg_metrics}
                 tasks_sec[f"{task}_{sg}"] = {"metrics": json.loads(json.dumps(sg_metrics))}
         results = {"groups": {task: group}, "tasks": tasks_sec}
-    target = {"api_endpoint": {"api_key_name": "NGC_API_KEY", "model_id": model_id, "type": "chat",
-                               "url": "https://example.invalid/v1/chat/completions"}}
+    target = {
+        "api_endpoint": {
+            "api_key_name": "NGC_API_KEY",
+            "model_id": model_id,
+            "type": "chat",
+            "url": "https://example.invalid/v1/chat/completions",
+        }
+    }
     ecfg = {"output_dir": "/results", "params": {"limit_samples": 10, "parallelism": 8}, "type": task}
     dump = yaml.CSafeDumper if hasattr(yaml, "CSafeDumper") else yaml.SafeDumper
-    (art / "results.yml").write_text(yaml.dump({"config": ecfg, "git_hash": "", "results": results,
-                                                "target": target}, Dumper=dump, sort_keys=True))
-    (art / "run_config.yml").write_text(yaml.dump({"config": ecfg, "framework_name": harness,
-                                                   "pkg_name": harness.replace("-", "_"), "target": target},
-                                                  Dumper=dump, sort_keys=True))
-    (art / "metadata.yaml").write_text(yaml.dump({"launcher_resolved_config": dict(config),
-                                                  "versioning": {"nemo_evaluator_launcher": "0.2.6"}},
-                                                 Dumper=dump, sort_keys=False))
-    (art / "eval_factory_metrics.json").write_text(json.dumps(
-        {"response_stats": {"avg_prompt_tokens": 600.0, "avg_completion_tokens": 900.0, "count": n},
-         "evaluation": {"runtime_seconds": round(rng.uniform(30, 500), 3)}}, indent=2))
+    (art / "results.yml").write_text(
+        yaml.dump(
+            {"config": ecfg, "git_hash": "", "results": results, "target": target},
+            Dumper=dump,
+            sort_keys=True,
+        )
+    )
+    (art / "run_config.yml").write_text(
+        yaml.dump(
+            {
+                "config": ecfg,
+                "framework_name": harness,
+                "pkg_name": harness.replace("-", "_"),
+                "target": target,
+            },
+            Dumper=dump,
+            sort_keys=True,
+        )
+    )
+    (art / "metadata.yaml").write_text(
+        yaml.dump(
+            {"launcher_resolved_config": dict(config), "versioning": {"nemo_evaluator_launcher": "0.2.6"}},
+            Dumper=dump,
+            sort_keys=False,
+        )
+    )
+    (art / "eval_factory_metrics.json").write_text(
+        json.dumps(
+            {
+                "response_stats": {"avg_prompt_tokens": 600.0, "avg_completion_tokens": 900.0, "count": n},
+                "evaluation": {"runtime_seconds": round(rng.uniform(30, 500), 3)},
+            },
+            indent=2,
+        )
+    )
     (art / "progress").write_text(f"{n}\n")
     (art / "cache").mkdir(exist_ok=True)
     (art / "cache" / "responses.db").write_bytes(b"cached responses")
@@ -163,16 +223,22 @@ def write_job(
     if exit_code is not None:
         (logs / "stage.exit").write_text(f"{_ts(start + 60, '%Y-%m-%dT%H:%M:%SZ')} {exit_code}\n")
     (logs / "client_stdout.log").write_text(
-        "".join(f"{_ts(start + k, '%H:%M:%S')} [I] {task}: request {k + 1}/{log_lines} status=200\n"
-                for k in range(log_lines)))
+        "".join(
+            f"{_ts(start + k, '%H:%M:%S')} [I] {task}: request {k + 1}/{log_lines} status=200\n"
+            for k in range(log_lines)
+        )
+    )
     job_id = f"{invocation_id}.{index}"
     record = {
         "invocation_id": invocation_id,
         "job_id": job_id,
         "timestamp": timestamp + index * 0.001,
         "executor": "local",
-        "data": {"output_dir": str(job_dir), "container": f"client-{task}-{index}-{invocation_id[:8]}",
-                 "eval_image": f"nvcr.io/nvidia/eval-factory/{container}:26.03"},
+        "data": {
+            "output_dir": str(job_dir),
+            "container": f"client-{task}-{index}-{invocation_id[:8]}",
+            "eval_image": f"nvcr.io/nvidia/eval-factory/{container}:26.03",
+        },
         "config": dict(config),
     }
     return WrittenJob(invocation_id, job_id, task, harness, model_id, job_dir, results, record)
@@ -205,7 +271,9 @@ def write_launcher_home(
         chosen = [pool[(i + k) % len(pool)] for k in range(tasks_per_invocation)]
         cfg = run_config(model, results_root, chosen)
         for idx, task in enumerate(chosen):
-            home.jobs.append(write_job(inv_dir, inv, idx, task, model, cfg, rng, timestamp=ts, log_lines=log_lines))
+            home.jobs.append(
+                write_job(inv_dir, inv, idx, task, model, cfg, rng, timestamp=ts, log_lines=log_lines)
+            )
     append_records(exec_db, [j.record for j in home.jobs])
     return home
 

@@ -95,7 +95,9 @@ class SinkContract:
 
     def export(self, sink: ResultSink, results: Sequence[tuple[TaskResult, Path]]) -> list[Outcome]:
         outcomes = sink.export(self.items(sink, results))
-        assert [o.job_id for o in outcomes] == [r.job_id for r, _ in results], "one outcome per item, in order"
+        assert [o.job_id for o in outcomes] == [r.job_id for r, _ in results], (
+            "one outcome per item, in order"
+        )
         return outcomes
 
     def only(self, runs: list[StoredRun]) -> StoredRun:
@@ -188,8 +190,12 @@ class SinkContract:
 
     def test_odd_and_unicode_metric_names_survive(self, make_sink, read_back, results):
         result, directory = results[0]
-        odd = [Metric("humaneval_pass@1", 0.5, {"stderr": 0.01}), Metric("a/b c", 0.25),
-               Metric("ünïcødé_score", 0.75), Metric("mt-bench.turn 1", 7.5)]
+        odd = [
+            Metric("humaneval_pass@1", 0.5, {"stderr": 0.01}),
+            Metric("a/b c", 0.25),
+            Metric("ünïcødé_score", 0.75),
+            Metric("mt-bench.turn 1", 7.5),
+        ]
         result = result.with_metrics([*result.metrics, *odd])
         sink = make_sink()
         assert self.export(sink, [(result, directory)])[0].status is Status.EXPORTED

@@ -65,6 +65,15 @@ class TestLocalSinkCsv(TestLocalSinkJson):
         return list(csv.DictReader(path.open()))
 
     def metrics_of(self, row: dict) -> dict[str, float]:
-        skip = {"model_id", "harness", "task", "executor", "container", "invocation_id", "job_id", "timestamp",
-                "fingerprint"}
+        skip = {
+            "model_id",
+            "harness",
+            "task",
+            "executor",
+            "container",
+            "invocation_id",
+            "job_id",
+            "timestamp",
+            "fingerprint",
+        }
         return {k: float(v) for k, v in row.items() if k not in skip and v != ""}

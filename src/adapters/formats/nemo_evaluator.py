@@ -90,7 +90,9 @@ def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEED
     results_path = artifacts / RESULTS
     doc = _load(results_path, job.job_id, required=True)
     if not isinstance(doc, dict) or "results" not in doc:
-        raise ResultError("has no 'results' section; no metrics to export", job_id=job.job_id, path=results_path)
+        raise ResultError(
+            "has no 'results' section; no metrics to export", job_id=job.job_id, path=results_path
+        )
     try:
         metrics = flatten_results(doc["results"])
     except ResultError as exc:
@@ -108,10 +110,14 @@ def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEED
         or job.model_id
     )
     if not harness:
-        raise ResultError("has no 'framework_name'; cannot tell the harness", job_id=job.job_id, path=run_config_path)
+        raise ResultError(
+            "has no 'framework_name'; cannot tell the harness", job_id=job.job_id, path=run_config_path
+        )
     if not model_id:
         raise ResultError(
-            "has no target.api_endpoint.model_id; cannot tell the model", job_id=job.job_id, path=run_config_path
+            "has no target.api_endpoint.model_id; cannot tell the model",
+            job_id=job.job_id,
+            path=run_config_path,
         )
 
     details: dict[str, Any] = {}

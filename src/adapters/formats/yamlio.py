@@ -11,12 +11,12 @@ SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_yaml_text(text: str | bytes) -> Any:
-    return yaml.load(text, Loader=SafeLoader)  # noqa: S506 - a safe loader
+    return yaml.load(text, Loader=SafeLoader)
 
 
 def load_yaml_file(path: Path) -> Any:
     with open(path, "rb") as fh:
-        return yaml.load(fh, Loader=SafeLoader)  # noqa: S506 - a safe loader
+        return yaml.load(fh, Loader=SafeLoader)
 
 
 def describe_yaml_error(exc: yaml.YAMLError) -> str:

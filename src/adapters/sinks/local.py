@@ -20,13 +20,24 @@ from evalport.adapters.staging import stage_item
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
 from evalport.domain.report import Outcome, Status
 
-BASE_COLUMNS = ("model_id", "harness", "task", "executor", "container", "invocation_id", "job_id", "timestamp")
+BASE_COLUMNS = (
+    "model_id",
+    "harness",
+    "task",
+    "executor",
+    "container",
+    "invocation_id",
+    "job_id",
+    "timestamp",
+)
 
 
 class LocalSinkConfig(ArtifactSinkConfig):
     output_dir: Path = Field(default=Path("evalport-results"), description="where files and summaries go")
     format: Literal["json", "csv", "none"] = "json"
-    output_filename: str | None = Field(default=None, description="multi-run summary name (default results.<fmt>)")
+    output_filename: str | None = Field(
+        default=None, description="multi-run summary name (default results.<fmt>)"
+    )
 
 
 def json_number(value: float) -> float | str:
@@ -84,7 +95,10 @@ class LocalSink(BaseSink):
         try:
             self.output_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            reason = f"cannot create output directory {self.output_dir}: {exc.strerror or exc}; choose another --output-dir"
+            reason = (
+                f"cannot create output directory {self.output_dir}: {exc.strerror or exc}; "
+                "choose another --output-dir"
+            )
             return [Outcome(i.result.job_id, self.destination, Status.FAILED, reason) for i in items]
 
         staged: list[tuple[ExportItem, dict[str, Any], int, bool]] = []
@@ -102,7 +116,9 @@ class LocalSink(BaseSink):
             except OSError as exc:
                 where = getattr(exc, "filename", None) or job_dir
                 reason = f"cannot write {where}: {exc.strerror or exc}"
-                outcomes[item.result.job_id] = Outcome(item.result.job_id, self.destination, Status.FAILED, reason)
+                outcomes[item.result.job_id] = Outcome(
+                    item.result.job_id, self.destination, Status.FAILED, reason
+                )
                 continue
             staged.append((item, entry, stage.changed, existed))
 
@@ -123,7 +139,11 @@ class LocalSink(BaseSink):
             job_id = item.result.job_id
             old = previous.get(job_id)
             if summary is None:
-                status = Status.UPDATED if existed and changed else (Status.UNCHANGED if existed else Status.EXPORTED)
+                status = (
+                    Status.UPDATED
+                    if existed and changed
+                    else (Status.UNCHANGED if existed else Status.EXPORTED)
+                )
             elif old is None:
                 status = Status.EXPORTED
             elif old.get("fingerprint") != entry["fingerprint"] or changed:
@@ -180,10 +200,16 @@ class LocalSink(BaseSink):
             try:
                 doc = json.loads(text)
             except ValueError as exc:
-                raise ValueError(f"{path} is not valid JSON ({exc}); move it aside and export again") from None
+                raise ValueError(
+                    f"{path} is not valid JSON ({exc}); move it aside and export again"
+                ) from None
             runs = doc.get("runs", []) if isinstance(doc, dict) else []
             return {r["job_id"]: r for r in runs if isinstance(r, dict) and "job_id" in r}
         return {row["job_id"]: row for row in csv.DictReader(io.StringIO(text)) if row.get("job_id")}
+
+    def describe(self) -> str:
+        summary = self.summary_path
+        return str(summary.resolve() if summary else self.output_dir.resolve())
 
     def check(self) -> CheckResult:
         probe = self.output_dir

@@ -48,7 +48,7 @@ def read_exec_db(path: Path) -> ExecDbRecords:
         except (ValueError, KeyError, TypeError) as exc:
             message = f"{path}:{lineno}: skipped a corrupt execution-DB line ({type(exc).__name__}: {exc})"
             out.warnings.append(message)
-            log.warning(message)
+            log.debug(message)
             continue
         out.records[job_id] = rec
     return out

@@ -84,6 +84,19 @@ def job_from_dir(path: Path) -> Job:
     )
 
 
+def expand_job_dirs(paths: Sequence[Path]) -> list[Path]:
+    """Job directories from what the user gave: a job dir itself, or an invocation dir holding several."""
+    out: list[Path] = []
+    for path in paths:
+        path = Path(path).expanduser()
+        if (path / "artifacts").is_dir() or (path / "logs").is_dir() or not path.is_dir():
+            out.append(path)
+            continue
+        children = sorted(p for p in path.iterdir() if (p / "artifacts").is_dir() or (p / "logs").is_dir())
+        out.extend(children or [path])
+    return out
+
+
 class LocalSource:
     """Jobs from the execution DB (by default the launcher's) plus job directories given directly."""
 
@@ -91,7 +104,7 @@ class LocalSource:
 
     def __init__(self, exec_db: Path | str | None = None, job_dirs: Sequence[Path | str] = ()) -> None:
         self.exec_db = Path(exec_db).expanduser() if exec_db else default_exec_db_path()
-        self.job_dirs = [Path(p) for p in job_dirs]
+        self.job_dirs = expand_job_dirs([Path(p) for p in job_dirs])
         self.warnings: list[str] = []
         self._jobs: dict[str, Job] | None = None
 
@@ -140,13 +153,22 @@ class LocalSource:
             loc = job.location
             if isinstance(loc, RemoteLocation):
                 out[job.job_id] = ResultError(
-                    f"runs on {loc.user + '@' if loc.user else ''}{loc.host}:{loc.path}, which is not readable "
+                    f"runs on {loc.user + '@' if loc.user else ''}{loc.host}:{loc.path}, "
+                    "which is not readable "
                     "here; export it with the slurm source (or from the cluster itself)",
                     job_id=job.job_id,
                 )
             elif not loc.path or not Path(loc.path).is_dir():
                 out[job.job_id] = ResultError(
-                    "job directory does not exist; was it moved or deleted?", job_id=job.job_id, path=loc.path or None
+                    "job directory does not exist; was it moved or deleted?",
+                    job_id=job.job_id,
+                    path=loc.path or None,
+                )
+            elif not (Path(loc.path) / "artifacts").is_dir():
+                out[job.job_id] = ResultError(
+                    "has no artifacts/ folder; is this a job directory (<invocation dir>/<task>.<index>)?",
+                    job_id=job.job_id,
+                    path=loc.path,
                 )
             else:
                 out[job.job_id] = StagedJob(job, Path(loc.path))

@@ -1,0 +1,37 @@
+import pytest
+
+from evalport.domain.redact import REDACTED, redact, redact_config_text, redact_text
+
+
+def test_secret_keys_are_masked_at_any_depth_and_references_are_kept():
+    cfg = {
+        "target": {"api_endpoint": {"api_key": "nvapi-1", "api_key_name": "NGC_API_KEY"}},
+        "env_vars": {"HF_TOKEN": "hf_x"},
+        "db": [{"password": "p"}],
+        "max_tokens": 5,
+    }
+    out = redact(cfg)
+    assert out["target"]["api_endpoint"] == {"api_key": REDACTED, "api_key_name": "NGC_API_KEY"}
+    assert out["env_vars"]["HF_TOKEN"] == REDACTED
+    assert out["db"][0]["password"] == REDACTED
+    assert out["max_tokens"] == 5
+    assert cfg["target"]["api_endpoint"]["api_key"] == "nvapi-1", "the input is not changed"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("export API_KEY=abc123 && run", "abc123"),
+        ("run --token=xyz789", "xyz789"),
+        ("Authorization: Bearer abcdefghijkl", "abcdefghijkl"),
+        ("https://user:hunter2@host/path", "hunter2"),
+        ('{"password": "hunter2"}', "hunter2"),
+    ],
+)
+def test_inline_secrets_in_text_are_masked(text, secret):
+    assert secret not in redact_text(text)
+
+
+def test_config_files_keep_their_layout_and_lose_their_secrets():
+    text = "target:\n  api_key: nvapi-1\n  api_key_name: NGC_API_KEY\nmax_tokens: 5\n"
+    assert redact_config_text(text) == "target:\n  api_key: ***\n  api_key_name: NGC_API_KEY\nmax_tokens: 5\n"
