@@ -112,17 +112,20 @@ class LauncherHome:
         return next(j for j in self.jobs if j.job_id == job_id)
 
 
-def run_config(model_id: str, output_dir: Path, tasks: Sequence[str], **extra: Any) -> dict[str, Any]:
+def run_config(
+    model_id: str, output_dir: Path, tasks: Sequence[str], *, secrets: bool = True, **extra: Any
+) -> dict[str, Any]:
+    """A launcher run config; with ``secrets`` it carries fake secret values, to test redaction."""
     cfg: dict[str, Any] = {
         "execution": {"type": "local", "output_dir": str(output_dir), "mode": "sequential"},
         "deployment": {"type": "none"},
-        "env_vars": {"HF_TOKEN": "hf_secret_token_value"},
+        "env_vars": {"HF_TOKEN": "hf_secret_token_value"} if secrets else {"HF_TOKEN": "host:HF_TOKEN"},
         "target": {
             "api_endpoint": {
                 "url": "https://example.invalid/v1/chat/completions",
                 "model_id": model_id,
                 "api_key_name": "NGC_API_KEY",
-                "api_key": "nvapi-very-secret",
+                **({"api_key": "nvapi-very-secret"} if secrets else {}),
             }
         },
         "evaluation": {
@@ -216,7 +219,8 @@ def write_job(
     (art / "progress").write_text(f"{n}\n")
     (art / "cache").mkdir(exist_ok=True)
     (art / "cache" / "responses.db").write_bytes(b"cached responses")
-    (job_dir / ".secrets.env").write_text("NGC_API_KEY=nvapi-very-secret\n")
+    if "api_key" in (config.get("target") or {}).get("api_endpoint", {}):
+        (job_dir / ".secrets.env").write_text("NGC_API_KEY=nvapi-very-secret\n")
     start = timestamp + 5
     (logs / "stage.pre-start").write_text(_ts(start, "%Y-%m-%dT%H:%M:%SZ") + "\n")
     (logs / "stage.running").write_text(_ts(start + 3, "%Y-%m-%dT%H:%M:%SZ") + "\n")
@@ -253,6 +257,7 @@ def write_launcher_home(
     tasks: Sequence[str] | None = None,
     models: Sequence[str] | None = None,
     log_lines: int = 20,
+    secrets: bool = True,
 ) -> LauncherHome:
     """``invocations`` x ``tasks_per_invocation`` succeeded jobs plus their execution DB."""
     root = Path(root)
@@ -269,7 +274,7 @@ def write_launcher_home(
         inv_dir = results_root / f"{_ts(ts, '%Y%m%d_%H%M%S')}-{inv}"
         model = models[i % len(models)]
         chosen = [pool[(i + k) % len(pool)] for k in range(tasks_per_invocation)]
-        cfg = run_config(model, results_root, chosen)
+        cfg = run_config(model, results_root, chosen, secrets=secrets)
         for idx, task in enumerate(chosen):
             home.jobs.append(
                 write_job(inv_dir, inv, idx, task, model, cfg, rng, timestamp=ts, log_lines=log_lines)

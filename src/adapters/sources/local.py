@@ -84,16 +84,29 @@ def job_from_dir(path: Path) -> Job:
     )
 
 
+def _is_job_dir(path: Path) -> bool:
+    return (path / "artifacts").is_dir() or (path / "logs").is_dir()
+
+
 def expand_job_dirs(paths: Sequence[Path]) -> list[Path]:
-    """Job directories from what the user gave: a job dir itself, or an invocation dir holding several."""
+    """Job directories from what the user gave: a job dir, an invocation dir, or a results root.
+
+    A results root (the launcher's ``execution.output_dir``) holds invocation dirs, which hold job
+    dirs; anything else is kept as given, so that reading it reports what is wrong with it.
+    """
     out: list[Path] = []
     for path in paths:
         path = Path(path).expanduser()
-        if (path / "artifacts").is_dir() or (path / "logs").is_dir() or not path.is_dir():
+        if _is_job_dir(path) or not path.is_dir():
             out.append(path)
             continue
-        children = sorted(p for p in path.iterdir() if (p / "artifacts").is_dir() or (p / "logs").is_dir())
-        out.extend(children or [path])
+        found: list[Path] = []
+        for child in sorted(p for p in path.iterdir() if p.is_dir()):
+            if _is_job_dir(child):
+                found.append(child)
+            else:
+                found.extend(sorted(g for g in child.iterdir() if g.is_dir() and _is_job_dir(g)))
+        out.extend(found or [path])
     return out
 
 

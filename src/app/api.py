@@ -1,0 +1,37 @@
+"""The Python API for launchers and scripts: ``evalport.export(...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from evalport.domain.ports import ResultSource
+from evalport.domain.report import ExportReport
+
+
+def export(
+    ids: str | Sequence[str],
+    dest: str | Sequence[str] = "local",
+    config: Mapping[str, Any] | str | None = None,
+    *,
+    overrides: Sequence[str] = (),
+    exec_db: str | Path | None = None,
+    job_dirs: Sequence[str | Path] = (),
+    source: ResultSource | None = None,
+    include_failed: bool = False,
+    dry_run: bool = False,
+) -> ExportReport:
+    """Exports invocations or jobs to one or several destinations and returns the report.
+
+    ``config`` is a launcher run config, an evalport config, flat options for every destination,
+    or options keyed by destination (``{"local": {...}, "mlflow": {...}}``). Raises only for usage
+    and configuration errors; every job or destination problem is an outcome in the report.
+    """
+    from evalport.app.container import build_container
+
+    ids = [ids] if isinstance(ids, str) else list(ids)
+    service = build_container(exec_db=exec_db, job_dirs=job_dirs, source=source).service()
+    return service.export(
+        ids, dest, config, overrides=overrides, include_failed=include_failed, dry_run=dry_run
+    )
