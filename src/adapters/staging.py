@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,41 +33,63 @@ def _same_file(src: os.stat_result, dst: Path) -> bool:
         return False
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    """A hard link where the file system allows it (about 10x cheaper than a copy), else a copy.
+def _replace_via_temp(dst: Path, write: Callable[[Path], None], st: os.stat_result | None) -> None:
+    """Writes through a temp name and renames it into place: readers never see a partial file."""
+    tmp = dst.with_name(f".{dst.name}.partial")
+    try:
+        tmp.unlink(missing_ok=True)
+        write(tmp)
+        if st is not None:
+            os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _link(src: Path, dst: Path, st: os.stat_result) -> None:
+    """A hard link where the file system allows it (far cheaper than a copy), else a copy.
 
     Artifacts are finished results, so sharing the inode is safe; the link survives the source's
-    deletion, and a source rewritten later (a new inode, a new mtime) is staged again.
+    deletion, and a source rewritten later (new mtime) is staged again. A new link is atomic by
+    itself; replacing an existing file goes through a temp name.
     """
+    if not dst.exists():
+        try:
+            os.link(src, dst)
+            return
+        except FileExistsError:
+            pass
+        except OSError:
+            _replace_via_temp(dst, lambda tmp: shutil.copyfile(src, tmp), st)
+            return
     try:
-        os.link(src, dst)
+        _replace_via_temp(dst, lambda tmp: os.link(src, tmp), None)
     except OSError:
-        shutil.copyfile(src, dst)
+        _replace_via_temp(dst, lambda tmp: shutil.copyfile(src, tmp), st)
 
 
-def copy_redacted(src: Path, dst: Path, st: os.stat_result) -> None:
-    """Stages ``src`` at ``dst``; text files that may hold secrets are written with them masked."""
+def place_file(src: Path, dst: Path, st: os.stat_result) -> None:
+    """Stages ``src`` at ``dst``; text files that hold secrets are written with them masked."""
     if src.suffix.lower() in REDACTED_SUFFIXES and st.st_size <= MAX_REDACTED_SIZE:
         data = src.read_bytes()
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            _link_or_copy(src, dst)
-            return
-        redacted = redact_config_text(text)
-        if redacted == text:
-            _link_or_copy(src, dst)
-        else:
-            dst.write_bytes(redacted.encode("utf-8"))
-    else:
-        _link_or_copy(src, dst)
+            text = None
+        if text is not None:
+            redacted = redact_config_text(text)
+            if redacted != text:
+                _replace_via_temp(dst, lambda tmp: tmp.write_bytes(redacted.encode("utf-8")), st)
+                return
+    _link(src, dst, st)
 
 
 def stage_item(item: ExportItem, target: Path) -> StageResult:
-    """Copies the item's selected artifacts and logs to ``target/<artifacts|logs>/...``.
+    """Stages the item's selected artifacts and logs at ``target/<artifacts|logs>/...``.
 
-    Unchanged files (same mtime) are not copied again; text files have secrets masked; each copy
-    goes to a temp name and is renamed into place, so an interrupted export leaves no partial file.
+    Unchanged files (same mtime as their source) are left alone; text files have secrets masked;
+    nothing partial is ever visible at a final name.
     """
     files: list[str] = []
     changed = 0
@@ -78,17 +101,13 @@ def stage_item(item: ExportItem, target: Path) -> StageResult:
         if _same_file(st, dst):
             continue
         if dst.parent not in made:
-            dst.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                dst.parent.mkdir()
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                dst.parent.mkdir(parents=True, exist_ok=True)
             made.add(dst.parent)
-        tmp = dst.with_name(f".{dst.name}.partial")
-        try:
-            tmp.unlink(missing_ok=True)
-            copy_redacted(src, tmp, st)
-            if not os.path.samefile(src, tmp):
-                os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
-            os.replace(tmp, dst)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        place_file(src, dst, st)
         changed += 1
     return StageResult(tuple(files), changed)

@@ -65,9 +65,10 @@ _MAPPING_LINE = re.compile(
 )
 
 
-_SECRET_WORD = re.compile(
-    r"key|token|secret|passw|pwd|credential|auth|session|bearer|basic|://[^\s/@:]+:[^\s@/]+@", re.IGNORECASE
-)
+_SECRET_WORDS = r"key|token|secret|passw|pwd|credential|auth|session|bearer|basic|://[^\s/@:]+:[^\s@/]+@"
+# Case-insensitive alternation is about 10x slower in `re` than searching lowercased ASCII text.
+_SECRET_WORD_LOWER = re.compile(_SECRET_WORDS)
+_SECRET_WORD_ANYCASE = re.compile(_SECRET_WORDS, re.IGNORECASE)
 
 
 def _redact_line(body: str) -> str:
@@ -87,7 +88,10 @@ def redact_config_text(text: str) -> str:
     """
     out: list[str] = []
     done = 0
-    for hit in _SECRET_WORD.finditer(text):
+    hits = (
+        _SECRET_WORD_LOWER.finditer(text.lower()) if text.isascii() else _SECRET_WORD_ANYCASE.finditer(text)
+    )
+    for hit in hits:
         if hit.start() < done:
             continue
         start = text.rfind("\n", 0, hit.start()) + 1

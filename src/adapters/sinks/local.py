@@ -105,8 +105,8 @@ class LocalSink(BaseSink):
         outcomes: dict[str, Outcome] = {}
         for item in items:
             job_dir = self.job_dir(item)
-            existed = job_dir.exists()
             try:
+                existed = _make_dir(job_dir)
                 stage = stage_item(item, job_dir)
                 entry = summary_entry(item, stage.files, str(job_dir.relative_to(self.output_dir)))
                 if self.config.format != "none":
@@ -220,6 +220,18 @@ class LocalSink(BaseSink):
         if probe.is_dir() and os.access(probe, os.W_OK):
             return CheckResult(True, f"local: {self.output_dir} is writable")
         return CheckResult(False, f"local: {self.output_dir} is not writable (checked {probe})")
+
+
+def _make_dir(path: Path) -> bool:
+    """Creates ``path`` (and its parents when needed); True when it existed already."""
+    try:
+        path.mkdir()
+        return False
+    except FileExistsError:
+        return True
+    except FileNotFoundError:
+        path.mkdir(parents=True)
+        return False
 
 
 def _csv_text(rows: list[dict[str, Any]]) -> str:
