@@ -9,10 +9,18 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["ExportReport", "ExportService", "__version__", "export", "register_exporter", "register_sink"]
+__all__ = [
+    "ExportReport",
+    "ExportService",
+    "__version__",
+    "export",
+    "export_results",
+    "register_exporter",
+    "register_sink",
+]
 
 if TYPE_CHECKING:
-    from evalport.app.api import export
+    from evalport.app.api import export, export_results
     from evalport.app.registry import register_exporter, register_sink
     from evalport.app.service import ExportService
     from evalport.domain.report import ExportReport

@@ -29,13 +29,15 @@ class RetryPolicy:
             retry_if_exception,
             stop_after_attempt,
             stop_after_delay,
-            wait_exponential_jitter,
+            wait_exponential,
+            wait_random,
         )
 
         retrying = Retrying(
             retry=retry_if_exception(is_retryable),
             stop=stop_after_attempt(self.attempts) | stop_after_delay(self.total_timeout),
-            wait=wait_exponential_jitter(initial=self.initial_wait, max=self.max_wait),
+            wait=wait_exponential(multiplier=self.initial_wait, max=self.max_wait)
+            + wait_random(0, self.initial_wait / 2),
             reraise=True,
         )
         return retrying(fn)

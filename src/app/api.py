@@ -21,17 +21,34 @@ def export(
     source: ResultSource | None = None,
     include_failed: bool = False,
     dry_run: bool = False,
+    force: bool = False,
+    ledger: bool | str | Path = True,
 ) -> ExportReport:
     """Exports invocations or jobs to one or several destinations and returns the report.
 
     ``config`` is a launcher run config, an evalport config, flat options for every destination,
     or options keyed by destination (``{"local": {...}, "mlflow": {...}}``). Raises only for usage
     and configuration errors; every job or destination problem is an outcome in the report.
+    The ledger (``ledger=False`` to bypass it) skips what a destination already holds unchanged,
+    unless ``force``.
     """
     from evalport.app.container import build_container
 
     ids = [ids] if isinstance(ids, str) else list(ids)
-    service = build_container(exec_db=exec_db, job_dirs=job_dirs, source=source).service()
+    service = build_container(exec_db=exec_db, job_dirs=job_dirs, source=source, ledger=ledger).service()
     return service.export(
-        ids, dest, config, overrides=overrides, include_failed=include_failed, dry_run=dry_run
+        ids, dest, config, overrides=overrides, include_failed=include_failed, dry_run=dry_run, force=force
     )
+
+
+def export_results(
+    invocation_ids: str | list[str],
+    dest: str = "local",
+    config: dict[Any, Any] | None = None,
+) -> ExportReport:
+    """The reference launcher's ``export_results`` call, so its callers switch by changing one import.
+
+    Same arguments; returns the ExportReport (``report.ok``, ``report.counts()``, outcomes per job)
+    instead of a dict, and raises only for usage errors instead of swallowing every exception.
+    """
+    return export(invocation_ids, dest, config)

@@ -81,6 +81,7 @@ def export(
     override: Annotated[list[str] | None, Parameter(name=["--override", "-o"], help="KEY=VALUE")] = None,
     include_failed: bool = False,
     dry_run: bool = False,
+    force: Annotated[bool, Parameter(help="send again what the ledger says is already there")] = False,
     json_output: Annotated[bool, Parameter(name="--json", help="print the report as JSON")] = False,
     exec_db: ExecDb = None,
     job_dir: JobDirs = None,
@@ -104,7 +105,13 @@ def export(
     if not ids and not job_dir and not doc.get("job_dirs"):
         raise _Usage("give at least one invocation or job id (or --job-dir); `evalport ls` lists them")
     report = _run_with_progress(
-        service, ids or [], sinks, include_failed=include_failed, dry_run=dry_run, quiet=json_output
+        service,
+        ids or [],
+        sinks,
+        include_failed=include_failed,
+        dry_run=dry_run,
+        force=force,
+        quiet=json_output,
     )
     if json_output:
         print(json.dumps(report.to_dict(), indent=2))
@@ -129,10 +136,11 @@ def _apply_flags(service, settings, flags: dict) -> None:
             settings.configs[d][key] = value
 
 
-def _run_with_progress(service, ids, sinks, *, include_failed: bool, dry_run: bool, quiet: bool):
+def _run_with_progress(service, ids, sinks, *, include_failed: bool, dry_run: bool, force: bool, quiet: bool):
     console = _stderr()
+    options = {"include_failed": include_failed, "dry_run": dry_run, "force": force}
     if quiet or not console.is_terminal:
-        return service.export_to(ids, sinks, include_failed=include_failed, dry_run=dry_run)
+        return service.export_to(ids, sinks, **options)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -276,6 +284,115 @@ def show(
             table.add_row(m.name, f"{m.value:.6g}", "" if stderr is None else f"{stderr:.3g}")
         console.print(table)
     return report.exit_code()
+
+
+@app.command(name="auto-export")
+def auto_export_command(
+    *,
+    job_dir: Annotated[str, Parameter(help="the job directory to export (<invocation dir>/<task>.<index>)")],
+    run_config: Annotated[str | None, Parameter(help="run config (default: artifacts/metadata.yaml)")] = None,
+    dest: Annotated[list[str] | None, Parameter(name=["--dest", "-d"])] = None,
+    override: Annotated[list[str] | None, Parameter(name=["--override", "-o"])] = None,
+    exit_code: Annotated[int | None, Parameter(help="the evaluation's own exit code, if known")] = None,
+    json_output: Annotated[bool, Parameter(name="--json")] = False,
+) -> int:
+    """Export one job to the destinations in its run config (the last step of a job script).
+
+    Exit codes: 0 exported or nothing to do, 2 usage error, 3 the export failed (recorded in the
+    ledger for retry; the evaluation's own result is unaffected).
+    """
+    from evalport.app.autoexport import auto_export
+
+    result = auto_export(
+        job_dir, run_config=run_config, destinations=dest or [], overrides=override or [], exit_code=exit_code
+    )
+    if json_output:
+        body = result.report.to_dict() if result.report else {"ok": True, "outcomes": []}
+        print(json.dumps({**body, "job_id": result.job_id, "message": result.message}, indent=2))
+    elif result.report is None:
+        print(result.message)
+    else:
+        for o in result.report.outcomes:
+            line = f"{o.job_id} -> {o.destination}: {o.status.value}" + (f" ({o.reason})" if o.reason else "")
+            (_stderr().print if o.status.value == "failed" else print)(line)
+    return result.exit_code
+
+
+@app.command
+def watch(
+    *,
+    dest: Annotated[list[str] | None, Parameter(name=["--dest", "-d"])] = None,
+    interval: Annotated[float, Parameter(help="seconds between polls")] = 30.0,
+    config: str | None = None,
+    override: Annotated[list[str] | None, Parameter(name=["--override", "-o"])] = None,
+    output_dir: Annotated[str | None, Parameter(help="local output directory")] = None,
+    include_failed: bool = False,
+    once: Annotated[bool, Parameter(help="one poll, then exit")] = False,
+    exec_db: ExecDb = None,
+    job_dir: JobDirs = None,
+) -> int:
+    """Export each newly finished job once per destination, polling until interrupted."""
+    import signal
+
+    from evalport.app.container import build_container
+    from evalport.app.settings import build_settings, load_document
+    from evalport.app.watch import Watcher
+
+    doc = load_document(config)
+    settings = build_settings(doc, dest or [], overrides=override or [])
+    first = _service(exec_db, job_dir)
+    _apply_flags(first, settings, {"output_dir": output_dir})
+    sinks = first.build_sinks(settings)
+
+    def make_service():
+        return build_container(exec_db=exec_db, job_dirs=job_dir or []).service()
+
+    def show(o) -> None:
+        if o.status.value in ("exported", "updated", "failed"):
+            print(
+                f"{o.job_id} -> {o.destination}: {o.status.value}" + (f" ({o.reason})" if o.reason else ""),
+                flush=True,
+            )
+
+    watcher = Watcher(make_service, sinks, interval=interval, include_failed=include_failed, on_outcome=show)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: watcher.stop.set())
+    print(
+        f"watching for finished jobs every {interval:g}s; exporting to {', '.join(settings.destinations)}",
+        flush=True,
+    )
+    watcher.run(max_cycles=1 if once else None)
+    return EXIT_OK
+
+
+@app.command
+def history(
+    ident: str = "",
+    /,
+    *,
+    limit: int = 50,
+    json_output: Annotated[bool, Parameter(name="--json")] = False,
+) -> int:
+    """Show what went where: the export ledger's events, newest first (optionally for an id prefix)."""
+    import time
+
+    from evalport.adapters.ledger import SqliteLedger
+
+    ledger = SqliteLedger()
+    rows = ledger.history(ident, limit)
+    if json_output:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("when", "job", "destination", "status", "where / why", title=str(ledger.path))
+    for row in rows:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(row["at"])))
+        detail = str(row["reason"] or row["location"])
+        table.add_row(when, str(row["job_id"]), str(row["target"]), str(row["status"]), detail)
+    Console(highlight=False).print(table if rows else f"nothing exported yet ({ledger.path})")
+    return EXIT_OK
 
 
 @app.command

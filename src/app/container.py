@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evalport.domain.ports import ResultSource
+from evalport.domain.ports import ExportLedger, ResultSource
 
 
 def _import_dependency_injector() -> Any:
@@ -43,6 +43,21 @@ from evalport.app.registry import sink_registry, source_registry  # noqa: E402
 from evalport.app.service import ExportService  # noqa: E402
 
 
+def make_ledger(setting: Any) -> ExportLedger | None:
+    """``True``: the default ledger in the state directory; a path: that file; ``False``: none."""
+    if setting is False or setting is None:
+        return None
+    if setting is True:
+        from evalport.adapters.ledger import SqliteLedger
+
+        return SqliteLedger()
+    if isinstance(setting, (str, Path)):
+        from evalport.adapters.ledger import SqliteLedger
+
+        return SqliteLedger(setting)
+    return setting
+
+
 def make_source(name: str, exec_db: str | None, job_dirs: Sequence[str]) -> ResultSource:
     source_cls = source_registry().get(name)
     return source_cls(exec_db=exec_db, job_dirs=list(job_dirs or ()))
@@ -59,7 +74,8 @@ class Container(containers.DeclarativeContainer):
     )
     reader = providers.Singleton(NemoEvaluatorReader)
     sinks = providers.Singleton(sink_registry)
-    service = providers.Factory(ExportService, source=source, reader=reader, sinks=sinks)
+    ledger = providers.Singleton(make_ledger, config.ledger)
+    service = providers.Factory(ExportService, source=source, reader=reader, sinks=sinks, ledger=ledger)
 
 
 def build_container(
@@ -68,7 +84,9 @@ def build_container(
     job_dirs: Sequence[str | Path] = (),
     source: ResultSource | None = None,
     source_name: str = "local",
+    ledger: ExportLedger | str | Path | bool = True,
 ) -> Container:
+    """The wired container; ``ledger=False`` exports without consulting or recording the ledger."""
     container = Container()
     container.config.from_dict(
         {
@@ -77,6 +95,7 @@ def build_container(
             "job_dirs": [str(p) for p in job_dirs],
         }
     )
+    container.ledger.override(providers.Object(make_ledger(ledger)))
     if source is not None:
         container.source.override(providers.Object(source))
     return container

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.errors import EvalportError, UsageError
 from evalport.domain.filters import MetricFilter
 from evalport.domain.model import Job, JobState, TaskResult
-from evalport.domain.ports import ExportItem, ResultReader, ResultSink, ResultSource, StagedJob
+from evalport.domain.ports import ExportItem, ExportLedger, ResultReader, ResultSink, ResultSource, StagedJob
 from evalport.domain.redact import redact_text
 from evalport.domain.report import ExportReport, Outcome, Status
 
@@ -38,10 +39,12 @@ class ExportService:
         source: ResultSource,
         reader: ResultReader,
         sinks: Registry | None = None,
+        ledger: ExportLedger | None = None,
     ) -> None:
         self.source = source
         self.reader = reader
         self.sinks = sinks or sink_registry()
+        self.ledger = ledger
 
     # -- building sinks -------------------------------------------------------------------------
     def build_sink(self, destination: str, raw_config: Mapping[str, Any] | None = None) -> ResultSink:
@@ -73,10 +76,15 @@ class ExportService:
         return results, report
 
     def _read(
-        self, jobs: Sequence[Job], policy: ArtifactPolicy, workdir: Path, include_failed: bool
+        self,
+        jobs: Sequence[Job],
+        policy: ArtifactPolicy,
+        workdir: Path,
+        include_failed: bool,
+        known_states: Mapping[str, JobState] | None = None,
     ) -> list[tuple[Job, tuple[TaskResult, Path] | str]]:
         """Each job with (result, staged dir) or a reason it cannot be exported."""
-        states = self.source.job_states(jobs)
+        states = {**self.source.job_states(jobs), **(known_states or {})}
         out: list[tuple[Job, tuple[TaskResult, Path] | str]] = []
         wanted: list[Job] = []
         for job in jobs:
@@ -120,6 +128,7 @@ class ExportService:
         flags: Mapping[str, Any] | None = None,
         include_failed: bool = False,
         dry_run: bool = False,
+        force: bool = False,
         on_outcome: OutcomeCallback | None = None,
     ) -> ExportReport:
         """Exports ``ids`` to each destination; raises only for usage or configuration errors."""
@@ -131,7 +140,7 @@ class ExportService:
         settings = build_settings(doc, destinations, flags=flags, overrides=overrides)
         sinks = self.build_sinks(settings)
         return self.export_to(
-            ids, sinks, include_failed=include_failed, dry_run=dry_run, on_outcome=on_outcome
+            ids, sinks, include_failed=include_failed, dry_run=dry_run, force=force, on_outcome=on_outcome
         )
 
     def export_to(
@@ -141,8 +150,12 @@ class ExportService:
         *,
         include_failed: bool = False,
         dry_run: bool = False,
+        force: bool = False,
+        states: Mapping[str, JobState] | None = None,
         on_outcome: OutcomeCallback | None = None,
     ) -> ExportReport:
+        """Exports to already-built sinks. ``states`` overrides the source's view of job states
+        (auto-export knows its own job's exit code before the launcher writes it down)."""
         if not sinks:
             raise UsageError("no destination given; pass --dest (local, mlflow, wandb, gsheets, ...)")
         report = ExportReport()
@@ -159,7 +172,7 @@ class ExportService:
 
         policy = ArtifactPolicy.covering(s.policy for s in sinks)
         with tempfile.TemporaryDirectory(prefix="evalport-stage-") as workdir:
-            read = self._read(jobs, policy, Path(workdir), include_failed)
+            read = self._read(jobs, policy, Path(workdir), include_failed, states)
             ready: list[tuple[TaskResult, Path]] = []
             for job, got in read:
                 if isinstance(got, str):
@@ -188,7 +201,7 @@ class ExportService:
                         ]
                     )
                     continue
-                emit(self._export_one(sink, items))
+                emit(self._export_with_ledger(sink, items, force))
         report.notes.extend(getattr(self.source, "warnings", []))
         self.source.close()
         for sink in sinks:
@@ -196,6 +209,48 @@ class ExportService:
             if close:
                 close()
         return report
+
+    def _export_with_ledger(self, sink: ResultSink, items: list[ExportItem], force: bool) -> list[Outcome]:
+        """Skips what the ledger says this target already holds unchanged, unless ``force``."""
+        if self.ledger is None:
+            return self._export_one(sink, items)
+        from evalport.adapters.ledger import LedgerEntry
+
+        target = target_key(sink)
+        prints = {i.result.job_id: fingerprint(i) for i in items}
+        prior = {} if force else self.ledger.lookup((j, target) for j in prints)
+        outcomes: dict[str, Outcome] = {}
+        fresh = []
+        for item in items:
+            job_id = item.result.job_id
+            entry = prior.get((job_id, target))
+            if entry is not None and entry.fingerprint == prints[job_id] and entry.status in _DELIVERED:
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.updated_at))
+                reason = f"already exported on {when} (ledger); pass --force to send it again"
+                outcomes[job_id] = Outcome(job_id, sink.destination, Status.UNCHANGED, reason, entry.location)
+            else:
+                fresh.append(item)
+        sent = self._export_one(sink, fresh) if fresh else []
+        outcomes.update((o.job_id, o) for o in sent)
+        try:
+            self.ledger.record(
+                [
+                    LedgerEntry(
+                        o.job_id,
+                        target,
+                        sink.destination,
+                        prints[o.job_id],
+                        o.status.value,
+                        o.reason,
+                        o.location,
+                    )
+                    for o in sent
+                    if o.job_id in prints
+                ]
+            )
+        except Exception as exc:  # the ledger is a cache of what happened; never fail an export over it
+            log.warning("could not record exports in the ledger: %s", exc)
+        return [outcomes[i.result.job_id] for i in items]
 
     def _export_one(self, sink: ResultSink, items: list[ExportItem]) -> list[Outcome]:
         try:
@@ -217,6 +272,38 @@ class ExportService:
             else Outcome(o.job_id, o.destination, o.status, redact_text(o.reason), o.location)
             for o in outcomes
         ]
+
+
+_DELIVERED = frozenset({Status.EXPORTED.value, Status.UPDATED.value, Status.UNCHANGED.value})
+
+
+def fingerprint(item: ExportItem) -> str:
+    """What was sent, as a short hash: the result's summary and the files (names, sizes, mtimes)."""
+    import hashlib
+    import json
+
+    files = []
+    for rel, path in item.artifact_paths():
+        try:
+            st = path.stat()
+            files.append((rel, st.st_size, st.st_mtime_ns))
+        except OSError:
+            files.append((rel, -1, -1))
+    body = json.dumps([item.result.summary(), files], sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()[:24]
+
+
+def target_key(sink: ResultSink) -> str:
+    """A destination with its settings: ``mlflow@<hash of the redacted config>``."""
+    import hashlib
+    import json
+
+    from evalport.domain.redact import redact
+
+    config = getattr(sink, "config", None)
+    dump = config.model_dump(mode="json") if hasattr(config, "model_dump") else repr(config)
+    digest = hashlib.sha256(json.dumps(redact(dump), sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"{sink.destination}@{digest}"
 
 
 def _is_per_dest(configs: Any, destinations: Sequence[str]) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evalport.adapters.formats.nemo_evaluator import read_stage_exit
-from evalport.adapters.sources.execdb import default_exec_db_path, read_exec_db
+from evalport.adapters.sources.execdb import ExecDbRecords, default_exec_db_path, read_exec_db
 from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.errors import EvalportError, ResultError, UnknownIdError
 from evalport.domain.ids import resolve_ids
@@ -115,15 +115,22 @@ class LocalSource:
 
     name = "local"
 
-    def __init__(self, exec_db: Path | str | None = None, job_dirs: Sequence[Path | str] = ()) -> None:
+    def __init__(
+        self,
+        exec_db: Path | str | None = None,
+        job_dirs: Sequence[Path | str] = (),
+        *,
+        use_exec_db: bool = True,
+    ) -> None:
         self.exec_db = Path(exec_db).expanduser() if exec_db else default_exec_db_path()
+        self.use_exec_db = use_exec_db
         self.job_dirs = expand_job_dirs([Path(p) for p in job_dirs])
         self.warnings: list[str] = []
         self._jobs: dict[str, Job] | None = None
 
     def _load(self) -> dict[str, Job]:
         if self._jobs is None:
-            db = read_exec_db(self.exec_db)
+            db = read_exec_db(self.exec_db) if self.use_exec_db else ExecDbRecords()
             self.warnings.extend(db.warnings)
             jobs = {job_id: job_from_record(rec) for job_id, rec in db.records.items()}
             known_dirs = {j.location.path for j in jobs.values() if isinstance(j.location, LocalLocation)}

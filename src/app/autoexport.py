@@ -1,0 +1,95 @@
+"""Auto-export: the last step of an evaluation job script exports that job to its destinations.
+
+The destinations and their options come from the job's own run config (the launcher's
+``execution.auto_export`` block), credentials from the environment. A failed export never changes
+the evaluation's own result: it is recorded in the ledger for retry (``evalport watch``) and
+reported with its own exit code, which job scripts may ignore.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evalport.domain.errors import ConfigError
+from evalport.domain.model import JobState
+from evalport.domain.report import ExportReport
+
+EXIT_EXPORT_FAILED = 3
+
+
+@dataclass
+class AutoExportResult:
+    job_id: str
+    state: JobState
+    report: ExportReport | None
+    message: str
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_EXPORT_FAILED if self.report is not None and not self.report.ok else 0
+
+
+def load_run_config(job_dir: Path, run_config: str | Path | None) -> dict[str, Any]:
+    """``--run-config FILE``, else the launcher's resolved config in ``artifacts/metadata.yaml``."""
+    from evalport.adapters.formats.nemo_evaluator import read_launcher_config
+    from evalport.app.settings import load_document
+
+    if run_config is not None:
+        doc = load_document(str(run_config))
+        return doc.get("launcher_resolved_config", doc) if isinstance(doc, dict) else {}
+    config = read_launcher_config(job_dir)
+    if not config:
+        raise ConfigError(
+            f"{job_dir / 'artifacts' / 'metadata.yaml'} holds no launcher_resolved_config; "
+            "pass the run config with --run-config FILE"
+        )
+    return config
+
+
+def job_state(job_dir: Path, exit_code: int | None) -> JobState:
+    """The evaluation's own exit code when given; else its markers. Inside the job, the launcher may
+    not have written ``stage.exit`` yet, so a job with results and no exit marker counts as done."""
+    from evalport.adapters.formats.nemo_evaluator import read_stage_exit
+
+    if exit_code is not None:
+        return JobState.SUCCEEDED if exit_code == 0 else JobState.FAILED
+    state = read_stage_exit(job_dir)
+    if state in (JobState.RUNNING, JobState.PENDING) and (job_dir / "artifacts" / "results.yml").is_file():
+        return JobState.SUCCEEDED
+    return state
+
+
+def auto_export(
+    job_dir: str | Path,
+    *,
+    run_config: str | Path | None = None,
+    destinations: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+    exit_code: int | None = None,
+    ledger: Any = True,
+) -> AutoExportResult:
+    """Exports one job directory to the destinations its run config names (or ``destinations``)."""
+    from evalport.adapters.sources.local import LocalSource, job_from_dir
+    from evalport.app.container import build_container
+    from evalport.app.settings import build_settings
+
+    job_dir = Path(job_dir).expanduser().resolve()
+    job = job_from_dir(job_dir)
+    config = load_run_config(job_dir, run_config)
+    auto = (config.get("execution") or {}).get("auto_export") or {}
+    if not destinations and not auto.get("destinations"):
+        return AutoExportResult(
+            job.job_id, JobState.UNKNOWN, None, "no destinations in execution.auto_export"
+        )
+    state = job_state(job_dir, exit_code)
+    if state is not JobState.SUCCEEDED:
+        return AutoExportResult(job.job_id, state, None, f"job {job.job_id} {state.value}; not exported")
+    settings = build_settings(config, destinations, overrides=overrides)
+    source = LocalSource(job_dirs=[job_dir], use_exec_db=False)
+    service = build_container(source=source, ledger=ledger).service()
+    sinks = service.build_sinks(settings)
+    report = service.export_to([job.job_id], sinks, states={job.job_id: state})
+    return AutoExportResult(job.job_id, state, report, "")

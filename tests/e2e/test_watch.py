@@ -1,0 +1,159 @@
+"""`evalport watch` as a long-running process on a temporary execution DB."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from evalport.testing.factory import append_records, write_launcher_home
+
+
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def exported_ids(out: Path) -> list[str]:
+    try:
+        return [r["job_id"] for r in json.loads((out / "results.json").read_text())["runs"]]
+    except (FileNotFoundError, ValueError):
+        return []
+
+
+def history() -> list[dict]:
+    run = subprocess.run(
+        [sys.executable, "-m", "evalport.app.cli", "history", "--json", "--limit", "1000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return json.loads(run.stdout)
+
+
+@pytest.fixture
+def launcher(tmp_path):
+    """Job dirs written now; their DB records are appended by the test while watch runs."""
+    home = write_launcher_home(tmp_path / "launcher", invocations=2, tasks_per_invocation=2, seed=5)
+    records = [j.record for j in home.jobs]
+    home.exec_db.unlink()
+    return home, records
+
+
+def start_watch(exec_db: Path, out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "evalport.app.cli",
+            "watch",
+            "--dest",
+            "local",
+            "--output-dir",
+            str(out),
+            "--interval",
+            "0.2",
+            "--exec-db",
+            str(exec_db),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+
+
+def stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    return out
+
+
+def test_jobs_appearing_while_watching_are_exported_once_per_destination(launcher, tmp_path):
+    home, records = launcher
+    out = tmp_path / "out"
+    proc = start_watch(home.exec_db, out)
+    try:
+        append_records(home.exec_db, records[:2])
+        wait_for(lambda: len(exported_ids(out)) == 2, what="the first two jobs")
+        append_records(home.exec_db, records[2:])
+        wait_for(lambda: len(exported_ids(out)) == 4, what="all four jobs")
+        time.sleep(1.0)  # a few more cycles: nothing may be sent twice
+    finally:
+        printed = stop(proc)
+    events = history()
+    assert sorted(e["job_id"] for e in events) == sorted(j.job_id for j in home.jobs)
+    assert {e["status"] for e in events} == {"exported"}
+    assert printed.count("-> local: exported") == 4
+
+
+def test_a_restarted_watcher_re_exports_nothing(launcher, tmp_path):
+    home, records = launcher
+    append_records(home.exec_db, records)
+    out = tmp_path / "out"
+    first = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evalport.app.cli",
+            "watch",
+            "--once",
+            "--dest",
+            "local",
+            "--output-dir",
+            str(out),
+            "--exec-db",
+            str(home.exec_db),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert first.returncode == 0, first.stderr
+    assert len(exported_ids(out)) == 4
+    before = len(history())
+    proc = start_watch(home.exec_db, out)
+    time.sleep(1.5)
+    assert "exported" not in stop(proc)
+    assert len(history()) == before
+
+
+def test_a_destination_down_for_a_cycle_receives_the_job_on_the_next(launcher, tmp_path):
+    home, records = launcher
+    blocker = tmp_path / "blocked"
+    blocker.write_text("a file where the output directory should be")
+    out = blocker / "out"
+    proc = start_watch(home.exec_db, out)
+    try:
+        append_records(home.exec_db, records[:1])
+        wait_for(lambda: any(e["status"] == "failed" for e in history()), what="a failed delivery")
+        blocker.unlink()
+        wait_for(lambda: exported_ids(out) == [records[0]["job_id"]], what="the retry")
+    finally:
+        printed = stop(proc)
+    statuses = [e["status"] for e in reversed(history())]
+    assert statuses[0] == "failed" and statuses[-1] == "exported"
+    assert "failed" in printed and "exported" in printed
+
+
+def test_sigint_finishes_cleanly(launcher, tmp_path):
+    home, records = launcher
+    append_records(home.exec_db, records)
+    proc = start_watch(home.exec_db, tmp_path / "out")
+    wait_for(lambda: len(exported_ids(tmp_path / "out")) == 4, what="the export")
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
