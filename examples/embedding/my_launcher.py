@@ -21,7 +21,10 @@ from evalport.domain.ids import resolve_ids
 from evalport.domain.model import Job, JobState, LocalLocation
 from evalport.domain.ports import StagedJob
 
-SCHEMA = "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, invocation_id TEXT, task TEXT, dir TEXT, status TEXT)"
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS jobs "
+    "(job_id TEXT PRIMARY KEY, invocation_id TEXT, task TEXT, dir TEXT, status TEXT)"
+)
 
 
 class MyLauncherSource:

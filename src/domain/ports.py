@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -101,3 +101,11 @@ class ResultSink(Protocol):
     def export(self, items: Sequence[ExportItem]) -> list[Outcome]: ...
 
     def check(self) -> CheckResult: ...
+
+
+class ExportLedger(Protocol):
+    """What went where: consulted before sending, written after (adapters.ledger.SqliteLedger)."""
+
+    def lookup(self, keys: Iterable[tuple[str, str]]) -> Mapping[tuple[str, str], Any]: ...
+
+    def record(self, entries: Sequence[Any]) -> None: ...
