@@ -16,7 +16,7 @@ from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.errors import UsageError
 from evalport.domain.model import Job, JobState, LocalLocation
 from evalport.domain.ports import ResultSource, StagedJob
-from evalport.domain.report import ExportReport, Status
+from evalport.domain.report import ExportReport
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,6 +20,7 @@ from .wandb_records import (  # noqa: E402
     TruncatedWandbFileError,
     WandbFileError,
     find_run_files,
+    load_merged_run,
     load_run,
     read_records,
     record_spans,
@@ -204,8 +205,8 @@ def test_a_record_larger_than_a_block_is_reassembled_from_its_chunks(offline) ->
     run.finish()
 
     wandb_file = find_run_files(offline.root)[0]
+    loaded = load_run(wandb_file)  # waits for the exit record: finish() may return before the flush
     spans = record_spans(wandb_file)
-    loaded = load_run(wandb_file)
 
     assert max(span.chunks for span in spans) >= 4
     assert wandb_file.stat().st_size > 3 * BLOCK_SIZE
@@ -308,3 +309,35 @@ def test_fast_settings_keep_an_offline_run_under_a_tenth_of_a_second_after_the_f
 
     assert statistics.median(durations[1:]) < 0.1, durations
     assert len(find_run_files(offline.root)) == 6
+
+
+def test_the_folders_of_one_resumed_run_merge_with_later_values_winning(offline) -> None:
+    first = offline(project="p", id="merged", name="one", tags=["t1"], config={"a": {"x": 1, "y": 1}})
+    first.summary.update({"score": 0.1, "kept": 1.0})
+    first.finish()
+    second = offline(project="p", id="merged", resume="allow", config={"a": {"y": 2}, "b": 3})
+    second.summary.update({"score": 0.2})
+    second.finish()
+
+    merged = load_merged_run(offline.root, "merged")
+
+    assert merged is not None
+    assert merged.config == {"a": {"x": 1, "y": 2}, "b": 3}
+    assert merged.user_summary == {"score": 0.2, "kept": 1.0}
+    assert (merged.name, merged.tags) == ("one", ["t1"])
+    assert load_merged_run(offline.root, "no-such-run") is None
+
+
+def test_logged_artifacts_tell_where_the_sdk_staged_each_file(offline, tmp_path: Path) -> None:
+    source = tmp_path / "payload.txt"
+    source.write_text("staged body")
+    run = offline(project="p", id="staged")
+    artifact = wandb.Artifact("payload", type="evaluation")
+    artifact.add_file(str(source))
+    run.log_artifact(artifact)
+    run.finish()
+
+    logged = load_run(offline.root).artifacts[0]
+
+    staged = Path(logged["local_paths"]["payload.txt"])
+    assert staged != source and staged.read_text() == "staged body"

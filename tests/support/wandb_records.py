@@ -44,7 +44,9 @@ __all__ = [
     "TruncatedWandbFileError",
     "WandbFileError",
     "find_run_files",
+    "load_merged_run",
     "load_run",
+    "merge_runs",
     "read_records",
     "record_spans",
     "wait_for_exit",
@@ -357,6 +359,8 @@ class OfflineRun:
                         "description": art.description,
                         "metadata": _decode_json(art.metadata) or {},
                         "manifest": _manifest_entries(art.manifest),
+                        # Where the SDK staged each file (until `wandb sync` uploads it).
+                        "local_paths": {e.path: e.local_path for e in art.manifest.contents if e.local_path},
                         "used": False,
                     }
                 )
@@ -460,3 +464,49 @@ def find_run_files(root_dir: str | os.PathLike[str], run_id: str | None = None) 
                     suffix = int(tail) if tail.isdigit() else 0
             found.append(((stamp, suffix, file_path.stat().st_mtime_ns, str(file_path)), file_path))
     return [p for _key, p in sorted(found)]
+
+
+# --------------------------------------------------------------------------- one run id, many folders
+
+
+def _deep_update(target: dict[str, Any], update: dict[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _deep_update(target[key], value)
+        else:
+            target[key] = value
+
+
+def merge_runs(runs: list[OfflineRun]) -> OfflineRun:
+    """Fold the folders of one run id (oldest first) into what a server would hold after `wandb sync`.
+
+    Offline resume writes one folder per init and merges nothing, so: later config (deeply) and
+    summary values win, history rows and artifacts accumulate, non-empty run fields win.
+    """
+    if not runs:
+        raise ValueError("merge_runs needs at least one run")
+    merged = OfflineRun(path=runs[-1].path)
+    for run in runs:
+        for attr in ("run_id", "name", "group", "job_type", "notes", "project", "entity"):
+            if getattr(run, attr):
+                setattr(merged, attr, getattr(run, attr))
+        if run.tags:
+            merged.tags = list(run.tags)
+        _deep_update(merged.config, json.loads(json.dumps(run.config)))
+        merged.summary.update(run.summary)
+        merged.history.extend(run.history)
+        merged.artifacts.extend(run.artifacts)
+        merged.files.extend(f for f in run.files if f not in merged.files)
+        merged.resumed = merged.resumed or run.resumed
+        merged.exited, merged.exit_code = run.exited, run.exit_code
+        merged.start_time = merged.start_time if merged.start_time is not None else run.start_time
+        merged.records.extend(run.records)
+    return merged
+
+
+def load_merged_run(root_dir: str | os.PathLike[str], run_id: str, *, timeout: float = 10.0) -> OfflineRun | None:
+    """Every folder of ``run_id`` under ``root_dir`` merged in time order, or None if there is none."""
+    files = find_run_files(root_dir, run_id=run_id)
+    if not files:
+        return None
+    return merge_runs([load_run(f, timeout=timeout) for f in files])
