@@ -22,6 +22,7 @@ app = App(
     help="Export finished LLM-evaluation results to local files, MLflow, W&B and Google Sheets.",
     version=__version__,
     result_action="return_value",
+    help_format="plaintext",
 )
 
 ExecDb = Annotated[
