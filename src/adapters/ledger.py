@@ -94,6 +94,7 @@ class SqliteLedger:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for e in entries:
+                    row = (e.job_id, e.target, e.destination, e.fingerprint, e.status, e.reason, e.location)
                     conn.execute(
                         "INSERT INTO exports VALUES (?,?,?,?,?,?,?,?,?) "
                         "ON CONFLICT (job_id, target) DO UPDATE SET "
@@ -101,31 +102,9 @@ class SqliteLedger:
                         "status=excluded.status, reason=excluded.reason, location=excluded.location, "
                         "attempts=CASE WHEN excluded.status='failed' THEN exports.attempts + 1 ELSE 0 END, "
                         "updated_at=excluded.updated_at",
-                        (
-                            e.job_id,
-                            e.target,
-                            e.destination,
-                            e.fingerprint,
-                            e.status,
-                            e.reason,
-                            e.location,
-                            1 if e.status == "failed" else 0,
-                            now,
-                        ),
+                        (*row, 1 if e.status == "failed" else 0, now),
                     )
-                    conn.execute(
-                        "INSERT INTO events VALUES (?,?,?,?,?,?,?,?)",
-                        (
-                            now,
-                            e.job_id,
-                            e.target,
-                            e.destination,
-                            e.fingerprint,
-                            e.status,
-                            e.reason,
-                            e.location,
-                        ),
-                    )
+                    conn.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)", (now, *row))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

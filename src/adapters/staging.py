@@ -25,6 +25,22 @@ class StageResult:
     changed: int
 
 
+def file_signatures(item: ExportItem) -> list[tuple[str, int, int]]:
+    """(path, size, mtime) of each file an item would send; a missing file is (path, -1, -1).
+
+    Cheap to compute (stat only), and changes whenever a file is rewritten: sinks and the ledger
+    put it in their fingerprints of what was sent.
+    """
+    out = []
+    for rel, path in item.artifact_paths():
+        try:
+            st = path.stat()
+            out.append((rel, st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append((rel, -1, -1))
+    return out
+
+
 def _same_file(src: os.stat_result, dst: Path) -> bool:
     """A staged copy carries its source's mtime; redaction may change its size, so size is not compared."""
     try:

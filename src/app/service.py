@@ -282,14 +282,9 @@ def fingerprint(item: ExportItem) -> str:
     import hashlib
     import json
 
-    files = []
-    for rel, path in item.artifact_paths():
-        try:
-            st = path.stat()
-            files.append((rel, st.st_size, st.st_mtime_ns))
-        except OSError:
-            files.append((rel, -1, -1))
-    body = json.dumps([item.result.summary(), files], sort_keys=True, default=str)
+    from evalport.adapters.staging import file_signatures
+
+    body = json.dumps([item.result.summary(), file_signatures(item)], sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()[:24]
 
 

@@ -31,7 +31,7 @@ from evalport.adapters.files import atomic_write_text
 from evalport.adapters.retry import RetryPolicy, is_transient
 from evalport.adapters.sinks.base import BaseSink, TrackerSinkConfig
 from evalport.adapters.sinks.wandb_names import artifact_name, clean_tag, is_valid_run_id, run_id_of_folder
-from evalport.adapters.staging import stage_item
+from evalport.adapters.staging import file_signatures, stage_item
 from evalport.domain.identity import LogMode, RunIdentity
 from evalport.domain.model import TaskResult
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
@@ -298,13 +298,7 @@ class WandbSink(BaseSink):
 
     def _fingerprint(self, item: ExportItem) -> str:
         result = item.result
-        files = []
-        for rel, path in item.artifact_paths():
-            try:
-                st = path.stat()
-                files.append((rel, st.st_size, st.st_mtime_ns))
-            except OSError:
-                files.append((rel, -1, -1))
+        files = file_signatures(item)
         body = {
             "metrics": {k: _number_key(v) for k, v in sorted(result.flat_metrics().items())},
             "job": _job_entry(result),
