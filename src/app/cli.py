@@ -189,7 +189,7 @@ def _print_report(report, sinks) -> None:
             counts[o.status.value] = counts.get(o.status.value, 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to export"
         where = getattr(sink, "describe", lambda: "")()
-        out.print(f"{sink.destination}: {summary}" + (f" -> {where}" if where else ""))
+        out.print(f"{sink.destination}: {summary}" + (f" -> {where}" if where else ""), soft_wrap=True)
     for note in report.notes:
         err.print(f"[yellow]warning:[/] {note}")
 

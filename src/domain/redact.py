@@ -9,8 +9,9 @@ from typing import Any
 REDACTED = "***"
 
 _SECRET_KEY = re.compile(
-    r"(?:^|[_\-.])(?:api[_\-]?key|apikey|key|token|secret|password|passwd|pwd|credentials?|auth|"
-    r"private[_\-]?key|access[_\-]?key|session)(?:$|[_\-.])|(?:token|secret|password|apikey)$",
+    r"(?:^|[_\-.])(?:api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|secret[_\-]?key|ssh[_\-]?key|"
+    r"token|secret|password|passwd|pwd|credentials?|auth|session)(?:$|[_\-.])"
+    r"|^key$|(?:token|secret|password|apikey)$",
     re.IGNORECASE,
 )
 # Names that say *where* a secret is kept, not the secret itself (the launcher's api_key_name).

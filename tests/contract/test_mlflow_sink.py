@@ -1,0 +1,181 @@
+"""The MLflow sink against a real ``mlflow server`` and a plain ``sqlite:///`` tracking URI."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from evalport.adapters.retry import RetryPolicy
+from evalport.adapters.sinks.mlflow_names import tag_equals_filter
+from evalport.adapters.sinks.mlflow_sink import RUN_KEY_TAG, MlflowSink, mlflow_metric_key
+from evalport.app.service import prepare_item
+from evalport.domain.identity import RunIdentity
+from evalport.domain.model import Metric
+from evalport.domain.report import Status
+from evalport.testing import SinkContract
+from evalport.testing.sink_contract import StoredRun
+
+pytest_plugins = ["tests.support.mlflow_fixtures"]
+
+FAST = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.05, total_timeout=5)
+TEXT_SUFFIXES = (".yml", ".yaml", ".json", ".log", ".txt", ".env", ".sh", "progress", ".exit")
+
+
+def all_files(client, run_id: str, path: str | None = None) -> list[str]:
+    out: list[str] = []
+    for info in client.list_artifacts(run_id, path):
+        out.extend(all_files(client, run_id, info.path) if info.is_dir else [info.path])
+    return out
+
+
+def read_runs(uri: str, sink: MlflowSink, result) -> list[StoredRun]:
+    """Runs carrying ``result``'s run key, with metrics, artifact paths and all their text."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(sink.config.experiment_name)
+    if experiment is None:
+        return []
+    key = RunIdentity.for_result(result, sink.config.log_mode).key
+    flt, _ = tag_equals_filter(RUN_KEY_TAG, key)
+    runs = [r for r in client.search_runs([experiment.experiment_id], flt) if r.data.tags[RUN_KEY_TAG] == key]
+    stored = []
+    for run in runs:
+        files = all_files(client, run.info.run_id)
+        texts = [f"{k}={v}" for k, v in {**run.data.params, **run.data.tags}.items()]
+        small = [f for f in files if f.endswith(TEXT_SUFFIXES)]
+        if small:
+            with tempfile.TemporaryDirectory() as tmp:
+                root = Path(client.download_artifacts(run.info.run_id, "", tmp))
+                texts += [(root / f).read_text(errors="replace") for f in small]
+        stored.append(StoredRun(key, dict(run.data.metrics), set(files), "\n".join(texts),
+                                {"run_id": run.info.run_id, "tags": run.data.tags, "params": run.data.params}))
+    return stored
+
+
+class MlflowContract(SinkContract):
+    """Shared by both backends; subclasses supply ``tracking_uri``."""
+
+    @pytest.fixture
+    def tracking_uri(self) -> str:
+        raise NotImplementedError
+
+    def stored_name(self, name: str) -> str:
+        return mlflow_metric_key(name)
+
+    @pytest.fixture
+    def make_sink(self, tracking_uri, experiment_name):
+        return lambda **options: MlflowSink(
+            {"tracking_uri": tracking_uri, "experiment_name": experiment_name, **options}, retry=FAST)
+
+    @pytest.fixture
+    def read_back(self, tracking_uri):
+        return lambda sink, result: read_runs(tracking_uri, sink, result)
+
+    @pytest.fixture
+    def refusing_sink(self):
+        from tests.support.mlflow_server import free_port
+
+        return MlflowSink({"tracking_uri": f"http://127.0.0.1:{free_port()}"}, retry=FAST)
+
+    # ---- MLflow-specific behaviour ------------------------------------------------------------
+    def test_renamed_metrics_keep_their_original_names_in_an_artifact(self, make_sink, tracking_uri, results):
+        from mlflow import MlflowClient
+
+        result, directory = results[0]
+        result = result.with_metrics([*result.metrics, Metric("x_pass@1", 0.5), Metric("x_pass_at_1", 0.25)])
+        sink = make_sink(copy_artifacts=False)
+        assert sink.export([prepare_item(result, directory, sink)])[0].status is Status.EXPORTED
+        run = self.only(read_runs(tracking_uri, sink, result))
+        stored = {k: v for k, v in run.metrics.items() if k.startswith("x_pass")}
+        assert len(stored) == 2 and sorted(stored.values()) == [0.25, 0.5], stored
+        assert stored["x_pass_at_1"] == 0.25, "a name that was already valid keeps its key"
+        with tempfile.TemporaryDirectory() as tmp:
+            path = MlflowClient(tracking_uri).download_artifacts(run.extra["run_id"], "evalport/metric_names.json", tmp)
+            names = __import__("json").loads(Path(path).read_text())
+        renamed = next(k for k in stored if k != "x_pass_at_1")
+        assert names[renamed] == "x_pass@1"
+
+    def test_a_changed_param_is_reported_not_crashed_on(self, make_sink, read_back, results):
+        result, directory = results[0]
+        sink = make_sink(extra_metadata={"suite": "v1"})
+        sink.export([prepare_item(result, directory, sink)])
+        again = make_sink(extra_metadata={"suite": "v2"})
+        outcome = again.export([prepare_item(result, directory, again)])[0]
+        assert outcome.status is Status.UNCHANGED, outcome
+        assert "suite" in outcome.reason and "v2" in outcome.reason
+        assert self.only(read_back(sink, result)).extra["params"]["suite"] == "v1"
+
+    def test_a_changed_tag_updates_the_run_and_an_unchanged_export_writes_nothing(self, make_sink, read_back,
+                                                                                 results):
+        result, directory = results[0]
+        first = make_sink(tags={"team": "a"})
+        first.export([prepare_item(result, directory, first)])
+        same = make_sink(tags={"team": "a"})
+        assert same.export([prepare_item(result, directory, same)])[0].status is Status.UNCHANGED
+        changed = make_sink(tags={"team": "b"})
+        assert changed.export([prepare_item(result, directory, changed)])[0].status is Status.UPDATED
+        assert self.only(read_back(first, result)).extra["tags"]["team"] == "b"
+
+    def test_skip_existing_leaves_the_run_alone(self, make_sink, read_back, results):
+        result, directory = results[0]
+        sink = make_sink()
+        sink.export([prepare_item(result, directory, sink)])
+        first = result.metrics[0]
+        changed = result.with_metrics([Metric(first.name, first.value + 1), *result.metrics[1:]])
+        skipper = make_sink(skip_existing=True)
+        outcome = skipper.export([prepare_item(changed, directory, skipper)])[0]
+        assert outcome.status is Status.SKIPPED, outcome
+        stored = self.only(read_back(sink, result))
+        assert stored.metrics[mlflow_metric_key(first.name)] == pytest.approx(first.value)
+
+    def test_config_params_are_flattened_redacted_and_depth_limited(self, make_sink, read_back, results):
+        result, directory = results[0]
+        sink = make_sink(log_config_params=True, log_config_params_max_depth=2)
+        sink.export([prepare_item(result, directory, sink)])
+        params = self.only(read_back(sink, result)).extra["params"]
+        assert params["config.execution.type"] == "local"
+        assert params["config.target.api_endpoint"].startswith("{"), "deeper levels are one JSON value"
+        assert "nvapi-very-secret" not in str(params) and "hf_secret_token_value" not in str(params)
+
+    def test_nan_is_kept_and_infinity_is_clamped_by_mlflow(self, make_sink, read_back, results):
+        result, directory = results[0]
+        result = result.with_metrics([*result.metrics, Metric("t_nan", math.nan), Metric("t_inf", math.inf)])
+        sink = make_sink()
+        sink.export([prepare_item(result, directory, sink)])
+        stored = self.only(read_back(sink, result)).metrics
+        assert math.isnan(stored["t_nan"])
+        assert stored["t_inf"] == pytest.approx(1.7976931348623157e308), "MLflow stores +inf as the largest float"
+        again = make_sink()
+        assert again.export([prepare_item(result, directory, again)])[0].status is Status.UNCHANGED
+
+
+class TestMlflowSinkOnServer(MlflowContract):
+    @pytest.fixture
+    def tracking_uri(self, live_mlflow_server) -> str:
+        return live_mlflow_server.url
+
+    def test_check_finds_the_server_and_tells_whether_the_experiment_exists(self, make_sink, results):
+        sink = make_sink()
+        before = sink.check()
+        assert before.ok and "does not exist yet" in before.message
+        sink.export([prepare_item(results[0][0], results[0][1], sink)])
+        after = make_sink().check()
+        assert after.ok and "exists" in after.message and "not exist" not in after.message
+
+
+class TestMlflowSinkOnSqlite(MlflowContract):
+    @pytest.fixture
+    def tracking_uri(self, mlflow_sqlite_uri) -> str:
+        return mlflow_sqlite_uri
+
+    def test_artifacts_land_beside_the_database_not_in_the_working_directory(self, make_sink, read_back,
+                                                                             results, mlflow_sqlite_uri):
+        sink = make_sink()
+        sink.export([prepare_item(results[0][0], results[0][1], sink)])
+        run_dir = Path(mlflow_sqlite_uri.removeprefix("sqlite:///")).parent / "mlartifacts"
+        assert any(p.name == "results.yml" for p in run_dir.rglob("*"))
+        assert not (Path.cwd() / "mlruns").exists()
