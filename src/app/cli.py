@@ -68,7 +68,9 @@ def export(
     dest: Annotated[
         list[str] | None, Parameter(name=["--dest", "-d"], help="destination (repeatable)")
     ] = None,
-    format: Annotated[Literal["json", "csv", "none"] | None, Parameter(help="local summary format")] = None,
+    format: Annotated[
+        Literal["json", "csv", "html", "md", "none"] | None, Parameter(help="local summary format")
+    ] = None,
     output_dir: Annotated[str | None, Parameter(help="local output directory")] = None,
     output_filename: Annotated[str | None, Parameter(help="local multi-run summary file name")] = None,
     log_metrics: Annotated[
@@ -435,6 +437,9 @@ def doctor(
         _stderr().print(f"{mark} {result.message}")
         code = code if result.ok else EXIT_FAILED
     return code
+
+
+app.command("evalport.app.report_cli:report", name="report")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -385,3 +385,10 @@ def test_concurrent_exports_into_one_summary_lose_nothing(home, tmp_path):
     ]
     assert all(p.wait(timeout=120) == 0 for p in procs)
     assert sorted(summary(out)) == sorted(j.job_id for j in home.jobs)
+
+
+def test_summaries_are_readable_by_others_like_any_new_file(cli, home, tmp_path):
+    out = tmp_path / "o"
+    assert cli("export", home.invocation_ids[0], "--output-dir", out).code == 0
+    mode = (out / "results.json").stat().st_mode & 0o777
+    assert mode & 0o044 == 0o044, oct(mode)

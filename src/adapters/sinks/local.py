@@ -1,4 +1,10 @@
-"""The local sink: stages artifacts (and logs) and writes per-job and multi-run JSON/CSV summaries."""
+"""The local sink: stages artifacts (and logs) and writes per-job and multi-run JSON/CSV summaries.
+
+With ``format: html`` or ``md`` it writes a comparison report instead of per-job summaries: the
+runs are still upserted into a ``results.json`` summary beside it (the report's data store, so a
+re-export replaces its job and the report always covers every job exported to the folder), then
+``report.html`` / ``report.md`` (or ``output_filename``) is rendered from all of them.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from evalport.adapters.staging import stage_item
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
 from evalport.domain.report import Outcome, Status
 
+REPORT_FORMATS = ("html", "md")
 BASE_COLUMNS = (
     "model_id",
     "harness",
@@ -34,10 +41,16 @@ BASE_COLUMNS = (
 
 class LocalSinkConfig(ArtifactSinkConfig):
     output_dir: Path = Field(default=Path("evalport-results"), description="where files and summaries go")
-    format: Literal["json", "csv", "none"] = "json"
+    format: Literal["json", "csv", "none", "html", "md"] = "json"
     output_filename: str | None = Field(
-        default=None, description="multi-run summary name (default results.<fmt>)"
+        default=None,
+        description="multi-run summary name (default results.<fmt>); for html/md the report (report.<fmt>)",
     )
+    headline: dict[str, str] = Field(
+        default_factory=dict, description="html/md: task -> the metric it is compared on"
+    )
+    baseline: str | None = Field(default=None, description="html/md: model id to show differences against")
+    report_title: str = Field(default="Model comparison", description="html/md: the report's title")
 
 
 def json_number(value: float) -> float | str:
@@ -83,10 +96,23 @@ class LocalSink(BaseSink):
         return self.config.output_dir.expanduser()
 
     @property
+    def store_format(self) -> str:
+        """The summary's format: html/md reports keep their data in a JSON summary."""
+        return "json" if self.config.format in REPORT_FORMATS else self.config.format
+
+    @property
     def summary_path(self) -> Path | None:
         if self.config.format == "none":
             return None
+        if self.config.format in REPORT_FORMATS:
+            return self.output_dir / "results.json"
         return self.output_dir / (self.config.output_filename or f"results.{self.config.format}")
+
+    @property
+    def report_path(self) -> Path | None:
+        if self.config.format not in REPORT_FORMATS:
+            return None
+        return self.output_dir / (self.config.output_filename or f"report.{self.config.format}")
 
     def job_dir(self, item: ExportItem) -> Path:
         return self.output_dir / item.result.invocation_id / item.result.job_id
@@ -109,7 +135,7 @@ class LocalSink(BaseSink):
                 existed = _make_dir(job_dir)
                 stage = stage_item(item, job_dir)
                 entry = summary_entry(item, stage.files, str(job_dir.relative_to(self.output_dir)))
-                if self.config.format != "none":
+                if self.config.format in ("json", "csv"):
                     self._write_job_summary(job_dir, entry)
                 else:
                     job_dir.mkdir(parents=True, exist_ok=True)
@@ -134,6 +160,7 @@ class LocalSink(BaseSink):
                     or Outcome(i.result.job_id, self.destination, Status.FAILED, reason)
                     for i in items
                 ]
+        report_problem = self._write_report() if staged and self.report_path is not None else None
 
         for item, entry, changed, existed in staged:
             job_id = item.result.job_id
@@ -150,6 +177,9 @@ class LocalSink(BaseSink):
                 status = Status.UPDATED
             else:
                 status = Status.UNCHANGED
+            if report_problem:
+                outcomes[job_id] = Outcome(job_id, self.destination, Status.FAILED, report_problem)
+                continue
             outcomes[job_id] = Outcome(job_id, self.destination, status, location=str(self.job_dir(item)))
         return [outcomes[i.result.job_id] for i in items]
 
@@ -182,7 +212,7 @@ class LocalSink(BaseSink):
             for entry in entries:
                 current[entry["job_id"]] = entry
             ordered = [current[k] for k in sorted(current)]
-            if self.config.format == "json":
+            if self.store_format == "json":
                 # One run per line: the C JSON encoder (no indent) stays fast, and diffs stay readable.
                 runs = ",\n".join(json.dumps(run, sort_keys=True) for run in ordered)
                 head = json.dumps({"format": "evalport.results/1", "updated_at": time.time()})[:-1]
@@ -196,7 +226,7 @@ class LocalSink(BaseSink):
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {}
-        if self.config.format == "json":
+        if self.store_format == "json":
             try:
                 doc = json.loads(text)
             except ValueError as exc:
@@ -207,7 +237,41 @@ class LocalSink(BaseSink):
             return {r["job_id"]: r for r in runs if isinstance(r, dict) and "job_id" in r}
         return {row["job_id"]: row for row in csv.DictReader(io.StringIO(text)) if row.get("job_id")}
 
+    def _write_report(self) -> str | None:
+        """Renders the report over every run in the summary; the reason when that fails, else None.
+
+        Under the summary's lock, so concurrent exports each leave a report of the latest summary.
+        """
+        from filelock import FileLock
+
+        from evalport.adapters.report import render, results_from_summary, staged_links
+        from evalport.domain.comparison import build_comparison
+
+        summary, report = self.summary_path, self.report_path
+        assert summary is not None and report is not None
+        try:
+            with FileLock(str(summary) + ".lock", timeout=120):
+                runs = list(self._read_summary(summary).values())
+                results = results_from_summary(runs)
+                baseline = self.config.baseline
+                if baseline is not None and baseline not in {r.model_id for r in results}:
+                    baseline = None  # not exported here yet: a report without deltas, not a failure
+                comparison = build_comparison(results, headline=self.config.headline, baseline=baseline)
+                links = None
+                if self.config.format == "html":
+                    files = {str(r["job_id"]): list(r.get("files") or []) for r in runs}
+                    links = staged_links(report.parent, results, root=self.output_dir, files=files)
+                text = render(comparison, self.config.format, title=self.config.report_title, links=links)
+                atomic_write_text(report, text)
+        except Exception as exc:  # the runs are recorded; say why the report is missing
+            detail = getattr(exc, "strerror", None) or exc
+            return f"staged and recorded in {summary}, but the report {report} could not be written: {detail}"
+        return None
+
     def describe(self) -> str:
+        report = self.report_path
+        if report is not None:
+            return str(report.resolve())
         summary = self.summary_path
         return str(summary.resolve() if summary else self.output_dir.resolve())
 

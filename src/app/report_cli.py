@@ -1,0 +1,133 @@
+"""``evalport report``: a model x task comparison (HTML or Markdown) of finished jobs.
+
+Registered lazily in :mod:`evalport.app.cli`, so ``evalport --help`` never imports this module.
+Exit codes: 0 report written, 1 some jobs could not be read (the report covers the others),
+2 usage error (nothing to report, unknown baseline, bad option).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+from cyclopts import Parameter
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from evalport.app.cli import EXIT_FAILED, EXIT_OK, ExecDb, JobDirs, _service, _stderr
+from evalport.domain.errors import ConfigError, UsageError
+
+DEFAULT_HTML = "report.html"
+
+
+class ReportOptions(BaseModel):
+    """The ``report:`` block of ``--config`` (command-line options win over it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    headline: dict[str, str] = Field(default_factory=dict, description="task -> headline metric")
+    baseline: str | None = None
+    title: str = "Model comparison"
+    log_metrics: list[str] = Field(default_factory=list)
+
+    @field_validator("log_metrics", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+
+def parse_headlines(pairs: list[str] | None) -> dict[str, str]:
+    """``TASK=METRIC`` options to a mapping (a usage error names the bad one)."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        task, sep, metric = pair.partition("=")
+        if not sep or not task.strip() or not metric.strip():
+            raise UsageError(f"--headline {pair!r}: write TASK=METRIC, e.g. gsm8k=exact_match_strict-match")
+        out[task.strip()] = metric.strip()
+    return out
+
+
+def _options(config: str | None) -> tuple[ReportOptions, dict]:
+    from evalport.app.settings import load_document
+
+    doc = load_document(config)
+    try:
+        return ReportOptions.model_validate(doc.get("report") or {}), doc
+    except ValidationError as exc:
+        problems = "; ".join(f"report.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"--config: {problems}") from None
+
+
+def report(
+    ids: list[str] | None = None,
+    /,
+    *,
+    output: Annotated[
+        str | None, Parameter(help="file to write ('-' for stdout; default report.html, or stdout for md)")
+    ] = None,
+    format: Annotated[
+        Literal["html", "md"] | None, Parameter(help="html or md (default: --output's suffix, else html)")
+    ] = None,
+    log_metrics: Annotated[list[str] | None, Parameter(help="metric patterns to include (default: all)")] = (
+        None
+    ),
+    baseline: Annotated[str | None, Parameter(help="model id to show differences against")] = None,
+    headline: Annotated[
+        list[str] | None, Parameter(help="TASK=METRIC: the metric a task is compared on (repeatable)")
+    ] = None,
+    title: Annotated[str | None, Parameter(help="the report's title")] = None,
+    config: Annotated[str | None, Parameter(help="YAML/JSON file with a report: block")] = None,
+    exec_db: ExecDb = None,
+    job_dir: JobDirs = None,
+) -> int:
+    """Compare models across tasks: a matrix of headline scores, charts and job details."""
+    from evalport.adapters.files import atomic_write_text
+    from evalport.adapters.report import format_for, render, staged_links
+    from evalport.domain.comparison import build_comparison
+    from evalport.domain.filters import MetricFilter
+
+    opts, doc = _options(config)
+    if not ids and not job_dir and not doc.get("job_dirs"):
+        raise UsageError("give at least one invocation or job id (or --job-dir); `evalport ls` lists them")
+    fmt = format_for(output, format)
+    target = output if output is not None else ("-" if fmt == "md" else DEFAULT_HTML)
+    metric_filter = MetricFilter.of(log_metrics if log_metrics is not None else opts.log_metrics)
+
+    service = _service(exec_db, job_dir, doc if any(k in doc for k in ("exec_db", "job_dirs")) else None)
+    results, read = service.read_results(ids or [])
+    err = _stderr()
+    for problem in read.problems:
+        err.print(f"[red]error:[/] {problem}")
+    if not results:
+        unreadable = any(p.startswith("job ") for p in read.problems)
+        if unreadable:
+            err.print("[red]error:[/] no job could be read; no report written")
+            return EXIT_FAILED
+        raise UsageError("nothing to report: no finished job matches the given ids")
+
+    comparison = build_comparison(
+        [metric_filter.apply_to(r) for r in results],
+        headline={**opts.headline, **parse_headlines(headline)},
+        baseline=baseline if baseline is not None else opts.baseline,
+    )
+    for note in comparison.notes:
+        err.print(f"[yellow]warning:[/] {note}")
+    page_title = title or opts.title
+    if target == "-":
+        text = render(comparison, fmt, title=page_title)
+        sys.stdout.write(text)
+    else:
+        path = Path(target).expanduser()
+        links = staged_links(path.parent, comparison.results) if fmt == "html" else None
+        text = render(comparison, fmt, title=page_title, links=links)
+        try:
+            atomic_write_text(path, text)
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}; choose another --output") from None
+        print(
+            f"report: {len(comparison.results)} jobs, {len(comparison.models)} models, "
+            f"{len(comparison.tasks)} tasks -> {path.resolve()}"
+        )
+    return EXIT_FAILED if read.problems else EXIT_OK
