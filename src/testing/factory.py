@@ -95,6 +95,20 @@ class WrittenJob:
     results: dict[str, Any]
     record: dict[str, Any]
 
+    def task_scores(self) -> dict[str, float]:
+        """The task's own scores and stderrs as written, under the launcher's flat names.
+
+        Computed straight from the written tree, independently of evalport's flattening, so
+        tests can use it as an oracle.
+        """
+        out = {}
+        for metric, block in self.results["tasks"][self.task]["metrics"].items():
+            for score, entry in block["scores"].items():
+                name = f"{self.task}_{metric}" if score == metric else f"{self.task}_{metric}_{score}"
+                out[name] = entry["value"]
+                out[f"{name}_stderr"] = entry["stats"]["stderr"]
+        return out
+
 
 @dataclass
 class LauncherHome:

@@ -39,17 +39,6 @@ def home(tmp_path: Path) -> LauncherHome:
     return write_launcher_home(tmp_path / "launcher", invocations=3, tasks_per_invocation=2, seed=21)
 
 
-def expected_task_values(job: WrittenJob) -> dict[str, float]:
-    """The task's own scores straight from results.yml, under the launcher's flat names."""
-    out = {}
-    for metric, block in job.results["tasks"][job.task]["metrics"].items():
-        for score, entry in block["scores"].items():
-            name = f"{job.task}_{metric}" if score == metric else f"{job.task}_{metric}_{score}"
-            out[name] = entry["value"]
-            out[f"{name}_stderr"] = entry["stats"]["stderr"]
-    return out
-
-
 def evalport_command() -> list[str]:
     """The installed ``evalport`` script (beside this Python), else the module."""
     script = Path(sys.executable).with_name("evalport")
@@ -57,10 +46,19 @@ def evalport_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "evalport.app.cli"]
 
 
-def run_export(home: LauncherHome, capsys, *options: str, ids: list[str] | None = None,
-               expect: int = 0) -> dict:
-    argv = ["export", *(ids or home.invocation_ids), "--dest", "mlflow", "--exec-db", str(home.exec_db),
-            "--json", *(x for o in options for x in ("-o", f"export.mlflow.{o}"))]
+def run_export(
+    home: LauncherHome, capsys, *options: str, ids: list[str] | None = None, expect: int = 0
+) -> dict:
+    argv = [
+        "export",
+        *(ids or home.invocation_ids),
+        "--dest",
+        "mlflow",
+        "--exec-db",
+        str(home.exec_db),
+        "--json",
+        *(x for o in options for x in ("-o", f"export.mlflow.{o}")),
+    ]
     code = main(argv)
     report = json.loads(capsys.readouterr().out)
     assert code == expect, report
@@ -83,24 +81,34 @@ def by_key(runs: list) -> dict[str, list]:
 
 
 def key_of(job: WrittenJob, mode: LogMode) -> str:
-    return RunIdentity(mode, job.invocation_id, job.harness, job.task).key if mode is LogMode.PER_TASK \
+    return (
+        RunIdentity(mode, job.invocation_id, job.harness, job.task).key
+        if mode is LogMode.PER_TASK
         else RunIdentity(mode, job.invocation_id).key
+    )
 
 
-def test_per_task_export_makes_one_run_per_job_with_the_results_values(home, capsys, live_mlflow_server,
-                                                                       experiment_name):
+def test_per_task_export_makes_one_run_per_job_with_the_results_values(
+    home, capsys, live_mlflow_server, experiment_name
+):
     from mlflow import MlflowClient
 
     uri = live_mlflow_server.url
-    report = run_export(home, capsys, f"tracking_uri={uri}", f"experiment_name={experiment_name}",
-                        "tags.team=evals", "copy_logs=true")
+    report = run_export(
+        home,
+        capsys,
+        f"tracking_uri={uri}",
+        f"experiment_name={experiment_name}",
+        "tags.team=evals",
+        "copy_logs=true",
+    )
     assert report["counts"] == {"exported": len(home.jobs)}
     runs = by_key(runs_of(uri, experiment_name))
     assert len(runs) == len(home.jobs) and all(len(r) == 1 for r in runs.values())
     client = MlflowClient(uri)
     for job in home.jobs:
         (run,) = runs[key_of(job, LogMode.PER_TASK)]
-        for name, value in expected_task_values(job).items():
+        for name, value in job.task_scores().items():
             assert run.data.metrics[mlflow_metric_key(name)] == pytest.approx(value), name
         tags, params = run.data.tags, run.data.params
         assert (tags["job_id"], tags["task"], tags["team"]) == (job.job_id, job.task, "evals")
@@ -112,8 +120,9 @@ def test_per_task_export_makes_one_run_per_job_with_the_results_values(home, cap
         assert "artifacts/results.yml" in files and not any("cache" in f for f in files)
 
 
-def test_re_export_through_the_cli_changes_nothing_and_duplicates_nothing(home, capsys, live_mlflow_server,
-                                                                          experiment_name):
+def test_re_export_through_the_cli_changes_nothing_and_duplicates_nothing(
+    home, capsys, live_mlflow_server, experiment_name
+):
     uri = live_mlflow_server.url
     options = (f"tracking_uri={uri}", f"experiment_name={experiment_name}")
     run_export(home, capsys, *options)
@@ -122,8 +131,9 @@ def test_re_export_through_the_cli_changes_nothing_and_duplicates_nothing(home, 
     assert len(runs_of(uri, experiment_name)) == len(home.jobs)
 
 
-def test_multi_task_export_makes_one_run_per_invocation_holding_every_task(home, capsys, live_mlflow_server,
-                                                                           experiment_name):
+def test_multi_task_export_makes_one_run_per_invocation_holding_every_task(
+    home, capsys, live_mlflow_server, experiment_name
+):
     uri = live_mlflow_server.url
     options = (f"tracking_uri={uri}", f"experiment_name={experiment_name}", "log_mode=multi_task")
     first_jobs = [j.job_id for j in home.jobs if j.job_id.endswith(".0")]
@@ -136,25 +146,53 @@ def test_multi_task_export_makes_one_run_per_invocation_holding_every_task(home,
     assert sorted(runs) == sorted(home.invocation_ids)
     for job in home.jobs:
         (run,) = runs[job.invocation_id]
-        for name, value in expected_task_values(job).items():
+        for name, value in job.task_scores().items():
             assert run.data.metrics[mlflow_metric_key(name)] == pytest.approx(value), name
         assert run.data.tags[f"evalport.job.{job.task}"] == job.job_id
 
 
-def test_the_evalport_command_exports_with_a_launcher_style_config(home, tmp_path, live_mlflow_server,
-                                                                   experiment_name):
+def test_the_evalport_command_exports_with_a_launcher_style_config(
+    home, tmp_path, live_mlflow_server, experiment_name
+):
     uri = live_mlflow_server.url
     config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump({
-        "execution": {"auto_export": {"destinations": ["mlflow"], "configs": {"mlflow": {
-            "tracking_uri": uri, "experiment_name": experiment_name, "log_config_params": True,
-            "description": "nightly evals", "extra_metadata": {"suite": "nightly"}}}}},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "execution": {
+                    "auto_export": {
+                        "destinations": ["mlflow"],
+                        "configs": {
+                            "mlflow": {
+                                "tracking_uri": uri,
+                                "experiment_name": experiment_name,
+                                "log_config_params": True,
+                                "description": "nightly evals",
+                                "extra_metadata": {"suite": "nightly"},
+                            }
+                        },
+                    }
+                },
+            }
+        )
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     proc = subprocess.run(
-        [*evalport_command(), "export", *home.invocation_ids, "--config", str(config),
-         "--exec-db", str(home.exec_db)],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+        [
+            *evalport_command(),
+            "export",
+            *home.invocation_ids,
+            "--config",
+            str(config),
+            "--exec-db",
+            str(home.exec_db),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"mlflow: {len(home.jobs)} exported" in proc.stdout and uri in proc.stdout
     assert "View run" not in proc.stdout, "MLflow's per-run links must not flood the output"
@@ -167,8 +205,9 @@ def test_the_evalport_command_exports_with_a_launcher_style_config(home, tmp_pat
         assert SECRET not in json.dumps(run.data.params) + json.dumps(run.data.tags)
 
 
-def test_without_a_tracking_uri_results_go_to_mlflow_db_in_the_working_directory(home, tmp_path, capsys,
-                                                                                 monkeypatch):
+def test_without_a_tracking_uri_results_go_to_mlflow_db_in_the_working_directory(
+    home, tmp_path, capsys, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     code = main(["export", *home.invocation_ids, "--dest", "mlflow", "--exec-db", str(home.exec_db)])
     out = capsys.readouterr().out
@@ -187,7 +226,10 @@ def test_doctor_reports_a_dead_server_quickly_and_a_live_one_as_ok(capsys, live_
     started = time.monotonic()
     assert main(["doctor", "--dest", "mlflow", "-o", f"export.mlflow.tracking_uri={dead}"]) == 1
     assert time.monotonic() - started < 5
-    assert main(["doctor", "--dest", "mlflow", "-o", f"export.mlflow.tracking_uri={live_mlflow_server.url}"]) == 0
+    assert (
+        main(["doctor", "--dest", "mlflow", "-o", f"export.mlflow.tracking_uri={live_mlflow_server.url}"])
+        == 0
+    )
 
 
 def _kill_after_runs(server: MlflowServer, runs: int, stopped: threading.Event) -> threading.Thread:
@@ -211,7 +253,8 @@ def _kill_after_runs(server: MlflowServer, runs: int, stopped: threading.Event) 
 
 
 def test_a_server_dying_mid_export_fails_exactly_the_jobs_it_missed_and_a_rerun_completes(
-        tmp_path, capsys, mlflow_server, experiment_name):
+    tmp_path, capsys, mlflow_server, experiment_name
+):
     home = write_launcher_home(tmp_path / "launcher", invocations=5, tasks_per_invocation=4, seed=5)
     server = mlflow_server.start()
     uri = server.url
@@ -227,8 +270,11 @@ def test_a_server_dying_mid_export_fails_exactly_the_jobs_it_missed_and_a_rerun_
     failed = {o["job_id"] for o in report["outcomes"] if o["status"] == "failed"}
     exported = {o["job_id"] for o in report["outcomes"] if o["status"] == "exported"}
     assert failed and exported and failed | exported == {j.job_id for j in home.jobs}
-    assert all(uri in o["reason"] and "did not answer" in o["reason"]
-               for o in report["outcomes"] if o["status"] == "failed")
+    assert all(
+        uri in o["reason"] and "did not answer" in o["reason"]
+        for o in report["outcomes"]
+        if o["status"] == "failed"
+    )
 
     server.start()
     complete = {}
@@ -237,7 +283,9 @@ def test_a_server_dying_mid_export_fails_exactly_the_jobs_it_missed_and_a_rerun_
         if job and run.info.status == "FINISHED" and run.data.metrics:
             complete[job] = run
     assert exported <= set(complete), "a job reported exported has its whole run in the store"
-    assert {j.job_id for j in home.jobs} - set(complete) <= failed, "every incomplete or missing run is reported"
+    assert {j.job_id for j in home.jobs} - set(complete) <= failed, (
+        "every incomplete or missing run is reported"
+    )
     # A request whose commit landed just before the crash never got its answer: such a job is reported
     # failed although its run is whole (at most one per concurrent worker); the rerun finds it unchanged.
     assert len(failed & set(complete)) <= MlflowSink.workers
@@ -252,5 +300,5 @@ def test_a_server_dying_mid_export_fails_exactly_the_jobs_it_missed_and_a_rerun_
     for job in home.jobs:
         (run,) = runs[key_of(job, LogMode.PER_TASK)]
         assert run.info.status == "FINISHED"
-        for name, value in expected_task_values(job).items():
+        for name, value in job.task_scores().items():
             assert run.data.metrics[mlflow_metric_key(name)] == pytest.approx(value), name

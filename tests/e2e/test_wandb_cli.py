@@ -39,20 +39,19 @@ def home(tmp_path: Path) -> LauncherHome:
     return write_launcher_home(tmp_path / "launcher", invocations=2, tasks_per_invocation=2, seed=11)
 
 
-def expected_task_values(job: WrittenJob) -> dict[str, float]:
-    """The task's own scores straight from results.yml, under the launcher's flat names."""
-    out = {}
-    for metric, block in job.results["tasks"][job.task]["metrics"].items():
-        for score, entry in block["scores"].items():
-            name = f"{job.task}_{metric}" if score == metric else f"{job.task}_{metric}_{score}"
-            out[name] = entry["value"]
-            out[f"{name}_stderr"] = entry["stats"]["stderr"]
-    return out
-
-
 def export(home: LauncherHome, root: Path, capsys, *options: str) -> dict:
-    argv = ["export", *home.invocation_ids, "--dest", "wandb", "--exec-db", str(home.exec_db), "--json",
-            "-o", f"export.wandb.dir={root}", *(x for o in options for x in ("-o", f"export.wandb.{o}"))]
+    argv = [
+        "export",
+        *home.invocation_ids,
+        "--dest",
+        "wandb",
+        "--exec-db",
+        str(home.exec_db),
+        "--json",
+        "-o",
+        f"export.wandb.dir={root}",
+        *(x for o in options for x in ("-o", f"export.wandb.{o}")),
+    ]
     code = main(argv)
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report
@@ -60,8 +59,11 @@ def export(home: LauncherHome, root: Path, capsys, *options: str) -> dict:
 
 
 def run_of(root: Path, job: WrittenJob, mode: LogMode) -> OfflineRun:
-    identity = RunIdentity(mode, job.invocation_id, job.harness, job.task) if mode is LogMode.PER_TASK \
+    identity = (
+        RunIdentity(mode, job.invocation_id, job.harness, job.task)
+        if mode is LogMode.PER_TASK
         else RunIdentity(mode, job.invocation_id)
+    )
     run = load_merged_run(root, identity.run_id())
     assert run is not None, f"no run for {job.job_id}"
     return run
@@ -69,17 +71,28 @@ def run_of(root: Path, job: WrittenJob, mode: LogMode) -> OfflineRun:
 
 def test_per_task_export_writes_one_described_run_per_job(home, tmp_path, capsys):
     root = tmp_path / "runs"
-    report = export(home, root, capsys, "project=evals", "tags=[nightly, gpu]", "description=weekly run",
-                    "extra_metadata={team: llm}", "copy_logs=true")
+    report = export(
+        home,
+        root,
+        capsys,
+        "project=evals",
+        "tags=[nightly, gpu]",
+        "description=weekly run",
+        "extra_metadata={team: llm}",
+        "copy_logs=true",
+    )
 
     assert report["counts"] == {"exported": 4}
     for job in home.jobs:
         run = run_of(root, job, LogMode.PER_TASK)
-        assert (run.name, run.group, run.job_type) == (f"eval-{job.invocation_id}-{job.task}",
-                                                       job.invocation_id, "evaluation")
+        assert (run.name, run.group, run.job_type) == (
+            f"eval-{job.invocation_id}-{job.task}",
+            job.invocation_id,
+            "evaluation",
+        )
         assert (run.project, run.tags, run.notes) == ("evals", ["nightly", "gpu"], "weekly run")
         assert run.config["team"] == "llm" and run.config["model_id"] == job.model_id
-        for name, value in expected_task_values(job).items():
+        for name, value in job.task_scores().items():
             assert run.user_summary[name] == pytest.approx(value), name
         [artifact] = run.artifacts
         assert artifact["name"] == artifact_name(job.harness, job.task)
@@ -94,8 +107,21 @@ def test_per_task_export_writes_one_described_run_per_job(home, tmp_path, capsys
 def test_multi_task_export_puts_every_task_of_an_invocation_in_one_run(home, tmp_path, capsys):
     root = tmp_path / "runs"
     first_of_each = [j.job_id for j in home.jobs if j.job_id.endswith(".0")]
-    code = main(["export", *first_of_each, "--dest", "wandb", "--exec-db", str(home.exec_db), "--json",
-                 "-o", f"export.wandb.dir={root}", "-o", "export.wandb.log_mode=multi_task"])
+    code = main(
+        [
+            "export",
+            *first_of_each,
+            "--dest",
+            "wandb",
+            "--exec-db",
+            str(home.exec_db),
+            "--json",
+            "-o",
+            f"export.wandb.dir={root}",
+            "-o",
+            "export.wandb.log_mode=multi_task",
+        ]
+    )
     assert code == 0 and json.loads(capsys.readouterr().out)["counts"] == {"exported": 2}
 
     report = export(home, root, capsys, "log_mode=multi_task")  # the second task of each appends
@@ -107,7 +133,7 @@ def test_multi_task_export_puts_every_task_of_an_invocation_in_one_run(home, tmp
         assert run.name == f"eval-{inv}" and run.group == inv
         assert set(run.config["tasks"]) == {f"{j.harness}.{j.task}" for j in jobs}
         for job in jobs:
-            for name, value in expected_task_values(job).items():
+            for name, value in job.task_scores().items():
                 assert run.user_summary[name] == pytest.approx(value), name
         assert {a["name"] for a in run.artifacts} == {artifact_name(j.harness, j.task) for j in jobs}
 
@@ -116,8 +142,18 @@ def test_exporting_again_changes_nothing_and_prints_how_to_sync(home, tmp_path, 
     root = tmp_path / "runs"
     export(home, root, capsys)
 
-    code = main(["export", *home.invocation_ids, "--dest", "wandb", "--exec-db", str(home.exec_db),
-                 "-o", f"export.wandb.dir={root}"])
+    code = main(
+        [
+            "export",
+            *home.invocation_ids,
+            "--dest",
+            "wandb",
+            "--exec-db",
+            str(home.exec_db),
+            "-o",
+            f"export.wandb.dir={root}",
+        ]
+    )
 
     out = capsys.readouterr().out
     assert code == 0
