@@ -68,7 +68,7 @@ class Container(containers.DeclarativeContainer):
 
     source = providers.Singleton(
         make_source,
-        name=config.source.as_(lambda v: v or "local"),
+        name=config.source.as_(lambda v: v or "slurm"),
         exec_db=config.exec_db,
         job_dirs=config.job_dirs.as_(lambda v: list(v or ())),
     )
@@ -83,7 +83,7 @@ def build_container(
     exec_db: str | Path | None = None,
     job_dirs: Sequence[str | Path] = (),
     source: ResultSource | None = None,
-    source_name: str = "local",
+    source_name: str = "slurm",
     ledger: ExportLedger | str | Path | bool = True,
 ) -> Container:
     """The wired container; ``ledger=False`` exports without consulting or recording the ledger."""
