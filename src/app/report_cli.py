@@ -65,7 +65,11 @@ def report(
     /,
     *,
     output: Annotated[
-        str | None, Parameter(help="file to write ('-' for stdout; default report.html, or stdout for md)")
+        str | None,
+        Parameter(
+            allow_leading_hyphen=True,
+            help="file to write ('-' for stdout; default report.html, or stdout for md)",
+        ),
     ] = None,
     format: Annotated[
         Literal["html", "md"] | None, Parameter(help="html or md (default: --output's suffix, else html)")

@@ -199,3 +199,26 @@ def test_a_markdown_report_does_not_import_matplotlib(home, tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "0 False"
+
+
+def test_a_dash_as_output_writes_the_markdown_to_stdout(tmp_path, capsys):
+    from evalport.app.cli import main
+    from evalport.testing.factory import write_launcher_home
+
+    home = write_launcher_home(tmp_path / "h", 1, 2)
+    assert (
+        main(
+            [
+                "report",
+                *home.invocation_ids,
+                "--format",
+                "md",
+                "--output",
+                "-",
+                "--exec-db",
+                str(home.exec_db),
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out.startswith("# ")
