@@ -17,9 +17,17 @@ TEST_USER="${EVALPORT_CLUSTER_USER:-evaltest}"
 HOST_ALIAS="evalport-cluster"
 CLUSTER_NAME="evalport"
 start_time=$(date +%s.%N)
+# The tests use the cluster only when env.sh exists: it is written last, when everything is up.
+rm -f "$STATE/env.sh"
 
 log() { printf '[cluster-up] %s\n' "$*"; }
-alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+alive() {  # alive PIDFILE NAME: the pid file names a running NAME (not a zombie, not a reused pid)
+  [ -s "$1" ] || return 1
+  local pid state
+  pid=$(cat "$1")
+  state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != "Z" ] && grep -q "^$2" "/proc/$pid/comm" 2>/dev/null
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port_of() {  # a port chosen once per state dir, so restarts keep their addresses
   local f="$STATE/ports/$1"
@@ -82,7 +90,7 @@ if [ ! -s "$STATE/munge/munge.key" ]; then
   chmod 400 "$STATE/munge/munge.key"
 fi
 chmod 755 "$STATE/munge"
-if ! alive "$STATE/run/munged.pid"; then
+if ! alive "$STATE/run/munged.pid" munged; then
   rm -f "$MUNGE_SOCKET"
   munged --force --key-file="$STATE/munge/munge.key" --socket="$MUNGE_SOCKET" \
     --pid-file="$STATE/run/munged.pid" --log-file="$STATE/log/munged.log" --seed-file="$STATE/munge/seed"
@@ -94,7 +102,7 @@ if [ ! -d "$STATE/mysql/data/mysql" ]; then
   mariadb-install-db --no-defaults --user=root --datadir="$STATE/mysql/data" \
     --auth-root-authentication-method=socket >"$STATE/log/mariadb-install.log" 2>&1
 fi
-if ! alive "$STATE/run/mariadb.pid"; then
+if ! alive "$STATE/run/mariadb.pid" mariadbd; then
   (setsid mariadbd --no-defaults --user=root --datadir="$STATE/mysql/data" --skip-networking \
     --socket="$MYSQL_SOCKET" --pid-file="$STATE/run/mariadb.pid" --log-error="$STATE/log/mariadb.log" \
     --innodb-buffer-pool-size=32M --skip-log-bin </dev/null >/dev/null 2>&1 &)
@@ -154,7 +162,7 @@ chmod 600 "$STATE/slurm/slurmdbd.conf"
 chmod 644 "$SLURM_CONF"
 
 # slurmdbd finds MariaDB's socket through libmariadb's MYSQL_UNIX_PORT.
-if ! alive "$STATE/run/slurmdbd.pid"; then
+if ! alive "$STATE/run/slurmdbd.pid" slurmdbd; then
   MYSQL_UNIX_PORT="$MYSQL_SOCKET" slurmdbd  # reads slurmdbd.conf beside $SLURM_CONF
   wait_for 30 slurmdbd sacctmgr -n list cluster
 fi
@@ -162,7 +170,7 @@ if ! sacctmgr -n -P list cluster format=cluster | grep -qx "$CLUSTER_NAME"; then
   sacctmgr -i add cluster "$CLUSTER_NAME" >/dev/null
 fi
 
-if ! alive "$STATE/run/slurmctld.pid"; then
+if ! alive "$STATE/run/slurmctld.pid" slurmctld; then
   slurmctld -f "$SLURM_CONF"
   wait_for 30 slurmctld scontrol ping
 fi
@@ -172,7 +180,7 @@ in_cluster_ns() {
   unshare --mount --propagation private sh -c \
     'mount --bind "$1" "$2" && shift 2 && exec "$@"' sh "$STATE/cluster-fs" "$STATE/lustre" "$@"
 }
-if ! alive "$STATE/run/slurmd.pid"; then
+if ! alive "$STATE/run/slurmd.pid" slurmd; then
   in_cluster_ns slurmd -f "$SLURM_CONF"
 fi
 node_idle() { sinfo -h -n "$NODE" -o %t | grep -Eq '^(idle|mix|alloc)'; }
@@ -218,7 +226,7 @@ Host $HOST_ALIAS
   LogLevel ERROR
 EOF
 mkdir -p /run/sshd
-if ! alive "$STATE/run/sshd.pid"; then
+if ! alive "$STATE/run/sshd.pid" sshd; then
   in_cluster_ns /usr/sbin/sshd -f "$STATE/ssh/sshd_config" -E "$STATE/log/sshd.log"
 fi
 wait_for 15 sshd ssh -F "$STATE/ssh/config" -o BatchMode=yes "$HOST_ALIAS" true
