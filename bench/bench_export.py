@@ -29,6 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REF_VENV = HERE / ".venv-ref"
 REF_VERSION = "nemo-evaluator-launcher==0.2.6"
+LOCAL_JSON = ["--dest", "local", "--format", "json", "--output-dir"]
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
@@ -93,56 +94,21 @@ def main() -> int:
             env = {**os.environ, "EVALPORT_EXEC_DB": str(home.exec_db)}
             time.sleep(1.0)  # let the file system settle after writing the data
 
-            def ours(i: int, n=n, ids=ids) -> list[str]:
-                out = work / f"out-{n}-{i}"
-                return [
-                    evalport,
-                    "export",
-                    *ids,
-                    "--dest",
-                    "local",
-                    "--format",
-                    "json",
-                    "--output-dir",
-                    str(out),
-                ]
+            def export_cmd(out: Path, exe: str = evalport, ids=ids) -> list[str]:
+                """The same command line for both tools: local JSON into ``out``."""
+                return [exe, "export", *ids, *LOCAL_JSON, str(out)]
 
-            wall, rss = median_run(ours, env, args.repeat)
+            wall, rss = median_run(lambda i, n=n: export_cmd(work / f"out-{n}-{i}"), env, args.repeat)
             rows.append((f"evalport export ({n}x{args.tasks})", jobs, wall, rss))
             # a second export into the same folder: everything unchanged
             again = work / f"out-{n}-0"
-            wall, rss = median_run(
-                lambda _i, ids=ids, again=again: [
-                    evalport,
-                    "export",
-                    *ids,
-                    "--dest",
-                    "local",
-                    "--format",
-                    "json",
-                    "--output-dir",
-                    str(again),
-                ],
-                env,
-                args.repeat,
-            )
+            wall, rss = median_run(lambda _i, again=again: export_cmd(again), env, args.repeat)
             rows.append((f"  re-export, unchanged ({n}x{args.tasks})", jobs, wall, rss))
             if ref_exe:
                 ref_env = {**os.environ, "HOME": str(home.root)}
 
-                def ref(i: int, n=n, ids=ids) -> list[str]:
-                    out = work / f"ref-{n}-{i}"
-                    return [
-                        str(ref_exe),
-                        "export",
-                        *ids,
-                        "--dest",
-                        "local",
-                        "--format",
-                        "json",
-                        "--output-dir",
-                        str(out),
-                    ]
+                def ref(i: int, n=n) -> list[str]:
+                    return export_cmd(work / f"ref-{n}-{i}", str(ref_exe))
 
                 wall, rss = median_run(ref, ref_env, max(1, args.repeat - 2))
                 rows.append((f"reference export ({n}x{args.tasks})", jobs, wall, rss))

@@ -224,7 +224,7 @@ class ExportService:
         for item in items:
             job_id = item.result.job_id
             entry = prior.get((job_id, target))
-            if entry is not None and entry.fingerprint == prints[job_id] and entry.status in _DELIVERED:
+            if entry is not None and entry.fingerprint == prints[job_id] and Status(entry.status).delivered:
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.updated_at))
                 reason = f"already exported on {when} (ledger); pass --force to send it again"
                 outcomes[job_id] = Outcome(job_id, sink.destination, Status.UNCHANGED, reason, entry.location)
@@ -272,9 +272,6 @@ class ExportService:
             else Outcome(o.job_id, o.destination, o.status, redact_text(o.reason), o.location)
             for o in outcomes
         ]
-
-
-_DELIVERED = frozenset({Status.EXPORTED.value, Status.UPDATED.value, Status.UNCHANGED.value})
 
 
 def fingerprint(item: ExportItem) -> str:

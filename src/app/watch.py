@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from evalport.app.service import ExportService, target_key
 from evalport.domain.model import JobState
 from evalport.domain.ports import ResultSink
-from evalport.domain.report import Outcome
-
-_DELIVERED = {"exported", "updated", "unchanged", "skipped"}
+from evalport.domain.report import Outcome, Status
 
 
 @dataclass
@@ -58,7 +56,7 @@ class Watcher:
             for target, sink in targets.items():
                 entry = known.get((job.job_id, target))
                 if entry is None or (
-                    entry.status not in _DELIVERED and self.due(entry.attempts, entry.updated_at, now)
+                    not Status(entry.status).delivered and self.due(entry.attempts, entry.updated_at, now)
                 ):
                     pending.append(sink)
             if not pending:

@@ -21,6 +21,11 @@ class Status(str, enum.Enum):
     def ok(self) -> bool:
         return self is not Status.FAILED
 
+    @property
+    def delivered(self) -> bool:
+        """The destination holds the result (sent now, before, or kept there on purpose)."""
+        return self in (Status.EXPORTED, Status.UPDATED, Status.UNCHANGED, Status.SKIPPED)
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:

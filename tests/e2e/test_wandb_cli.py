@@ -39,10 +39,11 @@ def home(tmp_path: Path) -> LauncherHome:
     return write_launcher_home(tmp_path / "launcher", invocations=2, tasks_per_invocation=2, seed=11)
 
 
-def export(home: LauncherHome, root: Path, capsys, *options: str) -> dict:
+def export(home: LauncherHome, root: Path, capsys, *options: str, ids: list[str] | None = None) -> dict:
+    """Exports ``ids`` (default: every invocation) to W&B offline runs under ``root``; the report."""
     argv = [
         "export",
-        *home.invocation_ids,
+        *(ids or home.invocation_ids),
         "--dest",
         "wandb",
         "--exec-db",
@@ -107,22 +108,8 @@ def test_per_task_export_writes_one_described_run_per_job(home, tmp_path, capsys
 def test_multi_task_export_puts_every_task_of_an_invocation_in_one_run(home, tmp_path, capsys):
     root = tmp_path / "runs"
     first_of_each = [j.job_id for j in home.jobs if j.job_id.endswith(".0")]
-    code = main(
-        [
-            "export",
-            *first_of_each,
-            "--dest",
-            "wandb",
-            "--exec-db",
-            str(home.exec_db),
-            "--json",
-            "-o",
-            f"export.wandb.dir={root}",
-            "-o",
-            "export.wandb.log_mode=multi_task",
-        ]
-    )
-    assert code == 0 and json.loads(capsys.readouterr().out)["counts"] == {"exported": 2}
+    first = export(home, root, capsys, "log_mode=multi_task", ids=first_of_each)
+    assert first["counts"] == {"exported": 2}
 
     report = export(home, root, capsys, "log_mode=multi_task")  # the second task of each appends
 
