@@ -392,3 +392,33 @@ def test_summaries_are_readable_by_others_like_any_new_file(cli, home, tmp_path)
     assert cli("export", home.invocation_ids[0], "--output-dir", out).code == 0
     mode = (out / "results.json").stat().st_mode & 0o777
     assert mode & 0o044 == 0o044, oct(mode)
+
+
+@pytest.mark.parametrize("flag", [("--output-dir", ""), ("-o", "export.local.output_dir=''")])
+def test_an_empty_output_dir_is_a_configuration_error_and_writes_nothing(
+    cli, home, tmp_path, monkeypatch, flag
+):
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    run = cli("export", home.invocation_ids[0], *flag)
+    assert run.code == 2, run.err
+    assert "output_dir" in run.err and "empty" in run.err
+    assert list(here.iterdir()) == []
+
+
+def test_a_model_id_a_spreadsheet_would_evaluate_is_text_in_results_csv(tmp_path):
+    from evalport.app.cli import main
+    from evalport.testing.factory import write_launcher_home
+
+    formula = '=HYPERLINK("http://evil.invalid","click")'
+    home = write_launcher_home(tmp_path / "launcher", invocations=1, tasks_per_invocation=2, models=[formula])
+    out = tmp_path / "o"
+    args = ["export", home.invocation_ids[0], "--output-dir", str(out), "--format", "csv"]
+    assert main([*args, "--exec-db", str(home.exec_db)]) == 0
+    assert main([*args, "--exec-db", str(home.exec_db)]) == 0
+    import csv
+
+    rows = list(csv.DictReader((out / "results.csv").open(newline="")))
+    assert sorted(r["job_id"] for r in rows) == sorted(j.job_id for j in home.jobs)
+    assert {r["model_id"] for r in rows} == {"'" + formula}

@@ -8,35 +8,24 @@ re-export replaces its job and the report always covers every job exported to th
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from evalport.adapters.files import atomic_write_text
 from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink
+from evalport.adapters.sinks.local_layout import csv_text, flat_row, folder_name_problem, read_csv_rows, shown
 from evalport.adapters.staging import stage_item
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
 from evalport.domain.report import Outcome, Status
 
 REPORT_FORMATS = ("html", "md")
-BASE_COLUMNS = (
-    "model_id",
-    "harness",
-    "task",
-    "executor",
-    "container",
-    "invocation_id",
-    "job_id",
-    "timestamp",
-)
 
 
 class LocalSinkConfig(ArtifactSinkConfig):
@@ -51,6 +40,14 @@ class LocalSinkConfig(ArtifactSinkConfig):
     )
     baseline: str | None = Field(default=None, description="html/md: model id to show differences against")
     report_title: str = Field(default="Model comparison", description="html/md: the report's title")
+
+    @field_validator("output_dir", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        """``''`` would silently mean the current folder; that has to be asked for as ``.``."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("output_dir is empty; give a folder (or '.' for the current one)")
+        return value
 
 
 def json_number(value: float) -> float | str:
@@ -72,15 +69,8 @@ def summary_entry(item: ExportItem, files: Sequence[str], job_dir: str) -> dict[
     return entry
 
 
-def flat_row(entry: dict[str, Any]) -> dict[str, Any]:
-    row = {k: entry.get(k) for k in BASE_COLUMNS}
-    for name, value in entry["metrics"].items():
-        row[name] = value
-    for name, stats in entry["stats"].items():
-        for stat, value in stats.items():
-            row[f"{name}_{stat}"] = value
-    row["fingerprint"] = entry["fingerprint"]
-    return row
+class UnplaceableJob(Exception):
+    """A job whose ids cannot name a folder inside the output folder; the message says why."""
 
 
 class LocalSink(BaseSink):
@@ -117,6 +107,29 @@ class LocalSink(BaseSink):
     def job_dir(self, item: ExportItem) -> Path:
         return self.output_dir / item.result.invocation_id / item.result.job_id
 
+    def place(self, item: ExportItem, root: Path) -> Path:
+        """The job's folder, checked: its ids are plain folder names and it resolves inside ``root``.
+
+        ``root`` is the resolved output folder. Raises :class:`UnplaceableJob` otherwise: ids come
+        from an execution DB that anyone with write access to it can shape.
+        """
+        result = item.result
+        for what, value in (("invocation id", result.invocation_id), ("job id", result.job_id)):
+            problem = folder_name_problem(value)
+            if problem:
+                raise UnplaceableJob(
+                    f"the {what} {shown(value)} {problem}, so it cannot name a folder under "
+                    f"{self.output_dir}; nothing was written (check the execution DB record)"
+                )
+        job_dir = self.job_dir(item)
+        resolved = job_dir.resolve()
+        if not resolved.is_relative_to(root):
+            raise UnplaceableJob(
+                f"the job folder {job_dir} resolves to {resolved}, outside the output folder {root} "
+                "(a symbolic link?); nothing was written"
+            )
+        return job_dir
+
     def export(self, items: Sequence[ExportItem]) -> list[Outcome]:
         try:
             self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -129,8 +142,15 @@ class LocalSink(BaseSink):
 
         staged: list[tuple[ExportItem, dict[str, Any], int, bool]] = []
         outcomes: dict[str, Outcome] = {}
+        root = self.output_dir.resolve()
         for item in items:
-            job_dir = self.job_dir(item)
+            try:
+                job_dir = self.place(item, root)
+            except UnplaceableJob as exc:
+                outcomes[item.result.job_id] = Outcome(
+                    item.result.job_id, self.destination, Status.FAILED, str(exc)
+                )
+                continue
             try:
                 existed = _make_dir(job_dir)
                 stage = stage_item(item, job_dir)
@@ -188,7 +208,7 @@ class LocalSink(BaseSink):
             text = json.dumps(entry, indent=2, sort_keys=True) + "\n"
             path = job_dir / "result.json"
         else:
-            text = _csv_text([flat_row(entry)])
+            text = csv_text([flat_row(entry)])
             path = job_dir / "result.csv"
         try:
             if path.read_text() == text:
@@ -210,7 +230,7 @@ class LocalSink(BaseSink):
             if all(previous.get(e["job_id"], {}).get("fingerprint") == e["fingerprint"] for e in entries):
                 return previous
             for entry in entries:
-                current[entry["job_id"]] = entry
+                current[entry["job_id"]] = entry if self.store_format == "json" else flat_row(entry)
             ordered = [current[k] for k in sorted(current)]
             if self.store_format == "json":
                 # One run per line: the C JSON encoder (no indent) stays fast, and diffs stay readable.
@@ -218,7 +238,7 @@ class LocalSink(BaseSink):
                 head = json.dumps({"format": "evalport.results/1", "updated_at": time.time()})[:-1]
                 atomic_write_text(path, f'{head}, "runs": [\n{runs}\n]}}\n')
             else:
-                atomic_write_text(path, _csv_text([flat_row(e) if "metrics" in e else e for e in ordered]))
+                atomic_write_text(path, csv_text(ordered))
         return previous
 
     def _read_summary(self, path: Path) -> dict[str, dict[str, Any]]:
@@ -235,7 +255,7 @@ class LocalSink(BaseSink):
                 ) from None
             runs = doc.get("runs", []) if isinstance(doc, dict) else []
             return {r["job_id"]: r for r in runs if isinstance(r, dict) and "job_id" in r}
-        return {row["job_id"]: row for row in csv.DictReader(io.StringIO(text)) if row.get("job_id")}
+        return read_csv_rows(text)
 
     def _write_report(self) -> str | None:
         """Renders the report over every run in the summary; the reason when that fails, else None.
@@ -268,6 +288,38 @@ class LocalSink(BaseSink):
             return f"staged and recorded in {summary}, but the report {report} could not be written: {detail}"
         return None
 
+    def still_holds(self, located: Mapping[str, str]) -> set[str]:
+        """The job ids this folder still holds, of those the ledger says were exported here.
+
+        ``located`` maps job id -> the location this sink returned (the job's folder). A job is
+        held when its folder (with its per-job summary) is where it was, inside the output folder,
+        and the multi-run summary has its entry; the report must exist too. One read of the
+        summary for all ids and a stat or two per job. Anything unreadable holds nothing:
+        exporting again is the safe answer.
+        """
+        if not located or not self.output_dir.is_dir():
+            return set()
+        report = self.report_path
+        if report is not None and not report.is_file():
+            return set()
+        summary = self.summary_path
+        try:
+            entries = self._read_summary(summary) if summary is not None else None
+        except (OSError, ValueError):
+            return set()
+        root = self.output_dir.resolve()
+        job_file = {"json": "result.json", "csv": "result.csv"}.get(self.config.format)
+        held: set[str] = set()
+        for job_id, location in located.items():
+            if not location or (entries is not None and job_id not in entries):
+                continue
+            folder = Path(location)
+            if folder.name != job_id or folder.resolve().parent.parent != root:
+                continue
+            if (folder / job_file).is_file() if job_file else folder.is_dir():
+                held.add(job_id)
+        return held
+
     def describe(self) -> str:
         report = self.report_path
         if report is not None:
@@ -296,14 +348,3 @@ def _make_dir(path: Path) -> bool:
     except FileNotFoundError:
         path.mkdir(parents=True)
         return False
-
-
-def _csv_text(rows: list[dict[str, Any]]) -> str:
-    metric_cols = sorted({k for r in rows for k in r} - set(BASE_COLUMNS) - {"fingerprint"})
-    columns = [*BASE_COLUMNS, *metric_cols, "fingerprint"]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-    return buf.getvalue()

@@ -1,0 +1,145 @@
+"""What the local sink's files look like: folder names from ids, and CSV rows a spreadsheet can open safely.
+
+Pure functions, no I/O. Two rules live here because every CSV the sink writes or reads back
+needs them the same way:
+
+* **Folder names.** An id becomes a folder name only when it is one plain path component:
+  not empty, ``.`` or ``..``, no ``/``, ``\\``, NUL or other control character, valid Unicode,
+  at most 255 bytes. Anything else is refused (:func:`folder_name_problem`), never rewritten,
+  so a folder always carries the id it names.
+* **Cells.** A text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+  return would be run as a formula by a spreadsheet; it is written with a leading apostrophe,
+  the spreadsheet convention for "this is text" (:func:`csv_cell`). Numbers (``-0.5``,
+  ``-inf``) are left alone. The rule is reversible (:func:`read_cell`): a text that already
+  starts with apostrophes before such a character gets one more, so reading back gives the
+  original and re-exports find their rows by job id.
+* **Columns.** A metric whose flat name equals a base column (``job_id``, ``model_id``,
+  ``fingerprint``, ...) is written under ``<name> (metric)``, so it never overwrites the job's
+  own cells (:func:`metric_column`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+BASE_COLUMNS = (
+    "model_id",
+    "harness",
+    "task",
+    "executor",
+    "container",
+    "invocation_id",
+    "job_id",
+    "timestamp",
+)
+FINGERPRINT = "fingerprint"
+RESERVED_COLUMNS = frozenset((*BASE_COLUMNS, FINGERPRINT))
+METRIC_SUFFIX = " (metric)"
+MAX_NAME_BYTES = 255
+FORMULA_STARTS = frozenset("=+-@\t\r")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|-?inf|nan")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# ---- folder names --------------------------------------------------------------------------------
+
+
+def folder_name_problem(value: str) -> str | None:
+    """Why ``value`` cannot be used as one folder name, or None when it can."""
+    if not value.strip():
+        return "is empty"
+    if value in (".", ".."):
+        return f"is {value!r}, which names a folder that already exists"
+    if "/" in value or "\\" in value:
+        return "holds a path separator"
+    if "\x00" in value:
+        return "holds a NUL byte"
+    if _CONTROL.search(value):
+        return "holds a control character"
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "is not valid Unicode text"
+    if size > MAX_NAME_BYTES:
+        return f"is {size} bytes long (a folder name holds at most {MAX_NAME_BYTES})"
+    return None
+
+
+def shown(value: str, limit: int = 60) -> str:
+    """``value`` for a message: quoted, control characters escaped, long ones cut."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]}"
+
+
+# ---- cells ---------------------------------------------------------------------------------------
+
+
+def _would_run(text: str) -> bool:
+    """True for a text that, after its leading apostrophes, starts like a formula and is no number."""
+    body = text.lstrip("'")
+    return bool(body) and body[0] in FORMULA_STARTS and not _NUMBER.fullmatch(body)
+
+
+def csv_cell(value: Any) -> Any:
+    """The cell to write: text that a spreadsheet would evaluate gets a leading apostrophe."""
+    if isinstance(value, str) and _would_run(value):
+        return "'" + value
+    return value
+
+
+def read_cell(text: str) -> str:
+    """The inverse of :func:`csv_cell` for a cell read back from a CSV file."""
+    if text.startswith("'") and _would_run(text):
+        return text[1:]
+    return text
+
+
+def metric_column(name: str) -> str:
+    """The column of a metric (or statistic) by flat name; never one of the job's own columns."""
+    if name in RESERVED_COLUMNS or name.endswith(METRIC_SUFFIX):
+        return name + METRIC_SUFFIX
+    return name
+
+
+# ---- rows ----------------------------------------------------------------------------------------
+
+
+def flat_row(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """One CSV row from a summary entry: base columns, each metric and statistic, the fingerprint."""
+    row = {k: entry.get(k) for k in BASE_COLUMNS}
+    for name, value in entry["metrics"].items():
+        row[metric_column(name)] = value
+    for name, stats in entry["stats"].items():
+        for stat, value in stats.items():
+            row[metric_column(f"{name}_{stat}")] = value
+    row[FINGERPRINT] = entry[FINGERPRINT]
+    return row
+
+
+def csv_text(rows: Iterable[Mapping[str, Any]]) -> str:
+    """Rows (from :func:`flat_row` or :func:`read_csv_rows`) as CSV: base, metric columns, fingerprint."""
+    rows = list(rows)
+    metric_cols = sorted({k for r in rows for k in r} - RESERVED_COLUMNS)
+    columns = [*BASE_COLUMNS, *metric_cols, FINGERPRINT]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([csv_cell(c) for c in columns])
+    for row in rows:
+        writer.writerow([csv_cell("" if row.get(k) is None else row.get(k)) for k in columns])
+    return buf.getvalue()
+
+
+def read_csv_rows(text: str) -> dict[str, dict[str, str]]:
+    """job id -> row of a CSV summary, cells and header as they were before :func:`csv_cell`."""
+    reader = csv.reader(io.StringIO(text))
+    header = [read_cell(c) for c in next(reader, [])]
+    rows: dict[str, dict[str, str]] = {}
+    for cells in reader:
+        row = dict(zip(header, (read_cell(c) for c in cells), strict=False))
+        if row.get("job_id"):
+            rows[row["job_id"]] = row
+    return rows
