@@ -239,6 +239,61 @@ class TestGsheetsSink(SinkContract):
         stored = self.only(stored_runs(sheets, spreadsheet_id, result.job_id))
         assert stored.metrics[first.name] == pytest.approx(first.value + 1)
 
+    def test_text_cells_are_written_raw_so_a_formula_stays_text(
+        self, make_sink, results, sheets, spreadsheet_id
+    ):
+        result, directory = results[0]
+        odd = {"model_id": '=IMPORTXML("http://evil.invalid","//a")', "harness": "'quoted", "task": "+1"}
+        odd |= {"container": "0042", "executor": "TRUE"}
+        hostile = replace(result, job_id="=1+1", **odd)
+        first = self.export(make_sink(), [(hostile, directory)])
+        again = self.export(make_sink(), [(hostile, directory)])
+        assert (first[0].status, again[0].status) == (Status.EXPORTED, Status.UNCHANGED)
+        header, *rows = sheets.cells(spreadsheet_id)
+        assert len(rows) == 1
+        cells = dict(zip(header, rows[0], strict=False))
+        assert cells["Job ID"] == "=1+1" and cells["Model Name"] == odd["model_id"]
+        assert (cells["Harness"], cells["Task Name"]) == ("'quoted", "+1")
+        assert (cells["Container"], cells["Executor"]) == ("0042", "TRUE")
+
+    def test_still_holds_names_the_jobs_whose_rows_are_there(
+        self, make_sink, results, sheets, spreadsheet_id
+    ):
+        located = {o.job_id: o.location for o in self.export(make_sink(), results)}
+        sink = make_sink()
+        assert sink.still_holds(located) == set(located)
+        assert sink.still_holds({}) == set()
+        gone = results[1][0].job_id
+        header, *rows = sheets.cells(spreadsheet_id)
+        row = 2 + [r[header.index(JOB_ID)] for r in rows].index(gone)
+        sheets.set_cells(spreadsheet_id, f"A{row}", [[""] * len(header)])  # a person clears the row
+        sheets.reset_requests()
+        assert make_sink().still_holds(located) == set(located) - {gone}
+        assert len([r for r in sheets.requests if "values" in r.path]) == 1, sheets.requests
+        assert not [r for r in sheets.requests if r.method != "GET"], sheets.requests
+
+    def test_still_holds_finds_nothing_in_a_deleted_spreadsheet_or_worksheet(
+        self, make_sink, results, sheets, spreadsheet_id
+    ):
+        located = {o.job_id: o.location for o in self.export(make_sink(), results[:2])}
+        assert make_sink(spreadsheet_id="deleted-spreadsheet").still_holds(located) == set()
+        assert make_sink(worksheet="renamed").still_holds(located) == set()
+        assert sheets.sheet_titles(spreadsheet_id) == ["Sheet1"], "a check must not create a worksheet"
+
+    def test_still_holds_does_not_create_a_named_spreadsheet(self, sheets, key_file, results):
+        name = f"never-created-{uuid.uuid4().hex[:8]}"
+        sink = GsheetsSink(
+            {"spreadsheet_name": name, "service_account_file": key_file, "endpoint": sheets.url}
+        )
+        assert sink.still_holds({results[0][0].job_id: "somewhere"}) == set()
+        assert sheets.find_spreadsheets(name) == []
+
+    def test_still_holds_is_empty_when_the_api_fails(self, refusing_sink, make_sink, results, sheets):
+        located = {o.job_id: o.location for o in self.export(make_sink(), results[:1])}
+        assert refusing_sink.still_holds(located) == set()
+        sheets.fail_next(FAST_RETRY["retry_attempts"], status=500)
+        assert make_sink().still_holds(located) == set()
+
     def test_credentials_never_appear_in_outcomes_or_checks(self, sheets, key_file, results):
         import json
 

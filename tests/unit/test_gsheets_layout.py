@@ -54,6 +54,11 @@ def test_a_metric_named_like_a_base_column_gets_its_own_column():
     assert record["Job ID"] == "abcd.0" and record["Job ID (metric)"] == 1.0
 
 
+def test_a_metric_already_named_with_the_suffix_stays_apart_from_a_renamed_one():
+    record = layout.record_for(result(metrics=(Metric("Job ID", 1.0), Metric("Job ID (metric)", 2.0))))
+    assert record["Job ID (metric)"] == 1.0 and record["Job ID (metric) (metric)"] == 2.0
+
+
 def test_new_columns_go_after_the_last_used_header_cell_and_a_persons_column_stays():
     header = [*layout.BASE_COLUMNS, "m1", "Notes", "", ""]
     plan = layout.plan_columns(header, [*layout.BASE_COLUMNS, "m1", "m2", "m3"])

@@ -117,9 +117,15 @@ def record_for(result: TaskResult) -> dict[str, Cell]:
     return record
 
 
+METRIC_SUFFIX = " (metric)"
+
+
 def metric_column(name: str) -> str:
-    """The header of a metric's column: its flat name, unless that would shadow a base column."""
-    return f"{name} (metric)" if name in BASE_COLUMNS else name
+    """The header of a metric's column: its flat name, unless that would shadow a base column.
+
+    A name that already ends in the suffix gets one more, so two metrics never share a column.
+    """
+    return name + METRIC_SUFFIX if name in BASE_COLUMNS or name.endswith(METRIC_SUFFIX) else name
 
 
 # ---- reading what is there ----------------------------------------------------------------------

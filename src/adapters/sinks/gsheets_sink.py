@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -31,6 +32,7 @@ from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
 from evalport.domain.report import Outcome, Status
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 GOOGLE_ENDPOINT = "https://sheets.googleapis.com"
 _GOOGLE_PREFIXES = ("https://sheets.googleapis.com", "https://www.googleapis.com")
@@ -436,11 +438,17 @@ class GsheetsSink(BaseSink):
         return f"spreadsheet {self.config.name!r} (created on first export)"
 
     # -- opening ------------------------------------------------------------------------------------
-    def _open(self, api: SheetsApi) -> _Target:
-        """The spreadsheet (created and shared when absent) and the worksheet, with a fresh grid size."""
+    def _open(self, api: SheetsApi, *, create: bool = True) -> _Target | None:
+        """The spreadsheet and the worksheet, with a fresh grid size.
+
+        Both are created (the spreadsheet shared) when absent, unless ``create`` is False: then
+        None says there is nothing to find.
+        """
         if self._spreadsheet_id is None:
             found = api.find(self.config.name)
             if found is None:
+                if not create:
+                    return None
                 found = api.create(self.config.name)
                 for email in self.config.share_with:
                     api.share(found, email)
@@ -452,6 +460,8 @@ class GsheetsSink(BaseSink):
         sheets = [s.get("properties", {}) for s in meta.get("sheets", [])]
         props = self._pick_sheet(sheets)
         if props is None:
+            if not create:
+                return None
             props = api.add_worksheet(self._spreadsheet_id, str(self.config.worksheet))
         grid = props.get("gridProperties", {})
         return _Target(
@@ -482,6 +492,7 @@ class GsheetsSink(BaseSink):
         try:
             api = self.api()
             target = self._open(api)
+            assert target is not None
             outcomes = self._upsert(api, target, items)
         except SheetsError as exc:
             where = self.describe()
@@ -489,6 +500,26 @@ class GsheetsSink(BaseSink):
                 Outcome(i.result.job_id, self.destination, Status.FAILED, f"{exc} [{where}]") for i in items
             ]
         return [outcomes[i.result.job_id] for i in items]
+
+    def still_holds(self, located: Mapping[str, str]) -> set[str]:
+        """The job ids whose rows the worksheet still holds, of those the ledger says were written.
+
+        ``located`` maps job id -> the row link this sink returned. Two reads (the spreadsheet's
+        metadata, then the header and Job ID column in one batchGet); nothing is created. Any
+        failure to read holds nothing: exporting again is the safe answer, and says what is wrong.
+        """
+        if not located:
+            return set()
+        try:
+            api = self.api()
+            target = self._open(api, create=False)
+            if target is None:
+                return set()
+            _header, id_rows, _last = self._read_table(api, target)
+        except Exception:  # an unreadable destination confirms nothing
+            log.debug("gsheets: could not confirm the ledger's rows", exc_info=True)
+            return set()
+        return {job_id for job_id in located if job_id in id_rows}
 
     def _read_table(self, api: SheetsApi, t: _Target) -> tuple[list[Any], dict[str, int], int]:
         """Header row, job id -> row, last row with a Job ID: one batchGet (two if Job ID moved)."""
