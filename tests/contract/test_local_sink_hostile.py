@@ -112,14 +112,25 @@ def test_a_very_long_id_is_named_shortened_in_the_reason(parent):
     assert "9000" in outcome.reason and len(outcome.reason) < 400
 
 
-def test_a_symlink_inside_the_output_folder_cannot_lead_a_job_outside(parent):
+@pytest.mark.parametrize("link", ["inv1", "inv1/inv1.0"])
+def test_a_symlink_inside_the_output_folder_cannot_lead_a_job_outside(parent, link):
     out = parent / "out"
-    out.mkdir()
-    (out / "inv1").symlink_to(parent / "sentinel", target_is_directory=True)
+    (out / "inv1").mkdir(parents=True)
+    if link == "inv1":
+        (out / "inv1").rmdir()
+    (out / link).symlink_to(parent / "sentinel", target_is_directory=True)
     outcome = export(LocalSink({"output_dir": out}), result("inv1.0", "inv1"))[0]
     assert outcome.status is Status.FAILED
-    assert "outside" in outcome.reason
+    assert "outside" in outcome.reason and "symbolic link" in outcome.reason
     assert tree(parent / "sentinel") == set()
+
+
+def test_a_symlink_that_stays_inside_the_output_folder_is_followed(tmp_path):
+    out = tmp_path / "out"
+    (out / "real").mkdir(parents=True)
+    (out / "inv1").symlink_to(out / "real", target_is_directory=True)
+    assert export(LocalSink({"output_dir": out}), result("inv1.0", "inv1"))[0].status is Status.EXPORTED
+    assert (out / "real" / "inv1.0" / "result.json").is_file()
 
 
 def test_an_ordinary_id_with_dots_and_spaces_is_placed_as_is(tmp_path):

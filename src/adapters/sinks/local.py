@@ -122,12 +122,13 @@ class LocalSink(BaseSink):
                     f"{self.output_dir}; nothing was written (check the execution DB record)"
                 )
         job_dir = self.job_dir(item)
-        resolved = job_dir.resolve()
-        if not resolved.is_relative_to(root):
-            raise UnplaceableJob(
-                f"the job folder {job_dir} resolves to {resolved}, outside the output folder {root} "
-                "(a symbolic link?); nothing was written"
-            )
+        # Plain names cannot climb out; only a symbolic link at one of the two steps can.
+        for step in (job_dir.parent, job_dir):
+            if step.is_symlink() and not (resolved := step.resolve()).is_relative_to(root):
+                raise UnplaceableJob(
+                    f"the folder {step} is a symbolic link to {resolved}, outside the output folder "
+                    f"{root}; nothing was written"
+                )
         return job_dir
 
     def export(self, items: Sequence[ExportItem]) -> list[Outcome]:

@@ -41,6 +41,7 @@ RESERVED_COLUMNS = frozenset((*BASE_COLUMNS, FINGERPRINT))
 METRIC_SUFFIX = " (metric)"
 MAX_NAME_BYTES = 255
 FORMULA_STARTS = frozenset("=+-@\t\r")
+_SUSPECT_STARTS = frozenset((*FORMULA_STARTS, "'"))  # only cells starting so need a closer look
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|-?inf|nan")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -86,7 +87,7 @@ def _would_run(text: str) -> bool:
 
 def csv_cell(value: Any) -> Any:
     """The cell to write: text that a spreadsheet would evaluate gets a leading apostrophe."""
-    if isinstance(value, str) and _would_run(value):
+    if isinstance(value, str) and value[:1] in _SUSPECT_STARTS and _would_run(value):
         return "'" + value
     return value
 
@@ -128,8 +129,10 @@ def csv_text(rows: Iterable[Mapping[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([csv_cell(c) for c in columns])
+    suspect = _SUSPECT_STARTS
     for row in rows:
-        writer.writerow([csv_cell("" if row.get(k) is None else row.get(k)) for k in columns])
+        cells = ["" if (v := row.get(k)) is None else v for k in columns]
+        writer.writerow([csv_cell(v) if type(v) is str and v[:1] in suspect else v for v in cells])
     return buf.getvalue()
 
 
@@ -139,7 +142,7 @@ def read_csv_rows(text: str) -> dict[str, dict[str, str]]:
     header = [read_cell(c) for c in next(reader, [])]
     rows: dict[str, dict[str, str]] = {}
     for cells in reader:
-        row = dict(zip(header, (read_cell(c) for c in cells), strict=False))
+        row = dict(zip(header, (read_cell(c) if c[:1] == "'" else c for c in cells), strict=False))
         if row.get("job_id"):
             rows[row["job_id"]] = row
     return rows
