@@ -108,9 +108,10 @@ class LocalSink(BaseSink):
         return self.output_dir / item.result.invocation_id / item.result.job_id
 
     def place(self, item: ExportItem, root: Path) -> Path:
-        """The job's folder, checked: its ids are plain folder names and it resolves inside ``root``.
+        """The job's folder, checked: its ids are plain folder names and it stays inside ``root``.
 
-        ``root`` is the resolved output folder. Raises :class:`UnplaceableJob` otherwise: ids come
+        ``root`` is the resolved output folder; a symbolic link already at ``<inv>`` or
+        ``<inv>/<job>`` must resolve inside it. Raises :class:`UnplaceableJob` otherwise: ids come
         from an execution DB that anyone with write access to it can shape.
         """
         result = item.result
