@@ -28,6 +28,7 @@ app = App(
     version=__version__,
     result_action="return_value",
     help_format="plaintext",
+    suppress_keyboard_interrupt=False,  # main() turns it (and SIGTERM) into 128 + the signal's number
 )
 
 ExecDb = Annotated[
