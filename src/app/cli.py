@@ -190,13 +190,12 @@ def list_jobs(
     from evalport.domain.model import group_invocations
 
     service = _service(exec_db, job_dir)
+    # the named jobs, or else every job; each --job-dir given must be a job
+    named, errors = _resolve_or_usage_error(service, ids or []) if ids or job_dir else ([], [])
+    jobs = named if ids else service.source.list_jobs()
+    for e in errors:
+        error(e)
     _warn_source(service)
-    if ids:
-        jobs, errors = _resolve_or_usage_error(service, ids)
-        for e in errors:
-            error(e)
-    else:
-        jobs, errors = service.source.list_jobs(), []
     states = service.source.job_states(jobs)
     invocations = sorted(group_invocations(jobs), key=lambda i: i.timestamp or 0, reverse=True)
     if json_output:

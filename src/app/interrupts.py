@@ -33,7 +33,8 @@ class Interrupted(KeyboardInterrupt):
 def unwind_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT)) -> Iterator[None]:
     """Within the block, each of ``signals`` raises :class:`Interrupted` in the main thread.
 
-    A second signal during the clean-up is ignored (SIGKILL still ends everything). Forked workers
+    A second signal during the clean-up ends the process at once, as the user insists (the usual
+    "press Ctrl-C again to force"). Forked workers
     inherit the handler; in them it restores the default action and re-sends the signal, so they
     end as they would have. Outside the main thread (an embedding caller) nothing is installed.
     """
@@ -48,7 +49,7 @@ def unwind_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT)) 
             os.kill(os.getpid(), signum)
             return
         for sig in signals:
-            signal.signal(sig, signal.SIG_IGN)
+            signal.signal(sig, signal.SIG_DFL)
         raise Interrupted(signum)
 
     previous = {sig: signal.signal(sig, interrupt) for sig in signals}
