@@ -1,13 +1,17 @@
 """The ``evalport`` command: a thin shell over ExportService.
 
 Only cyclopts is imported at start-up; the service, rich and every SDK load when a command runs.
-Exit codes: 0 all exported, 1 any job or destination failed, 2 usage or configuration error.
+Exit codes: 0 all exported, 1 any job or destination failed, 2 usage or configuration error,
+3 ``auto-export`` failed, 128 + N stopped by signal N (143 SIGTERM, 130 SIGINT). No command ends
+in a traceback: an unexpected exception is one line naming it (``EVALPORT_DEBUG=1`` shows the
+traceback).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from typing import Annotated, Literal
 
@@ -16,6 +20,7 @@ from cyclopts import App, Parameter
 from evalport import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEBUG_ENV = "EVALPORT_DEBUG"
 
 app = App(
     name="evalport",
@@ -23,6 +28,7 @@ app = App(
     version=__version__,
     result_action="return_value",
     help_format="plaintext",
+    suppress_keyboard_interrupt=False,  # main() turns it (and SIGTERM) into 128 + the signal's number
 )
 
 ExecDb = Annotated[
@@ -39,9 +45,9 @@ JobDirs = Annotated[
 
 
 def _stderr():
-    from rich.console import Console
+    from evalport.app.cli_output import console
 
-    return Console(stderr=True, highlight=False)
+    return console(stderr=True)
 
 
 def _service(exec_db: str | None, job_dirs: list[str] | None, config_doc: dict | None = None):
@@ -56,8 +62,18 @@ def _service(exec_db: str | None, job_dirs: list[str] | None, config_doc: dict |
 
 
 def _warn_source(service) -> None:
+    from evalport.app.cli_output import warning
+
     for message in getattr(service.source, "warnings", []):
-        _stderr().print(f"[yellow]warning:[/] {message}")
+        warning(message)
+
+
+def _resolve_or_usage_error(service, ids: list[str]):
+    """The jobs ``ids`` name; when none is found, the source's reasons as a usage error (exit 2)."""
+    jobs, errors = service.resolve(ids)
+    if errors and not jobs:
+        raise _Usage("; ".join(str(e) for e in errors))
+    return jobs, errors
 
 
 @app.command
@@ -119,7 +135,9 @@ def export(
     if json_output:
         print(json.dumps(report.to_dict(), indent=2))
     else:
-        _print_report(report, sinks)
+        from evalport.app.cli_output import print_report
+
+        print_report(report, sinks)
     return report.exit_code()
 
 
@@ -155,45 +173,7 @@ def _run_with_progress(service, ids, sinks, *, include_failed: bool, dry_run: bo
         transient=True,
     ) as progress:
         task = progress.add_task("export", total=None)
-        return service.export_to(
-            ids,
-            sinks,
-            include_failed=include_failed,
-            dry_run=dry_run,
-            on_outcome=lambda _o: progress.advance(task),
-        )
-
-
-def _print_report(report, sinks) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    out = Console(highlight=False)
-    err = _stderr()
-    for problem in report.problems:
-        err.print(f"[red]error:[/] {problem}")
-    notable = [o for o in report.outcomes if o.status.value in ("failed", "skipped", "planned")]
-    if notable:
-        table = Table("job", "destination", "status", "reason", show_lines=False)
-        for o in notable:
-            style = {"failed": "red", "skipped": "yellow"}.get(o.status.value, "")
-            table.add_row(
-                o.job_id,
-                o.destination,
-                f"[{style}]{o.status.value}[/]" if style else o.status.value,
-                o.reason,
-            )
-        (err if report.failed else out).print(table)
-    for sink in sinks:
-        outcomes = report.for_destination(sink.destination)
-        counts: dict[str, int] = {}
-        for o in outcomes:
-            counts[o.status.value] = counts.get(o.status.value, 0) + 1
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to export"
-        where = getattr(sink, "describe", lambda: "")()
-        out.print(f"{sink.destination}: {summary}" + (f" -> {where}" if where else ""), soft_wrap=True)
-    for note in report.notes:
-        err.print(f"[yellow]warning:[/] {note}")
+        return service.export_to(ids, sinks, **options, on_outcome=lambda _o: progress.advance(task))
 
 
 @app.command(name="ls")
@@ -206,16 +186,16 @@ def list_jobs(
     job_dir: JobDirs = None,
 ) -> int:
     """List invocations and their jobs with state."""
+    from evalport.app.cli_output import add_row, console, error, table
     from evalport.domain.model import group_invocations
 
     service = _service(exec_db, job_dir)
+    # the named jobs, or else every job; each --job-dir given must be a job
+    named, errors = _resolve_or_usage_error(service, ids or []) if ids or job_dir else ([], [])
+    jobs = named if ids else service.source.list_jobs()
+    for e in errors:
+        error(e)
     _warn_source(service)
-    if ids:
-        jobs, errors = service.resolve(ids)
-        for e in errors:
-            _stderr().print(f"[red]error:[/] {e}")
-    else:
-        jobs, errors = service.source.list_jobs(), []
     states = service.source.job_states(jobs)
     invocations = sorted(group_invocations(jobs), key=lambda i: i.timestamp or 0, reverse=True)
     if json_output:
@@ -242,16 +222,19 @@ def list_jobs(
             )
         )
         return EXIT_FAILED if errors else EXIT_OK
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("job", "task", "model", "executor", "state", "path")
+    rows = table("job", "task", "model", "executor", "state", "path")
     for inv in invocations:
         for j in inv.jobs:
-            table.add_row(
-                j.job_id, j.task_name, j.model_id or "", j.executor, states[j.job_id].value, j.location.path
+            add_row(
+                rows,
+                j.job_id,
+                j.task_name,
+                j.model_id or "",
+                j.executor,
+                states[j.job_id].value,
+                j.location.path,
             )
-    Console(highlight=False).print(table)
+    console().print(rows)
     return EXIT_FAILED if errors else EXIT_OK
 
 
@@ -266,106 +249,26 @@ def show(
     job_dir: JobDirs = None,
 ) -> int:
     """Show the metrics of each job, as a table."""
+    from evalport.app.cli_output import add_row, console, error, table
     from evalport.domain.filters import MetricFilter
 
     service = _service(exec_db, job_dir)
+    _resolve_or_usage_error(service, ids)
     results, report = service.read_results(ids)
     flt = MetricFilter.of(log_metrics)
     for problem in report.problems:
-        _stderr().print(f"[red]error:[/] {problem}")
+        error(problem)
     if json_output:
         print(json.dumps([flt.apply_to(r).summary() for r in results], indent=2, default=str))
         return report.exit_code()
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(highlight=False)
+    out = console()
     for r in results:
-        table = Table("metric", "value", "stderr", title=f"{r.job_id}  {r.model_id}  {r.harness}/{r.task}")
+        rows = table("metric", "value", "stderr", title=f"{r.job_id}  {r.model_id}  {r.harness}/{r.task}")
         for m in flt.apply(r.metrics):
             stderr = m.stats.get("stderr")
-            table.add_row(m.name, f"{m.value:.6g}", "" if stderr is None else f"{stderr:.3g}")
-        console.print(table)
+            add_row(rows, m.name, f"{m.value:.6g}", "" if stderr is None else f"{stderr:.3g}")
+        out.print(rows)
     return report.exit_code()
-
-
-@app.command(name="auto-export")
-def auto_export_command(
-    *,
-    job_dir: Annotated[str, Parameter(help="the job directory to export (<invocation dir>/<task>.<index>)")],
-    run_config: Annotated[str | None, Parameter(help="run config (default: artifacts/metadata.yaml)")] = None,
-    dest: Annotated[list[str] | None, Parameter(name=["--dest", "-d"])] = None,
-    override: Annotated[list[str] | None, Parameter(name=["--override", "-o"])] = None,
-    exit_code: Annotated[int | None, Parameter(help="the evaluation's own exit code, if known")] = None,
-    json_output: Annotated[bool, Parameter(name="--json")] = False,
-) -> int:
-    """Export one job to the destinations in its run config (the last step of a job script).
-
-    Exit codes: 0 exported or nothing to do, 2 usage error, 3 the export failed (recorded in the
-    ledger for retry; the evaluation's own result is unaffected).
-    """
-    from evalport.app.autoexport import auto_export
-
-    result = auto_export(
-        job_dir, run_config=run_config, destinations=dest or [], overrides=override or [], exit_code=exit_code
-    )
-    if json_output:
-        body = result.report.to_dict() if result.report else {"ok": True, "outcomes": []}
-        print(json.dumps({**body, "job_id": result.job_id, "message": result.message}, indent=2))
-    elif result.report is None:
-        print(result.message)
-    else:
-        for o in result.report.outcomes:
-            line = f"{o.job_id} -> {o.destination}: {o.status.value}" + (f" ({o.reason})" if o.reason else "")
-            (_stderr().print if o.status.value == "failed" else print)(line)
-    return result.exit_code
-
-
-@app.command
-def watch(
-    *,
-    dest: Annotated[list[str] | None, Parameter(name=["--dest", "-d"])] = None,
-    interval: Annotated[float, Parameter(help="seconds between polls")] = 30.0,
-    config: str | None = None,
-    override: Annotated[list[str] | None, Parameter(name=["--override", "-o"])] = None,
-    output_dir: Annotated[str | None, Parameter(help="local output directory")] = None,
-    include_failed: bool = False,
-    once: Annotated[bool, Parameter(help="one poll, then exit")] = False,
-    exec_db: ExecDb = None,
-    job_dir: JobDirs = None,
-) -> int:
-    """Export each newly finished job once per destination, polling until interrupted."""
-    import signal
-
-    from evalport.app.container import build_container
-    from evalport.app.settings import build_settings, load_document
-    from evalport.app.watch import Watcher
-
-    doc = load_document(config)
-    settings = build_settings(doc, dest or [], overrides=override or [])
-    first = _service(exec_db, job_dir)
-    _apply_flags(first, settings, {"output_dir": output_dir})
-    sinks = first.build_sinks(settings)
-
-    def make_service():
-        return build_container(exec_db=exec_db, job_dirs=job_dir or []).service()
-
-    def show(o) -> None:
-        if o.status.value in ("exported", "updated", "failed"):
-            print(
-                f"{o.job_id} -> {o.destination}: {o.status.value}" + (f" ({o.reason})" if o.reason else ""),
-                flush=True,
-            )
-
-    watcher = Watcher(make_service, sinks, interval=interval, include_failed=include_failed, on_outcome=show)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: watcher.stop.set())
-    print(
-        f"watching for finished jobs every {interval:g}s; exporting to {', '.join(settings.destinations)}",
-        flush=True,
-    )
-    watcher.run(max_cycles=1 if once else None)
-    return EXIT_OK
 
 
 @app.command
@@ -380,21 +283,37 @@ def history(
     import time
 
     from evalport.adapters.ledger import SqliteLedger
+    from evalport.app.cli_output import add_row, console, describe_exception, plain, table, warning
 
-    ledger = SqliteLedger()
-    rows = ledger.history(ident, limit)
+    try:
+        ledger = SqliteLedger()
+    except Exception as exc:  # e.g. $EVALPORT_STATE_DIR=~nobody/state
+        warning(f"cannot locate the export ledger: {describe_exception(exc)}; check $EVALPORT_STATE_DIR")
+        if json_output:
+            print("[]")
+        return EXIT_FAILED
+    try:
+        rows = ledger.history(ident, limit)
+    except Exception as exc:  # a cache that cannot be read: say so and what to do, never a traceback
+        import shlex
+
+        aside = f"mv {shlex.quote(str(ledger.path))} {shlex.quote(str(ledger.path) + '.broken')}"
+        warning(
+            f"the export ledger {ledger.path} cannot be read ({describe_exception(exc)}); "
+            f"move it aside ({aside}) and the next export starts a new one"
+        )
+        if json_output:
+            print("[]")
+        return EXIT_FAILED
     if json_output:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("when", "job", "destination", "status", "where / why", title=str(ledger.path))
+    rows_table = table("when", "job", "destination", "status", "where / why", title=str(ledger.path))
     for row in rows:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(row["at"])))
         detail = str(row["reason"] or row["location"])
-        table.add_row(when, str(row["job_id"]), str(row["target"]), str(row["status"]), detail)
-    Console(highlight=False).print(table if rows else f"nothing exported yet ({ledger.path})")
+        add_row(rows_table, when, row["job_id"], row["target"], row["status"], detail)
+    console().print(rows_table if rows else plain(f"nothing exported yet ({ledger.path})"))
     return EXIT_OK
 
 
@@ -403,17 +322,21 @@ def sinks() -> int:
     """List the destinations that can be exported to (built-in and plugins)."""
     import warnings
 
-    from evalport.app.registry import sink_registry
+    from evalport.app.cli_output import warning
+    from evalport.app.registry import MissingExtraError, sink_registry
 
     registry = sink_registry()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        loaded = registry.load_all()
-    for name, cls in loaded.items():
+        catalog = registry.catalog()
+    for name, cls in catalog.items():
+        if isinstance(cls, MissingExtraError):
+            print(f"{name:10} unavailable: {cls.hint}")
+            continue
         doc = (cls.__doc__ or "").strip().splitlines()
         print(f"{name:10} {doc[0] if doc else ''}")
     for w in caught:
-        _stderr().print(f"[yellow]warning:[/] {w.message}")
+        warning(w.message)
     return EXIT_OK
 
 
@@ -425,40 +348,84 @@ def doctor(
     override: Annotated[list[str] | None, Parameter(name=["--override", "-o"])] = None,
     exec_db: ExecDb = None,
 ) -> int:
-    """Check that each destination can be reached with the given configuration."""
+    """Check that each destination can be reached with the given configuration.
+
+    Exit codes: 0 every destination ok, 1 one cannot be reached, 2 one is not installed or configured.
+    """
+    from evalport.app.cli_output import plain
+    from evalport.app.registry import MissingExtraError
     from evalport.app.settings import build_settings, load_document
 
     service = _service(exec_db, None)
     settings = build_settings(load_document(config), dest or [], overrides=override or [])
+    err = _stderr()
     code = EXIT_OK
-    for sink in service.build_sinks(settings):
+    for destination in settings.destinations:
+        try:
+            sink = service.build_sink(destination, settings.configs.get(destination))
+        except MissingExtraError as missing:
+            err.print(f"[red]FAIL[/] {plain(missing)}")
+            code = EXIT_USAGE
+            continue
         result = sink.check()
         mark = "[green]ok[/]" if result.ok else "[red]FAIL[/]"
-        _stderr().print(f"{mark} {result.message}")
-        code = code if result.ok else EXIT_FAILED
+        err.print(f"{mark} {plain(result.message)}")
+        if not result.ok and code == EXIT_OK:
+            code = EXIT_FAILED
     return code
 
 
-app.command("evalport.app.report_cli:report", name="report")
+# Loaded only when run, so `evalport --help` stays fast; the help lines are repeated for the listing.
+app.command(
+    "evalport.app.cli_unattended:auto_export_command",
+    name="auto-export",
+    help="Export one job to the destinations in its run config (the last step of a job script).\n\n"
+    "Exit codes: 0 exported or nothing to do, 2 usage error, 3 the export failed (recorded in the "
+    "ledger for retry; the evaluation's own result is unaffected).",
+)
+app.command(
+    "evalport.app.cli_unattended:watch",
+    name="watch",
+    help="Export each newly finished job once per destination, polling until interrupted.",
+)
+app.command(
+    "evalport.app.report_cli:report",
+    name="report",
+    help="Compare models across tasks: a matrix of headline scores, charts and job details.",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     from cyclopts import CycloptsError
 
+    from evalport.app.interrupts import Interrupted, unwind_on_signals
     from evalport.domain.errors import UsageError
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        result = app(argv if argv is not None else sys.argv[1:], exit_on_error=False, print_error=True)
+        with unwind_on_signals():
+            result = app(argv if argv is not None else sys.argv[1:], exit_on_error=False, print_error=True)
     except CycloptsError:
         return EXIT_USAGE
     except (UsageError, _Usage) as exc:
+        from evalport.app.cli_output import error
         from evalport.domain.redact import redact_text
 
-        _stderr().print(f"[red]error:[/] {redact_text(str(exc))}")
+        error(redact_text(str(exc)))
         return EXIT_USAGE
+    except Interrupted as stop:
+        print(f"evalport: {stop}; temporary files removed", file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
+        print("evalport: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a defect: one line naming it, not a traceback (EVALPORT_DEBUG=1 for it)
+        if os.environ.get(DEBUG_ENV):
+            raise
+        from evalport.app.cli_output import describe_exception, error
+
+        error(f"unexpected {describe_exception(exc)}; set {DEBUG_ENV}=1 to see where it came from")
+        return EXIT_FAILED
     return result if isinstance(result, int) else EXIT_OK
 
 

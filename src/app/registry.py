@@ -6,9 +6,10 @@ Built-in adapters register through the same entry-point groups as third-party on
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from evalport.domain.errors import ConfigError
@@ -22,8 +23,61 @@ _registered: dict[str, dict[str, Any]] = {SINK_GROUP: {}, SOURCE_GROUP: {}}
 T = TypeVar("T")
 
 
+# The built-in sinks' optional extras, for sink classes that do not declare ``extra``/``requires``.
+BUILTIN_EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "mlflow": ("mlflow", ("mlflow",)),
+    "wandb": ("wandb", ("wandb",)),
+    "gsheets": ("gsheets", ("gspread",)),
+}
+_BUILTIN_MODULES = "evalport.adapters."
+
+
 class PluginWarning(UserWarning):
     """A plugin named in an entry point could not be loaded."""
+
+
+class MissingExtraError(ConfigError):
+    """An adapter's Python packages are not installed; the message gives the line that installs them."""
+
+    def __init__(self, kind: str, name: str, extra: str | None, missing: Sequence[str]) -> None:
+        self.name = name
+        self.extra = extra
+        self.missing = tuple(missing)
+        if extra:
+            self.hint = f"needs the {extra} extra: pip install 'evalport[{extra}]'"
+        else:
+            packages = " ".join(self.missing)
+            self.hint = f"needs {', '.join(self.missing)}, which is not installed: pip install {packages}"
+        super().__init__(f"{kind} {name!r} {self.hint}")
+
+
+def is_installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (``find_spec`` only)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package of a dotted name is missing
+        return False
+    except ValueError:  # already imported with no __spec__ (e.g. created at run time): it is there
+        return True
+
+
+def requirements(name: str, cls: Any) -> tuple[str | None, tuple[str, ...]]:
+    """The extra and the import names an adapter needs: what the class declares, else the built-in map."""
+    extra = getattr(cls, "extra", None)
+    requires = tuple(getattr(cls, "requires", ()) or ())
+    if (
+        not requires
+        and name in BUILTIN_EXTRAS
+        and getattr(cls, "__module__", "").startswith(_BUILTIN_MODULES)
+    ):
+        extra, requires = BUILTIN_EXTRAS[name]
+    return extra, requires
+
+
+def missing_requirements(kind: str, name: str, cls: Any) -> MissingExtraError | None:
+    extra, requires = requirements(name, cls)
+    missing = [m for m in requires if not is_installed(m)]
+    return MissingExtraError(kind, name, extra, missing) if missing else None
 
 
 def register_sink(name: str) -> Callable[[T], T]:
@@ -63,11 +117,22 @@ class Registry:
         self.kind = kind
         self._loaded: dict[str, Any] = {}
         self._broken: dict[str, str] = {}
+        self._installed: set[str] = set()
 
     def names(self) -> list[str]:
         return sorted(set(_entry_points(self.group)) | set(_registered[self.group]))
 
     def get(self, name: str) -> Any:
+        """The adapter class; a usage error if it is unknown, broken, or its extra is not installed."""
+        obj = self._load(name)
+        if name not in self._installed:
+            missing = missing_requirements(self.kind, name, obj)
+            if missing is not None:
+                raise missing
+            self._installed.add(name)
+        return obj
+
+    def _load(self, name: str) -> Any:
         if name in _registered[self.group]:
             return _registered[self.group][name]
         if name in self._loaded:
@@ -84,22 +149,36 @@ class Registry:
             )
         try:
             obj = ep.load()
+        except ModuleNotFoundError as exc:
+            if exc.name and name in BUILTIN_EXTRAS and exc.name.split(".")[0] in BUILTIN_EXTRAS[name][1]:
+                raise MissingExtraError(self.kind, name, BUILTIN_EXTRAS[name][0], [exc.name]) from None
+            return self._broken_plugin(name, ep, exc)
         except Exception as exc:  # a broken plugin must not take the others down
-            self._broken[name] = f"{type(exc).__name__}: {exc}"
-            message = f"{self.kind} plugin {name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
-            warnings.warn(message, PluginWarning, stacklevel=2)
-            raise ConfigError(message) from exc
+            return self._broken_plugin(name, ep, exc)
         self._loaded[name] = obj
         return obj
 
+    def _broken_plugin(self, name: str, ep: Any, exc: Exception) -> Any:
+        self._broken[name] = f"{type(exc).__name__}: {exc}"
+        message = f"{self.kind} plugin {name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
+        warnings.warn(message, PluginWarning, stacklevel=3)
+        raise ConfigError(message) from exc
+
     def load_all(self) -> dict[str, Any]:
-        """Every adapter that loads; broken ones are reported as warnings and left out."""
-        out = {}
+        """Every adapter that loads and has its extra; broken ones are warnings and left out, and
+        those whose extra is missing are left out too (:meth:`catalog` has them)."""
+        return {name: cls for name, cls in self.catalog().items() if not isinstance(cls, MissingExtraError)}
+
+    def catalog(self) -> dict[str, Any]:
+        """Every adapter that loads: its class, or the MissingExtraError saying what to install."""
+        out: dict[str, Any] = {}
         for name in self.names():
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", PluginWarning)
                     out[name] = self.get(name)
+            except MissingExtraError as missing:
+                out[name] = missing
             except ConfigError:
                 warnings.warn(
                     f"{self.kind} plugin {name!r} failed to load: {self._broken.get(name, '?')}",

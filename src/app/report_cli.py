@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 from cyclopts import Parameter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from evalport.app.cli import EXIT_FAILED, EXIT_OK, ExecDb, JobDirs, _service, _stderr
+from evalport.app.cli import EXIT_FAILED, EXIT_OK, ExecDb, JobDirs, _service
+from evalport.app.cli_output import error, warning
 from evalport.domain.errors import ConfigError, UsageError
 
 DEFAULT_HTML = "report.html"
@@ -60,6 +61,17 @@ def _options(config: str | None) -> tuple[ReportOptions, dict]:
         raise ConfigError(f"--config: {problems}") from None
 
 
+def _require_charts() -> None:
+    """HTML reports draw charts with matplotlib (the ``report`` extra): say so before reading any job."""
+    from evalport.app.registry import is_installed
+
+    if not is_installed("matplotlib"):
+        raise ConfigError(
+            "HTML reports need the report extra (matplotlib): pip install 'evalport[report]'; "
+            "or write Markdown with --format md"
+        )
+
+
 def report(
     ids: list[str] | None = None,
     /,
@@ -96,18 +108,19 @@ def report(
     if not ids and not job_dir and not doc.get("job_dirs"):
         raise UsageError("give at least one invocation or job id (or --job-dir); `evalport ls` lists them")
     fmt = format_for(output, format)
+    if fmt == "html":
+        _require_charts()
     target = output if output is not None else ("-" if fmt == "md" else DEFAULT_HTML)
     metric_filter = MetricFilter.of(log_metrics if log_metrics is not None else opts.log_metrics)
 
     service = _service(exec_db, job_dir, doc if any(k in doc for k in ("exec_db", "job_dirs")) else None)
     results, read = service.read_results(ids or [])
-    err = _stderr()
     for problem in read.problems:
-        err.print(f"[red]error:[/] {problem}")
+        error(problem)
     if not results:
         unreadable = any(p.startswith("job ") for p in read.problems)
         if unreadable:
-            err.print("[red]error:[/] no job could be read; no report written")
+            error("no job could be read; no report written")
             return EXIT_FAILED
         raise UsageError("nothing to report: no finished job matches the given ids")
 
@@ -117,7 +130,7 @@ def report(
         baseline=baseline if baseline is not None else opts.baseline,
     )
     for note in comparison.notes:
-        err.print(f"[yellow]warning:[/] {note}")
+        warning(note)
     page_title = title or opts.title
     if target == "-":
         text = render(comparison, fmt, title=page_title)

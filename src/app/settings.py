@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,18 +84,33 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``a.b.c=value`` to (["a", "b", "c"], value); the value is read as a YAML scalar or list."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"-o {text!r}: expected KEY=VALUE, e.g. -o export.local.format=csv")
+# A ``{name}`` template placeholder, as run names and descriptions use (``{model_id}-{task}``).
+_PLACEHOLDER = re.compile(r"\{\s*[A-Za-z_][\w.]*\s*\}")
+
+
+def parse_override_value(raw: str) -> Any:
+    """An ``-o`` value read as YAML (``false``, ``3``, ``[a, b]``, ``{"team": "eval"}``), except text
+    that YAML cannot read, or would read as a mapping or list only because of ``{name}``
+    placeholders (``{task}``, ``{model_id}-{task}``): that is meant as a template, kept as written."""
+    if not raw.strip():
+        return ""
     from evalport.adapters.formats.yamlio import load_yaml_text
 
     try:
-        value = load_yaml_text(raw) if raw.strip() else ""
+        value = load_yaml_text(raw)
     except Exception:
-        value = raw
-    return [p for p in key.strip().split(".") if p], value
+        return raw
+    if isinstance(value, (dict, list)) and _PLACEHOLDER.search(raw):
+        return raw
+    return value
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` to (["a", "b", "c"], value); the value as :func:`parse_override_value` reads it."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"-o {text!r}: expected KEY=VALUE, e.g. -o export.local.format=csv")
+    return [p for p in key.strip().split(".") if p], parse_override_value(raw)
 
 
 def _set_path(target: dict[str, Any], path: list[str], value: Any) -> None:

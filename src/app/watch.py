@@ -3,19 +3,39 @@
 The ledger is the memory: a job already delivered to a target is never sent again, so a restarted
 watcher picks up where it stopped; a failed delivery is retried on later cycles with exponential
 backoff. A stop request (SIGINT/SIGTERM) lets the job in hand finish, then the loop ends.
+
+A watcher runs for days, so nothing one job or one poll does may end it: a job whose export raises
+is a warning naming it and waits out the same backoff as a failed delivery (kept in memory, as the
+ledger may not have heard of it), and a poll that raises is a warning, then the next poll runs.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from evalport.app.service import ExportService, target_key
-from evalport.domain.model import JobState
+from evalport.domain.errors import UsageError
+from evalport.domain.model import Job, JobState
 from evalport.domain.ports import ResultSink
+from evalport.domain.redact import redact_text
 from evalport.domain.report import Outcome, Status
+
+log = logging.getLogger("evalport.watch")
+
+
+def check_interval(interval: float) -> None:
+    """A poll interval must be a positive number of seconds (0 or less would poll in a tight loop)."""
+    if not (isinstance(interval, (int, float)) and math.isfinite(interval) and interval > 0):
+        raise UsageError(f"--interval {interval!r}: give a positive number of seconds between polls, e.g. 30")
+
+
+def _one_line(exc: BaseException) -> str:
+    return redact_text(f"{type(exc).__name__}: {' '.join(str(exc).split()) or '(no message)'}")
 
 
 @dataclass
@@ -28,11 +48,23 @@ class Watcher:
     include_failed: bool = False
     max_backoff: float = 600.0
     on_outcome: Callable[[Outcome], None] | None = None
+    on_warning: Callable[[str], None] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+    # job id -> (attempts, time of the last attempt) for exports that raised instead of reporting
+    _crashes: dict[str, tuple[int, float]] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_interval(self.interval)
 
     def due(self, attempts: int, updated_at: float, now: float) -> bool:
         wait = min(self.interval * 2 ** max(attempts - 1, 0), self.max_backoff)
         return now >= updated_at + wait
+
+    def warn(self, message: str) -> None:
+        if self.on_warning:
+            self.on_warning(message)
+        else:
+            log.warning("%s", message)
 
     def cycle(self) -> list[Outcome]:
         """One poll: every finished job not yet delivered (or due for a retry) to some target."""
@@ -52,6 +84,9 @@ class Watcher:
         for job in sorted(finished, key=lambda j: (j.timestamp or 0, j.job_id)):
             if self.stop.is_set():
                 break
+            crashed = self._crashes.get(job.job_id)
+            if crashed is not None and not self.due(*crashed, now):
+                continue
             pending = []
             for target, sink in targets.items():
                 entry = known.get((job.job_id, target))
@@ -59,19 +94,32 @@ class Watcher:
                     not Status(entry.status).delivered and self.due(entry.attempts, entry.updated_at, now)
                 ):
                     pending.append(sink)
-            if not pending:
-                continue
-            report = service.export_to([job.job_id], pending, include_failed=self.include_failed, force=True)
-            for outcome in report.outcomes:
-                outcomes.append(outcome)
-                if self.on_outcome:
-                    self.on_outcome(outcome)
+            if pending:
+                outcomes.extend(self._export(service, job, pending))
         return outcomes
+
+    def _export(self, service: ExportService, job: Job, sinks: list[ResultSink]) -> list[Outcome]:
+        try:
+            report = service.export_to([job.job_id], sinks, include_failed=self.include_failed, force=True)
+        except Exception as exc:
+            attempts = self._crashes.get(job.job_id, (0, 0.0))[0] + 1
+            self._crashes[job.job_id] = (attempts, time.time())
+            wait = min(self.interval * 2 ** (attempts - 1), self.max_backoff)
+            self.warn(f"job {job.job_id} could not be exported: {_one_line(exc)}; trying again in {wait:g}s")
+            return []
+        self._crashes.pop(job.job_id, None)
+        for outcome in report.outcomes:
+            if self.on_outcome:
+                self.on_outcome(outcome)
+        return list(report.outcomes)
 
     def run(self, max_cycles: int | None = None) -> None:
         cycles = 0
         while not self.stop.is_set():
-            self.cycle()
+            try:
+                self.cycle()
+            except Exception as exc:
+                self.warn(f"this poll failed: {_one_line(exc)}; polling again in {self.interval:g}s")
             cycles += 1
             if max_cycles is not None and cycles >= max_cycles:
                 return

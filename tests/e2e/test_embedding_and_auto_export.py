@@ -228,3 +228,41 @@ def test_auto_export_without_a_run_config_is_a_usage_error(tmp_path):
     (job_dir / "artifacts").mkdir(parents=True)
     run = auto("--job-dir", job_dir)
     assert run.returncode == 2 and "--run-config" in run.stderr
+
+
+def test_history_with_a_ledger_that_is_not_a_database_says_what_to_do_without_a_traceback(cli, tmp_path):
+    import os
+
+    ledger = Path(os.environ["EVALPORT_STATE_DIR"]) / "ledger.sqlite"
+    ledger.write_bytes(b"this is not a database\n" * 100)
+    for args in (["history"], ["history", "--json"]):
+        run = cli(*args, exec_db=False)
+        assert run.code == 1
+        assert "Traceback" not in run.err
+        assert str(ledger) in run.err and "move it aside" in run.err
+    assert json.loads(run.out) == []
+    assert ledger.read_bytes().startswith(b"this is not a database"), "the broken ledger is left for the user"
+
+
+def _unreadable(job_dir: Path, how: str) -> None:
+    import re
+
+    results = job_dir / "artifacts" / "results.yml"
+    if how == "huge integer":
+        results.write_text(re.sub(r"value: \S+", "value: " + "9" * 400, results.read_text(), count=1))
+    else:
+        results.write_text("results:\n  groups: &g\n    t:\n      groups: *g\n")
+
+
+@pytest.mark.parametrize("how", ["huge integer", "recursive alias"])
+def test_auto_export_of_a_job_that_cannot_be_read_exits_3_with_a_line_not_a_traceback(home, tmp_path, how):
+    job = home.jobs[0]
+    _with_auto_export(job.directory, {"local": {"output_dir": str(tmp_path / "a")}})
+    _unreadable(job.directory, how)
+    run = auto("--job-dir", job.directory)
+    assert run.returncode == 3, run.stderr
+    assert "Traceback" not in run.stderr
+    assert str(job.directory) in run.stderr or job.job_id in run.stderr
+    as_json = auto("--job-dir", job.directory, "--json")
+    assert as_json.returncode == 3
+    assert json.loads(as_json.stdout)["ok"] is False

@@ -157,3 +157,80 @@ def test_sigint_finishes_cleanly(launcher, tmp_path):
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
     assert proc.returncode == 0
+
+
+def unreadable(job_dir: Path, how: str) -> None:
+    """A results.yml the reader cannot turn into numbers: a 400-digit value, or a recursive alias."""
+    import re
+
+    results = job_dir / "artifacts" / "results.yml"
+    if how == "huge integer":
+        results.write_text(re.sub(r"value: \S+", "value: " + "9" * 400, results.read_text(), count=1))
+    elif how == "recursive alias":
+        results.write_text("results:\n  groups: &g\n    t:\n      groups: *g\n")
+    else:
+        raise AssertionError(how)
+
+
+@pytest.mark.parametrize("interval", ["0", "-1", "nan"])
+def test_a_poll_interval_that_is_not_a_positive_number_is_a_usage_error(interval, capsys, tmp_path):
+    from evalport.app.cli import main
+
+    code = main(["watch", "--once", "--interval", interval, "--output-dir", str(tmp_path / "o")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--interval" in err and "positive" in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("how", ["huge integer", "recursive alias"])
+def test_a_job_that_cannot_be_read_neither_stops_the_watch_nor_is_retried_in_a_tight_loop(
+    launcher, tmp_path, how
+):
+    home, records = launcher
+    bad = home.jobs[0]
+    unreadable(bad.directory, how)
+    out = tmp_path / "out"
+    proc = start_watch(home.exec_db, out)
+    try:
+        append_records(home.exec_db, records)
+        good = sorted(j.job_id for j in home.jobs[1:])
+        wait_for(lambda: sorted(exported_ids(out)) == good, what="the jobs after the bad one")
+        time.sleep(2.0)  # ten polls at 0.2 s; the backoff (0.2, 0.4, 0.8, 1.6 s) allows four or five tries
+        assert proc.poll() is None, "watch must keep running"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, warned = proc.communicate(timeout=30)
+    assert proc.returncode == 0, warned
+    assert "Traceback" not in warned
+    failed_deliveries = [e for e in history() if e["job_id"] == bad.job_id and e["status"] == "failed"]
+    crashed_exports = [line for line in warned.splitlines() if bad.job_id in line]
+    tries = len(failed_deliveries) + len(crashed_exports)
+    assert 1 <= tries <= 5, (failed_deliveries, warned)
+    assert bad.job_id not in exported_ids(out)
+
+
+def test_a_poll_that_raises_is_a_warning_and_the_next_poll_runs(launcher, tmp_path):
+    from evalport.app.container import build_container
+    from evalport.app.service import ExportService
+    from evalport.app.settings import build_settings
+    from evalport.app.watch import Watcher
+
+    home, records = launcher
+    append_records(home.exec_db, records)
+    polls: list[int] = []
+
+    def make_service() -> ExportService:
+        polls.append(1)
+        if len(polls) == 1:
+            raise OSError("the execution DB is on a file system that just went away")
+        return build_container(exec_db=home.exec_db).service()
+
+    service = build_container(exec_db=home.exec_db).service()
+    sinks = service.build_sinks(build_settings({"output_dir": str(tmp_path / "out")}, ["local"]))
+    warnings: list[str] = []
+    watcher = Watcher(make_service, sinks, interval=0.01, on_warning=warnings.append)
+    watcher.run(max_cycles=2)
+    assert len(polls) == 2
+    assert len(warnings) == 1 and "OSError" in warnings[0] and "went away" in warnings[0]
+    assert sorted(exported_ids(tmp_path / "out")) == sorted(j.job_id for j in home.jobs)

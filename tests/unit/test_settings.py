@@ -82,3 +82,28 @@ def test_config_files_that_are_not_yaml_or_missing_are_clear_errors(tmp_path):
         load_document(str(tmp_path / "missing.yaml"))
     with pytest.raises(ConfigError, match="inline JSON"):
         load_document("{nope")
+
+
+@pytest.mark.parametrize(
+    "template", ["{task}", "{model_id}-{task}", "{ task }", "eval {invocation_id}", "[{task}]"]
+)
+def test_an_override_holding_name_placeholders_is_kept_as_the_template_text(template):
+    s = build_settings({}, ["mlflow"], overrides=[f"export.mlflow.run_name={template}"])
+    assert s.configs["mlflow"]["run_name"] == template
+
+
+def test_an_override_holding_a_json_mapping_or_a_yaml_list_is_still_read_as_one():
+    s = build_settings(
+        {},
+        ["mlflow"],
+        overrides=['export.mlflow.tags={"team": "eval", "run": "b"}', "log_metrics=[acc, f1]", "x.y={a: 1}"],
+    )
+    assert s.configs["mlflow"]["tags"] == {"team": "eval", "run": "b"}
+    assert s.configs["mlflow"]["log_metrics"] == ["acc", "f1"]
+    assert s.configs["mlflow"]["x"] == {"y": {"a": 1}}
+
+
+def test_an_override_that_is_not_yaml_is_kept_as_text():
+    s = build_settings({}, ["local"], overrides=["output_filename=a: b: c", "format=[csv"])
+    assert s.configs["local"]["output_filename"] == "a: b: c"
+    assert s.configs["local"]["format"] == "[csv"

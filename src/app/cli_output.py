@@ -1,0 +1,84 @@
+"""What the ``evalport`` command prints: consoles, warnings and errors, the export report.
+
+Text that comes from data (ids, paths, reasons) is escaped, never read as rich markup, so a reason
+holding ``[/x]`` or ``evalport[gsheets]`` prints as written. On a terminal, tables fit the window
+and fold long cells; anywhere else (pipes, files, CI logs) nothing is wrapped or cut at 80 columns:
+lines keep their length and tables their natural width, so a failure reason is always whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+# Wide enough that no line is ever wrapped; rich pads nothing to this width.
+_UNBOUNDED_WIDTH = 1_000_000
+
+
+def console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    out = Console(stderr=stderr, highlight=False)
+    if not out.is_terminal:
+        out.width = _UNBOUNDED_WIDTH
+        out.soft_wrap = True
+    return out
+
+
+def plain(text: object) -> str:
+    """``text`` with rich markup escaped."""
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
+def error(message: object) -> None:
+    console(stderr=True).print(f"[red]error:[/] {plain(message)}")
+
+
+def warning(message: object) -> None:
+    console(stderr=True).print(f"[yellow]warning:[/] {plain(message)}")
+
+
+def table(*columns: str, title: str | None = None) -> Any:
+    """A table whose cells fold on a terminal instead of ending in an ellipsis."""
+    from rich.table import Column, Table
+
+    return Table(*(Column(c, overflow="fold") for c in columns), title=plain(title) if title else None)
+
+
+def add_row(into: Any, *cells: object) -> None:
+    into.add_row(*(plain(c) for c in cells))
+
+
+def print_report(report: Any, sinks: Sequence[Any]) -> None:
+    """Problems and notable outcomes (failed, skipped, planned) as a table, then one line per sink."""
+    out = console()
+    err = console(stderr=True)
+    for problem in report.problems:
+        error(problem)
+    notable = [o for o in report.outcomes if o.status.value in ("failed", "skipped", "planned")]
+    if notable:
+        rows = table("job", "destination", "status", "reason")
+        for o in notable:
+            style = {"failed": "red", "skipped": "yellow"}.get(o.status.value, "")
+            status = f"[{style}]{o.status.value}[/]" if style else o.status.value
+            rows.add_row(plain(o.job_id), plain(o.destination), status, plain(o.reason))
+        (err if report.failed else out).print(rows)
+    for sink in sinks:
+        counts: dict[str, int] = {}
+        for o in report.for_destination(sink.destination):
+            counts[o.status.value] = counts.get(o.status.value, 0) + 1
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to export"
+        where = getattr(sink, "describe", lambda: "")()
+        out.print(plain(f"{sink.destination}: {summary}" + (f" -> {where}" if where else "")), soft_wrap=True)
+    for note in report.notes:
+        warning(note)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line for an exception nobody expected, secrets masked."""
+    from evalport.domain.redact import redact_text
+
+    text = " ".join(str(exc).split()) or "(no message)"
+    return redact_text(f"{type(exc).__name__}: {text}")
