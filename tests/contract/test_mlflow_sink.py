@@ -51,8 +51,15 @@ def read_runs(uri: str, sink: MlflowSink, result) -> list[StoredRun]:
             with tempfile.TemporaryDirectory() as tmp:
                 root = Path(client.download_artifacts(run.info.run_id, "", tmp))
                 texts += [(root / f).read_text(errors="replace") for f in small]
-        stored.append(StoredRun(key, dict(run.data.metrics), set(files), "\n".join(texts),
-                                {"run_id": run.info.run_id, "tags": run.data.tags, "params": run.data.params}))
+        stored.append(
+            StoredRun(
+                key,
+                dict(run.data.metrics),
+                set(files),
+                "\n".join(texts),
+                {"run_id": run.info.run_id, "tags": run.data.tags, "params": run.data.params},
+            )
+        )
     return stored
 
 
@@ -69,7 +76,8 @@ class MlflowContract(SinkContract):
     @pytest.fixture
     def make_sink(self, tracking_uri, experiment_name):
         return lambda **options: MlflowSink(
-            {"tracking_uri": tracking_uri, "experiment_name": experiment_name, **options}, retry=FAST)
+            {"tracking_uri": tracking_uri, "experiment_name": experiment_name, **options}, retry=FAST
+        )
 
     @pytest.fixture
     def read_back(self, tracking_uri):
@@ -94,7 +102,9 @@ class MlflowContract(SinkContract):
         assert len(stored) == 2 and sorted(stored.values()) == [0.25, 0.5], stored
         assert stored["x_pass_at_1"] == 0.25, "a name that was already valid keeps its key"
         with tempfile.TemporaryDirectory() as tmp:
-            path = MlflowClient(tracking_uri).download_artifacts(run.extra["run_id"], "evalport/metric_names.json", tmp)
+            path = MlflowClient(tracking_uri).download_artifacts(
+                run.extra["run_id"], "evalport/metric_names.json", tmp
+            )
             names = __import__("json").loads(Path(path).read_text())
         renamed = next(k for k in stored if k != "x_pass_at_1")
         assert names[renamed] == "x_pass@1"
@@ -109,8 +119,9 @@ class MlflowContract(SinkContract):
         assert "suite" in outcome.reason and "v2" in outcome.reason
         assert self.only(read_back(sink, result)).extra["params"]["suite"] == "v1"
 
-    def test_a_changed_tag_updates_the_run_and_an_unchanged_export_writes_nothing(self, make_sink, read_back,
-                                                                                 results):
+    def test_a_changed_tag_updates_the_run_and_an_unchanged_export_writes_nothing(
+        self, make_sink, read_back, results
+    ):
         result, directory = results[0]
         first = make_sink(tags={"team": "a"})
         first.export([prepare_item(result, directory, first)])
@@ -148,7 +159,9 @@ class MlflowContract(SinkContract):
         sink.export([prepare_item(result, directory, sink)])
         stored = self.only(read_back(sink, result)).metrics
         assert math.isnan(stored["t_nan"])
-        assert stored["t_inf"] == pytest.approx(1.7976931348623157e308), "MLflow stores +inf as the largest float"
+        assert stored["t_inf"] == pytest.approx(1.7976931348623157e308), (
+            "MLflow stores +inf as the largest float"
+        )
         again = make_sink()
         assert again.export([prepare_item(result, directory, again)])[0].status is Status.UNCHANGED
 
@@ -172,8 +185,9 @@ class TestMlflowSinkOnSqlite(MlflowContract):
     def tracking_uri(self, mlflow_sqlite_uri) -> str:
         return mlflow_sqlite_uri
 
-    def test_artifacts_land_beside_the_database_not_in_the_working_directory(self, make_sink, read_back,
-                                                                             results, mlflow_sqlite_uri):
+    def test_artifacts_land_beside_the_database_not_in_the_working_directory(
+        self, make_sink, read_back, results, mlflow_sqlite_uri
+    ):
         sink = make_sink()
         sink.export([prepare_item(results[0][0], results[0][1], sink)])
         run_dir = Path(mlflow_sqlite_uri.removeprefix("sqlite:///")).parent / "mlartifacts"

@@ -134,9 +134,20 @@ def mlflow_http_settings(timeout: int, max_retries: int = 0) -> Iterator[None]:
 
 
 _TRANSIENT_MARKERS = (
-    "connection refused", "max retries exceeded", "timed out", "timeout", "connection reset",
-    "connection aborted", "remotedisconnected", "temporarily_unavailable", "resource_exhausted",
-    "too many 429", "too many 5", "database is locked", "bad gateway", "service unavailable",
+    "connection refused",
+    "max retries exceeded",
+    "timed out",
+    "timeout",
+    "connection reset",
+    "connection aborted",
+    "remotedisconnected",
+    "temporarily_unavailable",
+    "resource_exhausted",
+    "too many 429",
+    "too many 5",
+    "database is locked",
+    "bad gateway",
+    "service unavailable",
 )
 _TRANSIENT_CODES = frozenset(
     {"TEMPORARILY_UNAVAILABLE", "RESOURCE_EXHAUSTED", "INTERNAL_ERROR", "DEADLINE_EXCEEDED"}
@@ -225,8 +236,13 @@ class MlflowSink(BaseSink):
     #: Jobs exported concurrently against an HTTP tracking server (sqlite stores go one at a time).
     workers: ClassVar[int] = 4
 
-    def __init__(self, config: MlflowSinkConfig | dict[str, Any] | None = None, *,
-                 retry: RetryPolicy | None = None, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        config: MlflowSinkConfig | dict[str, Any] | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        workers: int | None = None,
+    ) -> None:
         super().__init__(config)
         self._retry = retry or type(self).retry_policy
         self._workers = workers or type(self).workers
@@ -253,7 +269,7 @@ class MlflowSink(BaseSink):
     def _sqlite_path(self) -> Path | None:
         if not self._uri.startswith("sqlite:///"):
             return None
-        raw = self._uri[len("sqlite:///"):].split("?", 1)[0]
+        raw = self._uri[len("sqlite:///") :].split("?", 1)[0]
         return Path(raw) if raw and raw != ":memory:" else None
 
     def describe(self) -> str:
@@ -300,8 +316,10 @@ class MlflowSink(BaseSink):
         detail = _short(failure.error)
         if failure.transient:
             tries = f" after {failure.attempts} attempts" if failure.attempts > 1 else ""
-            return (f"MLflow at {where} did not answer ({failure.what}: {detail}){tries}; make sure the "
-                    f"tracking server is running and tracking_uri is right, then export again")
+            return (
+                f"MLflow at {where} did not answer ({failure.what}: {detail}){tries}; make sure the "
+                f"tracking server is running and tracking_uri is right, then export again"
+            )
         return f"MLflow at {where} refused to {failure.what}: {detail}"
 
     # ---- export ---------------------------------------------------------------------------------
@@ -340,8 +358,9 @@ class MlflowSink(BaseSink):
                             outcomes[i] = self._outcome(items[i], Status.FAILED, reason)
                     return
                 for key, indices in groups.items():
-                    done = self._export_group(client, experiment_id, key, found.get(key),
-                                              [items[i] for i in indices], Path(tmp))
+                    done = self._export_group(
+                        client, experiment_id, key, found.get(key), [items[i] for i in indices], Path(tmp)
+                    )
                     for index, outcome in zip(indices, done, strict=True):
                         outcomes[index] = outcome
 
@@ -353,8 +372,10 @@ class MlflowSink(BaseSink):
             else:
                 for groups in units.values():
                     run_unit(groups)
-        return [o if o is not None else self._outcome(items[i], Status.FAILED, "mlflow: no outcome recorded")
-                for i, o in enumerate(outcomes)]
+        return [
+            o if o is not None else self._outcome(items[i], Status.FAILED, "mlflow: no outcome recorded")
+            for i, o in enumerate(outcomes)
+        ]
 
     def _outcome(self, item: ExportItem, status: Status, reason: str = "", location: str = "") -> Outcome:
         return Outcome(item.result.job_id, self.destination, status, reason, location)
@@ -365,9 +386,15 @@ class MlflowSink(BaseSink):
         experiment = self._call(f"look up experiment {name!r}", lambda: client.get_experiment_by_name(name))
         if experiment is not None:
             if experiment.lifecycle_stage == "deleted":
-                raise CallFailed(f"use experiment {name!r}", RuntimeError(
-                    "it is deleted; restore it (mlflow experiments restore) or choose another "
-                    "experiment_name"), 1, False)
+                raise CallFailed(
+                    f"use experiment {name!r}",
+                    RuntimeError(
+                        "it is deleted; restore it (mlflow experiments restore) or choose another "
+                        "experiment_name"
+                    ),
+                    1,
+                    False,
+                )
             return experiment.experiment_id, False
         location = None
         db = self._sqlite_path
@@ -402,9 +429,16 @@ class MlflowSink(BaseSink):
         found: dict[str, Any] = {}
         token = None
         while True:
-            page = self._call("search runs", lambda token=token: client.search_runs(
-                [experiment_id], flt, max_results=1000, order_by=["attributes.start_time ASC"],
-                page_token=token))
+            page = self._call(
+                "search runs",
+                lambda token=token: client.search_runs(
+                    [experiment_id],
+                    flt,
+                    max_results=1000,
+                    order_by=["attributes.start_time ASC"],
+                    page_token=token,
+                ),
+            )
             for run in page:  # LIKE (and a superset filter) may match more than asked: compare exactly
                 key = run.data.tags.get(RUN_KEY_TAG)
                 if key in wanted and key not in found:
@@ -413,12 +447,22 @@ class MlflowSink(BaseSink):
             if not token:
                 return found
 
-    def _export_group(self, client: Any, experiment_id: str, key: str, run: Any, items: list[ExportItem],
-                      tmp: Path) -> list[Outcome]:
+    def _export_group(
+        self, client: Any, experiment_id: str, key: str, run: Any, items: list[ExportItem], tmp: Path
+    ) -> list[Outcome]:
         """The items sharing one run (one item per_task; an invocation's tasks in multi_task)."""
-        state = None if run is None else _RunState(
-            run.info.run_id, run.info.artifact_uri, run.info.status == "FINISHED",
-            dict(run.data.metrics), dict(run.data.params), dict(run.data.tags))
+        state = (
+            None
+            if run is None
+            else _RunState(
+                run.info.run_id,
+                run.info.artifact_uri,
+                run.info.status == "FINISHED",
+                dict(run.data.metrics),
+                dict(run.data.params),
+                dict(run.data.tags),
+            )
+        )
         out: list[Outcome] = []
         for item in items:
             try:
@@ -433,9 +477,13 @@ class MlflowSink(BaseSink):
 
     def _run_name(self, result: Any) -> str:
         multi = LogMode(self.config.log_mode) is LogMode.MULTI_TASK
-        fields = {"invocation_id": result.invocation_id, "model_id": result.model_id,
-                  "harness": "multi" if multi else result.harness, "task": "multi" if multi else result.task,
-                  "job_id": result.invocation_id if multi else result.job_id}
+        fields = {
+            "invocation_id": result.invocation_id,
+            "model_id": result.model_id,
+            "harness": "multi" if multi else result.harness,
+            "task": "multi" if multi else result.task,
+            "job_id": result.invocation_id if multi else result.job_id,
+        }
         if self.config.run_name:
             return clip(self.config.run_name.format(**fields), 250)
         return f"eval-{result.invocation_id}" if multi else f"eval-{result.invocation_id}-{result.task}"
@@ -443,8 +491,12 @@ class MlflowSink(BaseSink):
     def _create_run(self, client: Any, experiment_id: str, tags: dict[str, str]) -> _RunState:
         """A new run carrying the run key and the first job's tags (one log_batch transaction fewer)."""
         name = tags.pop("mlflow.runName")
-        run = self._call("create a run", lambda: client.create_run(
-            experiment_id, start_time=int(time.time() * 1000), tags=tags, run_name=name))
+        run = self._call(
+            "create a run",
+            lambda: client.create_run(
+                experiment_id, start_time=int(time.time() * 1000), tags=tags, run_name=name
+            ),
+        )
         return _RunState(run.info.run_id, run.info.artifact_uri, False, {}, {}, dict(run.data.tags))
 
     # ---- what one job contributes ------------------------------------------------------------
@@ -460,8 +512,14 @@ class MlflowSink(BaseSink):
             f"{JOB_TAG}.{mlflow_param_key(result.task)}": result.job_id,
         }
         if not multi:
-            tags.update({"job_id": result.job_id, "harness": result.harness, "task": result.task,
-                         "state": result.state.value})
+            tags.update(
+                {
+                    "job_id": result.job_id,
+                    "harness": result.harness,
+                    "task": result.task,
+                    "state": result.state.value,
+                }
+            )
             if result.container:
                 tags["container"] = result.container
         if self.config.description:
@@ -491,15 +549,17 @@ class MlflowSink(BaseSink):
         if renamed:
             names = target / NAMES_FILE
             names.parent.mkdir(parents=True, exist_ok=True)
-            names.write_text(json.dumps(renamed, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-                             encoding="utf-8")
+            names.write_text(
+                json.dumps(renamed, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
         digest = hashlib.sha256()
         for path in sorted(p for p in target.rglob("*") if p.is_file()):
             digest.update(path.relative_to(target).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
         return target, digest.hexdigest()[:32]
 
-    def _export_item(self, client: Any, experiment_id: str, key: str, state: _RunState | None,
-                     item: ExportItem, tmp: Path) -> tuple[_RunState | None, Outcome]:
+    def _export_item(
+        self, client: Any, experiment_id: str, key: str, state: _RunState | None, item: ExportItem, tmp: Path
+    ) -> tuple[_RunState | None, Outcome]:
         """Writes what differs between the job and its run (creating the run when there is none)."""
         from mlflow.entities import Metric, Param, RunTag
 
@@ -509,8 +569,12 @@ class MlflowSink(BaseSink):
         known = state is not None and (job_tag in state.tags if multi else True)
         if self.config.skip_existing and known:
             assert state is not None
-            return state, self._outcome(item, Status.SKIPPED, f"already in MLflow run {state.run_id}; "
-                                        "skip_existing is set", self._location(state.run_id))
+            return state, self._outcome(
+                item,
+                Status.SKIPPED,
+                f"already in MLflow run {state.run_id}; skip_existing is set",
+                self._location(state.run_id),
+            )
 
         flat = result.flat_metrics()
         keys = assign_keys(flat)
@@ -538,8 +602,10 @@ class MlflowSink(BaseSink):
             shown = "; ".join(
                 f"{k}: {clip(state.params[k], 60)!r} -> {clip(params[k], 60)!r}" for k in kept[:3]
             )
-            note = (f"MLflow params cannot change, so {len(kept)} param(s) keep their logged value "
-                    f"({shown}{'; ...' if len(kept) > 3 else ''})")
+            note = (
+                f"MLflow params cannot change, so {len(kept)} param(s) keep their logged value "
+                f"({shown}{'; ...' if len(kept) > 3 else ''})"
+            )
 
         if upload:
             assert staged is not None
@@ -569,17 +635,20 @@ class MlflowSink(BaseSink):
         repo = get_artifact_repository(state.artifact_uri, tracking_uri=self._uri)
         self._call("upload artifacts", lambda: repo.log_artifacts(str(directory), prefix))
 
-    def _log_batch(self, client: Any, run_id: str, metrics: list[Any], params: list[Any],
-                   tags: list[Any]) -> None:
+    def _log_batch(
+        self, client: Any, run_id: str, metrics: list[Any], params: list[Any], tags: list[Any]
+    ) -> None:
         """As few log_batch calls as MLflow's limits allow (1000 metrics, 100 params, 100 tags each)."""
         metrics, params, tags = list(metrics), list(params), list(tags)
         while metrics or params or tags:
             p, params = params[:MAX_PARAMS], params[MAX_PARAMS:]
             t, tags = tags[:MAX_TAGS], tags[MAX_TAGS:]
             room = MAX_ENTITIES - len(p) - len(t)
-            m, metrics = metrics[: min(MAX_METRICS, room)], metrics[min(MAX_METRICS, room):]
-            self._call("log metrics, params and tags", lambda m=m, p=p, t=t: client.log_batch(
-                run_id, metrics=m, params=p, tags=t, synchronous=True))
+            m, metrics = metrics[: min(MAX_METRICS, room)], metrics[min(MAX_METRICS, room) :]
+            self._call(
+                "log metrics, params and tags",
+                lambda m=m, p=p, t=t: client.log_batch(run_id, metrics=m, params=p, tags=t, synchronous=True),
+            )
 
     def _location(self, run_id: str) -> str:
         if self._is_http:
@@ -595,25 +664,37 @@ class MlflowSink(BaseSink):
         if db is not None and not db.exists():
             parent = db.resolve().parent
             if parent.is_dir() and os.access(parent, os.W_OK):
-                return CheckResult(True, f"mlflow: {uri} does not exist yet; the first export creates it "
-                                         f"(experiment {name!r})")
+                return CheckResult(
+                    True,
+                    f"mlflow: {uri} does not exist yet; the first export creates it (experiment {name!r})",
+                )
             return CheckResult(False, f"mlflow: cannot create {db}: {parent} is not a writable directory")
         quick = type(self)(self.config, retry=RetryPolicy(attempts=1), workers=1)
         try:
             with mlflow_http_settings(timeout=3):
                 client = quick._client()
-                experiment = quick._call(f"look up experiment {name!r}",
-                                         lambda: client.get_experiment_by_name(name))
+                experiment = quick._call(
+                    f"look up experiment {name!r}", lambda: client.get_experiment_by_name(name)
+                )
         except CallFailed as failure:
             return CheckResult(False, f"mlflow: {quick._reason(failure)}")
         except Exception as exc:
             return CheckResult(False, f"mlflow: cannot use tracking URI {uri}: {_short(exc)}")
         if experiment is None:
-            return CheckResult(True, f"mlflow: reached {uri}; experiment {name!r} does not exist yet and "
-                                     "will be created on the first export")
+            return CheckResult(
+                True,
+                f"mlflow: reached {uri}; experiment {name!r} does not exist yet and "
+                "will be created on the first export",
+            )
         if experiment.lifecycle_stage == "deleted":
-            return CheckResult(False, f"mlflow: experiment {name!r} at {uri} is deleted; restore it or "
-                                      "choose another experiment_name")
+            return CheckResult(
+                False,
+                f"mlflow: experiment {name!r} at {uri} is deleted; restore it or "
+                "choose another experiment_name",
+            )
         exp_id = experiment.experiment_id
-        return CheckResult(True, f"mlflow: reached {uri}; experiment {name!r} exists (id {exp_id})",
-                           {"experiment_id": exp_id})
+        return CheckResult(
+            True,
+            f"mlflow: reached {uri}; experiment {name!r} exists (id {exp_id})",
+            {"experiment_id": exp_id},
+        )
