@@ -11,6 +11,8 @@ import contextlib
 import json
 import math
 import os
+import re
+import shlex
 import tempfile
 import threading
 import time
@@ -24,6 +26,7 @@ from pydantic import Field, field_validator
 
 from evalport.adapters.retry import RetryPolicy, is_transient
 from evalport.adapters.sinks.base import BaseSink, TrackerSinkConfig
+from evalport.adapters.sinks.mlflow_locks import held, run_lock_path, store_lock_path
 from evalport.adapters.sinks.mlflow_names import (
     MAX_TAG_VALUE_LENGTH,
     assign_keys,
@@ -31,6 +34,7 @@ from evalport.adapters.sinks.mlflow_names import (
     flatten_params,
     mlflow_metric_key,
     mlflow_param_key,
+    stored_run_key,
     tag_equals_filter,
     tag_prefix_filter,
 )
@@ -55,6 +59,9 @@ MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ENTITIES = 1000, 100, 100, 1000
 # A float64's largest value: what MLflow's SQL stores keep for +-inf.
 FLOAT_MAX = 1.7976931348623157e308
 _RUN_NAME_FIELDS = ("invocation_id", "model_id", "harness", "task", "job_id")
+# The run id in a location this sink returned (``runs:/<id>`` or ``.../runs/<id>``).
+_LOCATED_RUN = re.compile(r"(?:^runs:/|/runs/)([0-9A-Za-z_-]{1,64})$")
+_DIGEST_CHUNK = 1 << 20
 
 
 class MlflowSinkConfig(TrackerSinkConfig):
@@ -204,6 +211,17 @@ def _same(old: float | None, new: float) -> bool:
     return old == new
 
 
+def _run_state(run: Any) -> _RunState:
+    return _RunState(
+        run.info.run_id,
+        run.info.artifact_uri,
+        run.info.status == "FINISHED",
+        dict(run.data.metrics),
+        dict(run.data.params),
+        dict(run.data.tags),
+    )
+
+
 @dataclass
 class _RunState:
     """What a run holds as far as this export knows (read once, then kept up to date)."""
@@ -220,6 +238,8 @@ class MlflowSink(BaseSink):
     """MLflow tracking (server or sqlite): runs per task or invocation, upserted by a run-key tag."""
 
     name: ClassVar[str] = "mlflow"
+    extra: ClassVar[str | None] = "mlflow"
+    requires: ClassVar[tuple[str, ...]] = ("mlflow",)
     Config = MlflowSinkConfig
     # MLflow keeps NaN but stores +-inf as +-1.797e308 (its SQL stores clamp them): not faithful.
     capabilities = SinkCapabilities(
@@ -277,17 +297,27 @@ class MlflowSink(BaseSink):
         uri = redact_text(self._uri)
         exp = f"experiment {self.config.experiment_name!r}"
         if self._uri.startswith("sqlite:"):
-            return f"{uri}, {exp} (view: mlflow ui --backend-store-uri {uri})"
+            # Quoted for a POSIX shell: a path with spaces or ``$(...)`` pastes as one safe word.
+            return f"{uri}, {exp} (view: mlflow ui --backend-store-uri {shlex.quote(uri)})"
         if self._is_http:
             return f"{uri}, {exp} (open {uri.rstrip('/')} in a browser)"
         return f"{uri}, {exp}"
 
     def _client(self) -> Any:
+        """The client; opening a sqlite store (which creates it on first use) holds the store's lock."""
         if self._client_cache is None:
             from mlflow import MlflowClient
 
-            self._client_cache = MlflowClient(tracking_uri=self._uri)
+            db = self._sqlite_path
+            if db is None:
+                self._client_cache = MlflowClient(tracking_uri=self._uri)
+            else:
+                with held(store_lock_path(db)):
+                    self._client_cache = MlflowClient(tracking_uri=self._uri)
         return self._client_cache
+
+    def _run_lock(self, key: str) -> contextlib.AbstractContextManager[bool]:
+        return held(run_lock_path(self._uri, self.config.experiment_name, key, self._sqlite_path))
 
     # ---- calls with retries -------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T]) -> T:
@@ -416,16 +446,20 @@ class MlflowSink(BaseSink):
         return self._call(f"create experiment {name!r}", create)
 
     def _find_runs(self, client: Any, experiment_id: str, keys: list[str]) -> dict[str, Any]:
-        """The oldest active run carrying each key (one search for an invocation's keys)."""
-        if len(keys) == 1:
-            flt, _ = tag_equals_filter(RUN_KEY_TAG, keys[0])
+        """The oldest active run carrying each key (one search for an invocation's keys).
+
+        Runs carry ``stored_run_key(key)``: the key itself, or its hash when it is too long for a tag.
+        """
+        wanted = {stored_run_key(k): k for k in keys}
+        stored = list(wanted)
+        if len(stored) == 1:
+            flt, _ = tag_equals_filter(RUN_KEY_TAG, stored[0])
         else:
-            prefix = os.path.commonprefix(keys)  # noqa: RUF071 - a string prefix for LIKE is meant
+            prefix = os.path.commonprefix(stored)  # noqa: RUF071 - a string prefix for LIKE is meant
             flt = tag_prefix_filter(RUN_KEY_TAG, prefix) if prefix else None
             if flt is None:
                 found_each = [self._find_runs(client, experiment_id, [one]) for one in keys]
                 return {k: v for part in found_each for k, v in part.items()}
-        wanted = set(keys)
         found: dict[str, Any] = {}
         token = None
         while True:
@@ -440,8 +474,8 @@ class MlflowSink(BaseSink):
                 ),
             )
             for run in page:  # LIKE (and a superset filter) may match more than asked: compare exactly
-                key = run.data.tags.get(RUN_KEY_TAG)
-                if key in wanted and key not in found:
+                key = wanted.get(run.data.tags.get(RUN_KEY_TAG, ""))
+                if key is not None and key not in found:
                     found[key] = run
             token = page.token
             if not token:
@@ -451,18 +485,7 @@ class MlflowSink(BaseSink):
         self, client: Any, experiment_id: str, key: str, run: Any, items: list[ExportItem], tmp: Path
     ) -> list[Outcome]:
         """The items sharing one run (one item per_task; an invocation's tasks in multi_task)."""
-        state = (
-            None
-            if run is None
-            else _RunState(
-                run.info.run_id,
-                run.info.artifact_uri,
-                run.info.status == "FINISHED",
-                dict(run.data.metrics),
-                dict(run.data.params),
-                dict(run.data.tags),
-            )
-        )
+        state = None if run is None else _run_state(run)
         out: list[Outcome] = []
         for item in items:
             try:
@@ -488,6 +511,20 @@ class MlflowSink(BaseSink):
             return clip(self.config.run_name.format(**fields), 250)
         return f"eval-{result.invocation_id}" if multi else f"eval-{result.invocation_id}-{result.task}"
 
+    def _find_or_create_run(
+        self, client: Any, experiment_id: str, key: str, tags: dict[str, str]
+    ) -> tuple[_RunState, bool]:
+        """(the run for ``key``, created now): looked up again and created under the run key's lock.
+
+        The export's first search found no run, but another process may have created one since;
+        the lock makes "search, then create" one step for every evalport process on this machine.
+        """
+        with self._run_lock(key):
+            run = self._find_runs(client, experiment_id, [key]).get(key)
+            if run is not None:
+                return _run_state(run), False
+            return self._create_run(client, experiment_id, tags), True
+
     def _create_run(self, client: Any, experiment_id: str, tags: dict[str, str]) -> _RunState:
         """A new run carrying the run key and the first job's tags (one log_batch transaction fewer)."""
         name = tags.pop("mlflow.runName")
@@ -503,7 +540,7 @@ class MlflowSink(BaseSink):
     def _job_tags(self, result: Any) -> dict[str, str]:
         multi = LogMode(self.config.log_mode) is LogMode.MULTI_TASK
         tags = {
-            RUN_KEY_TAG: RunIdentity.for_result(result, self.config.log_mode).key,
+            RUN_KEY_TAG: stored_run_key(RunIdentity.for_result(result, self.config.log_mode).key),
             LOG_MODE_TAG: LogMode(self.config.log_mode).value,
             "invocation_id": result.invocation_id,
             "model_id": result.model_id,
@@ -554,7 +591,11 @@ class MlflowSink(BaseSink):
             )
         digest = hashlib.sha256()
         for path in sorted(p for p in target.rglob("*") if p.is_file()):
-            digest.update(path.relative_to(target).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+            digest.update(path.relative_to(target).as_posix().encode() + b"\0")
+            with path.open("rb") as fh:  # in chunks: an artifact may be far larger than memory
+                while chunk := fh.read(_DIGEST_CHUNK):
+                    digest.update(chunk)
+            digest.update(b"\0")
         return target, digest.hexdigest()[:32]
 
     def _export_item(
@@ -589,7 +630,13 @@ class MlflowSink(BaseSink):
         if state is None:
             # The first job's tags (digest included) go with create_run: a run only counts as
             # complete once FINISHED, so an upload cut short is redone by the next export.
-            state = self._create_run(client, experiment_id, dict(list(tags.items())[:MAX_TAGS]))
+            first_tags = dict(list(tags.items())[:MAX_TAGS])
+            state, created = self._find_or_create_run(client, experiment_id, key, first_tags)
+            if not created:  # another process made it meanwhile: update it like any found run
+                known = job_tag in state.tags if multi else True
+                if self.config.skip_existing and known:
+                    reason = f"already in MLflow run {state.run_id}; skip_existing is set"
+                    return state, self._outcome(item, Status.SKIPPED, reason, self._location(state.run_id))
 
         now = int(time.time() * 1000)
         new_metrics = [Metric(k, v, now, 0) for k, v in metrics.items() if not _same(state.metrics.get(k), v)]
@@ -649,6 +696,36 @@ class MlflowSink(BaseSink):
                 "log metrics, params and tags",
                 lambda m=m, p=p, t=t: client.log_batch(run_id, metrics=m, params=p, tags=t, synchronous=True),
             )
+
+    # ---- is it still there? ---------------------------------------------------------------------
+    def still_holds(self, located: Mapping[str, str]) -> set[str]:
+        """The jobs whose recorded run still exists, is active and finished (one search per 100 runs).
+
+        A sqlite store that is gone, an experiment deleted or missing: nothing is held. Nothing is
+        created on the way (no store, no experiment). Raises when the server cannot be asked.
+        """
+        run_of = {job: m[1] for job, where in located.items() if (m := _LOCATED_RUN.search(where or ""))}
+        db = self._sqlite_path
+        if not run_of or (db is not None and not db.is_file()):
+            return set()
+        name = self.config.experiment_name
+        alive: set[str] = set()
+        with mlflow_http_settings(self.http_timeout):
+            client = self._client()
+            experiment = self._call(
+                f"look up experiment {name!r}", lambda: client.get_experiment_by_name(name)
+            )
+            if experiment is None or experiment.lifecycle_stage == "deleted":
+                return set()
+            ids = sorted(set(run_of.values()))
+            for start in range(0, len(ids), 100):
+                flt = "attributes.run_id IN (" + ", ".join(f"'{i}'" for i in ids[start : start + 100]) + ")"
+                runs = self._call(
+                    "search runs",
+                    lambda flt=flt: client.search_runs([experiment.experiment_id], flt, max_results=1000),
+                )
+                alive.update(r.info.run_id for r in runs if r.info.status == "FINISHED")
+        return {job for job, run_id in run_of.items() if run_id in alive}
 
     def _location(self, run_id: str) -> str:
         if self._is_http:
