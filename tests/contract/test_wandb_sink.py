@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -215,6 +216,44 @@ class TestWandbSink(SinkContract):
         assert all(o.reason.startswith("not tried") for o in outcomes[1:]), outcomes
         logged = "".join(p.read_text(errors="replace") for p in root.rglob("*") if p.is_file())
         assert FAKE_KEY not in logged and all(FAKE_KEY not in o.reason for o in outcomes)
+
+    def test_a_token_in_the_description_tags_or_group_never_reaches_the_run_files(
+        self, make_sink, root, results
+    ):
+        canaries = ("canary-notes-4f1e", "canary-bearer-77aa", "canary-tag-91", "canary-group-5c")
+        sink = make_sink(
+            description=f"weekly eval; api_key={canaries[0]} Authorization: Bearer {canaries[1]}",
+            tags=["nightly", f"token={canaries[2]}"],
+            group=f"evals password={canaries[3]}",
+            extra_metadata={"hf_token": "canary-config-0d"},
+        )
+        assert self.export(sink, results[:1])[0].status is Status.EXPORTED
+        run = self.only(read_back_for(sink, results[0][0])).extra["run"]
+        assert run.notes.startswith("weekly eval") and "nightly" in run.tags
+        written = b"".join(p.read_bytes() for p in root.rglob("*") if p.is_file())
+        for canary in (*canaries, "canary-config-0d"):
+            assert canary.encode() not in written, canary
+
+    def test_still_holds_offline_confirms_the_run_folders_that_are_there(self, make_sink, root, results):
+        sink = make_sink()
+        outcomes = self.export(sink, results[:2])
+        located = {o.job_id: o.location for o in outcomes}
+        assert make_sink().still_holds(located) == set(located)
+        gone = Path(outcomes[0].location)
+        assert run_id_of_folder(gone.name), "the location is the run's folder"
+        shutil.rmtree(gone)
+        assert make_sink().still_holds({**located, "other": ""}) == {outcomes[1].job_id}
+
+    def test_a_job_whose_run_folder_was_deleted_is_written_again(self, make_sink, root, results):
+        first = self.export(make_sink(), results[:1])[0]
+        shutil.rmtree(first.location)
+        again = self.export(make_sink(), results[:1])[0]
+        assert again.status is Status.EXPORTED, "the saved fingerprint of a deleted run counts for nothing"
+        stored = self.only(read_back_for(make_sink(), results[0][0]))
+        self.assert_metrics(stored, results[0][0])
+
+    def test_the_sink_names_its_extra_and_the_modules_it_needs(self):
+        assert (WandbSink.extra, WandbSink.requires) == ("wandb", ("wandb",))
 
     def test_check_says_what_to_fix_for_each_refusing_destination(self, refusing_sink):
         result = refusing_sink.check()

@@ -19,7 +19,7 @@ import math
 import netrc
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -35,7 +35,7 @@ from evalport.adapters.staging import file_signatures, stage_item
 from evalport.domain.identity import LogMode, RunIdentity
 from evalport.domain.model import TaskResult
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
-from evalport.domain.redact import redact
+from evalport.domain.redact import redact, redact_text
 from evalport.domain.report import Outcome, Status
 
 log = logging.getLogger("evalport.sinks.wandb")
@@ -205,6 +205,8 @@ class WandbSink(BaseSink):
     """Weights & Biases runs (online, or offline folders for `wandb sync`), upserted by derived run id."""
 
     name: ClassVar[str] = "wandb"
+    extra: ClassVar[str | None] = "wandb"
+    requires: ClassVar[tuple[str, ...]] = ("wandb",)
     Config = WandbSinkConfig
     capabilities = SinkCapabilities(artifacts=True, logs=True, upsert=True, multi_task=True)
     config: WandbSinkConfig
@@ -369,7 +371,8 @@ class WandbSink(BaseSink):
 
     def _export_run(self, plan: _RunPlan, folder_exists: bool, tmp: Path) -> None:
         offline = self.mode == "offline"
-        state = self._read_state(plan.run_id) if offline else {}
+        # Without the run's folder the saved fingerprints describe nothing that still exists.
+        state = self._read_state(plan.run_id) if offline and folder_exists else {}
         existed = folder_exists or bool(state)
         todo = []
         for job in plan.jobs:
@@ -478,10 +481,10 @@ class WandbSink(BaseSink):
                 project=self.config.project,
                 entity=self.config.entity,
                 name=name,
-                group=self.config.group or first.invocation_id,
+                group=redact_text(self.config.group) if self.config.group else first.invocation_id,
                 job_type=self.config.job_type,
-                tags=list(self.config.tags) or None,
-                notes=self.config.description,
+                tags=[redact_text(t) for t in self.config.tags] or None,
+                notes=redact_text(self.config.description) if self.config.description else None,
                 settings=settings,
             )
 
@@ -568,8 +571,46 @@ class WandbSink(BaseSink):
             return CheckResult(True, f"wandb: credentials from {source}; {url} not probed (identity token)")
         return _probe(url, key, source)
 
+    # -- is it still there? -------------------------------------------------------------------------
+    def still_holds(self, located: Mapping[str, str]) -> set[str]:
+        """Offline: the recorded run folder still exists with its ``.wandb`` file. Online: the run
+        exists on the server (one API call per run, asked once); any error means not confirmed."""
+        if self.mode == "offline":
+            return {job for job, where in located.items() if where and _holds_run_file(Path(where))}
+        if self._refusal(create=False):
+            return set()
+        paths = {job: path for job, where in located.items() if (path := _run_path(where))}
+        if not paths:
+            return set()
+        import wandb
+
+        api = wandb.Api(timeout=int(self.config.init_timeout), overrides={"base_url": base_url()})
+        alive: dict[str, bool] = {}
+        for path in set(paths.values()):
+            try:
+                alive[path] = bool(api.run(path).id)
+            except Exception:
+                log.debug("wandb: run %s not confirmed", path, exc_info=True)
+                alive[path] = False
+        return {job for job, path in paths.items() if alive[path]}
+
     def close(self) -> None:
         return None
+
+
+def _holds_run_file(folder: Path) -> bool:
+    try:
+        return folder.is_dir() and any(p.suffix == ".wandb" for p in folder.iterdir())
+    except OSError:
+        return False
+
+
+def _run_path(url: str) -> str | None:
+    """``entity/project/run_id`` from a run URL (``https://host/<entity>/<project>/runs/<id>``)."""
+    parts = [p for p in urlsplit(url or "").path.split("/") if p]
+    if len(parts) >= 4 and parts[-2] == "runs":
+        return "/".join((parts[-4], parts[-3], parts[-1]))
+    return None
 
 
 class _Skip(Exception):
