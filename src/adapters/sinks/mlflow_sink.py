@@ -660,7 +660,7 @@ class MlflowSink(BaseSink):
             if state.tags.get(digest_tag) != staged[1]:
                 new_tags.append(RunTag(digest_tag, staged[1]))
         if new_metrics or new_params or new_tags:
-            self._log_batch(client, state.run_id, new_metrics, new_params, new_tags)
+            new_params = self._log_batch_once_more(client, state.run_id, new_metrics, new_params, new_tags)
         state.metrics.update({m.key: m.value for m in new_metrics})
         state.params.update({p.key: p.value for p in new_params})
         state.tags.update({t.key: t.value for t in new_tags})
@@ -681,6 +681,26 @@ class MlflowSink(BaseSink):
 
         repo = get_artifact_repository(state.artifact_uri, tracking_uri=self._uri)
         self._call("upload artifacts", lambda: repo.log_artifacts(str(directory), prefix))
+
+    def _log_batch_once_more(
+        self, client: Any, run_id: str, metrics: list[Any], params: list[Any], tags: list[Any]
+    ) -> list[Any]:
+        """log_batch; when MLflow refuses it, once more without the params the run holds by now.
+
+        Another process exporting the same job at the same moment writes the same params into the
+        same run (the lock covers only find-or-create), and MLflow refuses a param logged twice.
+        Returns the params sent.
+        """
+        try:
+            self._log_batch(client, run_id, metrics, params, tags)
+            return params
+        except CallFailed as failure:
+            if failure.transient or not params:
+                raise
+            held = self._call("read the run", lambda: client.get_run(run_id)).data.params
+            rest = [p for p in params if p.key not in held]
+            self._log_batch(client, run_id, metrics, rest, tags)
+            return rest
 
     def _log_batch(
         self, client: Any, run_id: str, metrics: list[Any], params: list[Any], tags: list[Any]
