@@ -241,8 +241,8 @@ class ExportService:
         gone = len(candidates) - len(held)
         if gone:
             notes.append(
-                f"{sink.destination}: the ledger said {gone} job(s) were exported unchanged, but "
-                f"{_where(sink)} no longer holds them; exported again"
+                f"{sink.destination}: the ledger said {gone} job(s) were exported unchanged, but the "
+                "destination no longer holds them; exported again"
             )
         outcomes: dict[str, Outcome] = {}
         fresh = []
@@ -309,14 +309,6 @@ def _confirmed(sink: ResultSink, located: Mapping[str, str]) -> set[str]:
     except Exception:
         log.debug("sink %s could not confirm what it holds", sink.destination, exc_info=True)
         return set()
-
-
-def _where(sink: ResultSink) -> str:
-    describe = getattr(sink, "describe", None)
-    try:
-        return redact_text(describe()) if describe else sink.destination
-    except Exception:
-        return sink.destination
 
 
 def _emptied_by_filter(

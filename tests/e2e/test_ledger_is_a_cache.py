@@ -181,3 +181,14 @@ def test_a_locked_ledger_is_a_warning_and_the_export_goes_on(home, monkeypatch):
     assert report.exit_code() == 0
     assert {o.status for o in report.outcomes} <= {Status.EXPORTED, Status.UPDATED}
     the_ledger_warning(report, ledger_path())
+
+
+def test_history_on_a_corrupt_ledger_is_a_clear_error_not_a_traceback(capsys):
+    from evalport.app.cli import main
+
+    path = ledger_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"garbage " * 100)
+    assert main(["history"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "move it aside" in err and "Traceback" not in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -88,7 +89,15 @@ def test_a_deleted_store_is_written_again_although_the_ledger_says_unchanged(hom
     assert run_export(home_of_four, capsys, f"tracking_uri={uri}")["counts"] == {"unchanged": 4}
     shutil.rmtree(store)
     store.mkdir()
-    # A new process, as a user would run it: this one's MLflow client still knows the old store.
+    report = run_export(home_of_four, capsys, f"tracking_uri={uri}")  # in the same process
+    assert report["counts"] == {"exported": 4}
+    assert any("4 job(s)" in n and "no longer holds" in n for n in report["notes"]), report["notes"]
+    assert_one_finished_run_per_job(home_of_four, uri, "evalport")
+    with sqlite3.connect(store / "mlflow.db") as db:
+        assert db.execute("select count(*) from runs").fetchone()[0] == 4, "the runs are in the new file"
+    shutil.rmtree(store)
+    store.mkdir()
+    # A new process, as a user would run it.
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     proc = subprocess.run(
         [*evalport_command(), "export", *home_of_four.invocation_ids, "--dest", "mlflow", "--json",
@@ -96,10 +105,9 @@ def test_a_deleted_store_is_written_again_although_the_ledger_says_unchanged(hom
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    report = json.loads(proc.stdout)
-    assert report["counts"] == {"exported": 4}
-    assert any("no longer holds 4" in n or ("4 job" in n and "exported again" in n) for n in report["notes"])
-    assert_one_finished_run_per_job(home_of_four, uri, "evalport")
+    assert json.loads(proc.stdout)["counts"] == {"exported": 4}
+    with sqlite3.connect(store / "mlflow.db") as db:
+        assert db.execute("select count(*) from runs").fetchone()[0] == 4
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import re
@@ -47,6 +48,7 @@ from evalport.domain.report import Outcome, Status
 __all__ = ["RUN_KEY_TAG", "MlflowSink", "MlflowSinkConfig", "mlflow_metric_key"]
 
 T = TypeVar("T")
+log = logging.getLogger("evalport.sinks.mlflow")
 
 RUN_KEY_TAG = "evalport.run_key"
 LOG_MODE_TAG = "evalport.log_mode"
@@ -211,6 +213,29 @@ def _same(old: float | None, new: float) -> bool:
     return old == new
 
 
+def _forget_engine(uri: str) -> None:
+    """Drops what MLflow cached for a sqlite store whose file is gone (private MLflow state).
+
+    MLflow keeps one store object and one SQLAlchemy engine per store URI for the life of the
+    process; after the file was deleted they go on using the deleted file (or a new empty one
+    without tables), so a second export in the same process (the Python API, a test) would find
+    runs that no longer exist. Without those caches the next client creates the store afresh.
+    """
+    try:
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+        from mlflow.tracking._tracking_service import utils
+
+        engines = getattr(SqlAlchemyStore, "_engine_map", None)
+        engine = engines.pop(uri, None) if isinstance(engines, dict) else None
+        if engine is not None:
+            engine.dispose()
+        cached = getattr(type(utils._tracking_store_registry), "_get_store_with_resolved_uri", None)
+        if hasattr(cached, "cache_clear"):
+            cached.cache_clear()
+    except Exception:  # another MLflow version: a new process still sees the new store
+        log.debug("mlflow: cannot drop the cached store of %s", uri, exc_info=True)
+
+
 def _run_state(run: Any) -> _RunState:
     return _RunState(
         run.info.run_id,
@@ -313,6 +338,8 @@ class MlflowSink(BaseSink):
                 self._client_cache = MlflowClient(tracking_uri=self._uri)
             else:
                 with held(store_lock_path(db)):
+                    if not db.exists():
+                        _forget_engine(self._uri)
                     self._client_cache = MlflowClient(tracking_uri=self._uri)
         return self._client_cache
 
