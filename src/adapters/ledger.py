@@ -3,10 +3,17 @@
 One row per (job, target) with the content fingerprint last sent and the outcome, plus an
 append-only event log for ``evalport history``. A *target* is a destination with its settings
 (``mlflow@3f2a...``): the same job sent to two tracking servers is two targets.
+
+The ledger is a cache: a file that is not a database, a state folder that cannot be written or a
+database locked for longer than ``busy_timeout`` never fails an export. The first such problem
+becomes one warning (``take_warnings``, which the service puts in the report) and the ledger is
+then switched off for this process: lookups find nothing and records are dropped. ``history``
+cannot answer without the file, so it raises :class:`LedgerUnavailable`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import time
@@ -15,6 +22,9 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalport.domain.errors import UsageError
+
+log = logging.getLogger("evalport.ledger")
 LEDGER_FILE = "ledger.sqlite"
 STATE_DIR_ENV = "EVALPORT_STATE_DIR"
 
@@ -40,6 +50,10 @@ def default_state_dir() -> Path:
     return Path(base).expanduser() / "evalport"
 
 
+class LedgerUnavailable(UsageError):
+    """The ledger file cannot be read (not a database, unreadable, locked). Exit code 2 in the CLI."""
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     job_id: str
@@ -56,24 +70,62 @@ class LedgerEntry:
 class SqliteLedger:
     """Thread- and process-safe enough for a CLI: short transactions, WAL, a busy timeout."""
 
+    #: Seconds to wait for another process's write transaction before giving the ledger up.
+    busy_timeout: float = 15.0
+
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path).expanduser() if path else default_state_dir() / LEDGER_FILE
         self._ready = False
+        self._broken = ""
+        self._warnings: list[str] = []
+
+    @property
+    def available(self) -> bool:
+        """False once the ledger failed in this process (it is then neither read nor written)."""
+        return not self._broken
+
+    def take_warnings(self) -> list[str]:
+        """Warnings not yet handed out (each problem is reported once)."""
+        out, self._warnings = self._warnings, []
+        return out
+
+    def _give_up(self, exc: BaseException, doing: str) -> None:
+        if self._broken:
+            return
+        self._broken = f"{type(exc).__name__}: {exc}"
+        message = (
+            f"the export ledger {self.path} cannot be {doing} ({self._broken}); exporting without it "
+            "(nothing is skipped as unchanged, nothing recorded). If the file is damaged, move it "
+            "aside (mv it to a backup name) and export again; a new ledger is created"
+        )
+        log.info("%s", message)
+        self._warnings.append(message)
 
     def _connect(self) -> sqlite3.Connection:
         if not self._ready:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        if not self._ready:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-            self._ready = True
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+        try:
+            if not self._ready:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+                self._ready = True
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def lookup(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], LedgerEntry]:
         keys = list(keys)
-        if not keys or not self.path.exists():
+        if not keys or self._broken or not self.path.exists():
             return {}
+        try:
+            return self._lookup(keys)
+        except (sqlite3.Error, OSError, TypeError, ValueError) as exc:
+            self._give_up(exc, "read")
+            return {}
+
+    def _lookup(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], LedgerEntry]:
         out: dict[tuple[str, str], LedgerEntry] = {}
         with closing(self._connect()) as conn:
             targets = sorted({t for _, t in keys})
@@ -86,9 +138,18 @@ class SqliteLedger:
         return out
 
     def record(self, entries: Sequence[LedgerEntry]) -> None:
-        """Upserts the latest state of each (job, target) and appends one event each."""
-        if not entries:
+        """Upserts the latest state of each (job, target) and appends one event each.
+
+        Never raises for the ledger's own problems: they become a warning (see the module doc).
+        """
+        if not entries or self._broken:
             return
+        try:
+            self._record(entries)
+        except (sqlite3.Error, OSError) as exc:
+            self._give_up(exc, "written")
+
+    def _record(self, entries: Sequence[LedgerEntry]) -> None:
         now = time.time()
         with closing(self._connect()) as conn:
             conn.execute("BEGIN IMMEDIATE")
@@ -111,13 +172,20 @@ class SqliteLedger:
                 raise
 
     def history(self, prefix: str = "", limit: int = 200) -> list[dict[str, object]]:
+        """Events newest first; raises LedgerUnavailable when the file cannot be read."""
         if not self.path.exists():
             return []
-        with closing(self._connect()) as conn:
-            rows = conn.execute(
-                "SELECT at, job_id, destination, target, status, reason, location FROM events "
-                "WHERE job_id LIKE ? ORDER BY at DESC, rowid DESC LIMIT ?",
-                (prefix.replace("%", r"\%") + "%", limit),
-            ).fetchall()
+        try:
+            with closing(self._connect()) as conn:
+                rows = conn.execute(
+                    "SELECT at, job_id, destination, target, status, reason, location FROM events "
+                    "WHERE job_id LIKE ? ORDER BY at DESC, rowid DESC LIMIT ?",
+                    (prefix.replace("%", r"\%") + "%", limit),
+                ).fetchall()
+        except (sqlite3.Error, OSError) as exc:
+            raise LedgerUnavailable(
+                f"the export ledger {self.path} cannot be read ({type(exc).__name__}: {exc}); if it is "
+                "damaged, move it aside (mv it to a backup name): the next export starts a new one"
+            ) from None
         keys = ("at", "job_id", "destination", "target", "status", "reason", "location")
         return [dict(zip(keys, row, strict=True)) for row in rows]

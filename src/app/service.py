@@ -185,6 +185,9 @@ class ExportService:
                 items = [prepare_item(result, directory, sink) for result, directory in ready]
                 if not items:
                     continue
+                emptied = _emptied_by_filter(sink, ready, items)
+                if emptied:
+                    report.notes.append(emptied)
                 if dry_run:
                     describe = getattr(sink, "describe", None)
                     where = describe() if describe else sink.destination
@@ -201,8 +204,11 @@ class ExportService:
                         ]
                     )
                     continue
-                emit(self._export_with_ledger(sink, items, force))
+                emit(self._export_with_ledger(sink, items, force, report.notes))
         report.notes.extend(getattr(self.source, "warnings", []))
+        take_warnings = getattr(self.ledger, "take_warnings", None)
+        if take_warnings is not None:
+            report.notes.extend(take_warnings())
         self.source.close()
         for sink in sinks:
             close = getattr(sink, "close", None)
@@ -210,8 +216,14 @@ class ExportService:
                 close()
         return report
 
-    def _export_with_ledger(self, sink: ResultSink, items: list[ExportItem], force: bool) -> list[Outcome]:
-        """Skips what the ledger says this target already holds unchanged, unless ``force``."""
+    def _export_with_ledger(
+        self, sink: ResultSink, items: list[ExportItem], force: bool, notes: list[str]
+    ) -> list[Outcome]:
+        """Skips what the ledger says this target already holds unchanged, unless ``force``.
+
+        The ledger is a cache: a skip is trusted only for the jobs the sink confirms its
+        destination still holds (``still_holds``); the others are sent again, and a note says so.
+        """
         if self.ledger is None:
             return self._export_one(sink, items)
         from evalport.adapters.ledger import LedgerEntry
@@ -219,12 +231,25 @@ class ExportService:
         target = target_key(sink)
         prints = {i.result.job_id: fingerprint(i) for i in items}
         prior = {} if force else self.ledger.lookup((j, target) for j in prints)
-        outcomes: dict[str, Outcome] = {}
-        fresh = []
+        candidates = {}
         for item in items:
             job_id = item.result.job_id
             entry = prior.get((job_id, target))
             if entry is not None and entry.fingerprint == prints[job_id] and Status(entry.status).delivered:
+                candidates[job_id] = entry
+        held = _confirmed(sink, {j: e.location for j, e in candidates.items()}) if candidates else set()
+        gone = len(candidates) - len(held)
+        if gone:
+            notes.append(
+                f"{sink.destination}: the ledger said {gone} job(s) were exported unchanged, but the "
+                "destination no longer holds them; exported again"
+            )
+        outcomes: dict[str, Outcome] = {}
+        fresh = []
+        for item in items:
+            job_id = item.result.job_id
+            entry = candidates.get(job_id)
+            if entry is not None and job_id in held:
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.updated_at))
                 reason = f"already exported on {when} (ledger); pass --force to send it again"
                 outcomes[job_id] = Outcome(job_id, sink.destination, Status.UNCHANGED, reason, entry.location)
@@ -272,6 +297,40 @@ class ExportService:
             else Outcome(o.job_id, o.destination, o.status, redact_text(o.reason), o.location)
             for o in outcomes
         ]
+
+
+def _confirmed(sink: ResultSink, located: Mapping[str, str]) -> set[str]:
+    """The jobs ``sink`` confirms its destination still holds; none when it cannot tell (it raised)."""
+    still_holds = getattr(sink, "still_holds", None)
+    if still_holds is None:  # a sink written before the port had it: trust the ledger, as before
+        return set(located)
+    try:
+        return set(still_holds(located)) & set(located)
+    except Exception:
+        log.debug("sink %s could not confirm what it holds", sink.destination, exc_info=True)
+        return set()
+
+
+def _emptied_by_filter(
+    sink: ResultSink, ready: Sequence[tuple[TaskResult, Path]], items: Sequence[ExportItem]
+) -> str:
+    """A note when the sink's metric filter left jobs that had metrics with none, else ''."""
+    metric_filter = getattr(sink, "metric_filter", None)
+    patterns = getattr(metric_filter, "patterns", ())
+    if not patterns:
+        return ""
+    emptied = sum(
+        1
+        for (result, _), item in zip(ready, items, strict=True)
+        if result.metrics and not item.result.metrics
+    )
+    if not emptied:
+        return ""
+    return (
+        f"{sink.destination}: the metric filter log_metrics={','.join(patterns)} matches no metric of "
+        f"{emptied} of {len(items)} job(s); they are exported without metrics (check the patterns "
+        "against `evalport show <job>`)"
+    )
 
 
 def fingerprint(item: ExportItem) -> str:

@@ -100,6 +100,13 @@ class ResultSink(Protocol):
 
     def export(self, items: Sequence[ExportItem]) -> list[Outcome]: ...
 
+    def still_holds(self, located: Mapping[str, str]) -> set[str]:
+        """Of ``located`` (job id -> the ``Outcome.location`` recorded when it was sent), the job ids
+        the destination still holds. Asked before the service trusts the ledger's "unchanged";
+        must be cheap (a stat, one search), never write, and may raise (then nothing is confirmed).
+        """
+        ...
+
     def check(self) -> CheckResult: ...
 
 

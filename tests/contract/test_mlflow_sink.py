@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import shlex
+import subprocess
+import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -51,8 +56,15 @@ def read_runs(uri: str, sink: MlflowSink, result) -> list[StoredRun]:
             with tempfile.TemporaryDirectory() as tmp:
                 root = Path(client.download_artifacts(run.info.run_id, "", tmp))
                 texts += [(root / f).read_text(errors="replace") for f in small]
-        stored.append(StoredRun(key, dict(run.data.metrics), set(files), "\n".join(texts),
-                                {"run_id": run.info.run_id, "tags": run.data.tags, "params": run.data.params}))
+        stored.append(
+            StoredRun(
+                key,
+                dict(run.data.metrics),
+                set(files),
+                "\n".join(texts),
+                {"run_id": run.info.run_id, "tags": run.data.tags, "params": run.data.params},
+            )
+        )
     return stored
 
 
@@ -69,7 +81,8 @@ class MlflowContract(SinkContract):
     @pytest.fixture
     def make_sink(self, tracking_uri, experiment_name):
         return lambda **options: MlflowSink(
-            {"tracking_uri": tracking_uri, "experiment_name": experiment_name, **options}, retry=FAST)
+            {"tracking_uri": tracking_uri, "experiment_name": experiment_name, **options}, retry=FAST
+        )
 
     @pytest.fixture
     def read_back(self, tracking_uri):
@@ -94,7 +107,9 @@ class MlflowContract(SinkContract):
         assert len(stored) == 2 and sorted(stored.values()) == [0.25, 0.5], stored
         assert stored["x_pass_at_1"] == 0.25, "a name that was already valid keeps its key"
         with tempfile.TemporaryDirectory() as tmp:
-            path = MlflowClient(tracking_uri).download_artifacts(run.extra["run_id"], "evalport/metric_names.json", tmp)
+            path = MlflowClient(tracking_uri).download_artifacts(
+                run.extra["run_id"], "evalport/metric_names.json", tmp
+            )
             names = __import__("json").loads(Path(path).read_text())
         renamed = next(k for k in stored if k != "x_pass_at_1")
         assert names[renamed] == "x_pass@1"
@@ -109,8 +124,9 @@ class MlflowContract(SinkContract):
         assert "suite" in outcome.reason and "v2" in outcome.reason
         assert self.only(read_back(sink, result)).extra["params"]["suite"] == "v1"
 
-    def test_a_changed_tag_updates_the_run_and_an_unchanged_export_writes_nothing(self, make_sink, read_back,
-                                                                                 results):
+    def test_a_changed_tag_updates_the_run_and_an_unchanged_export_writes_nothing(
+        self, make_sink, read_back, results
+    ):
         result, directory = results[0]
         first = make_sink(tags={"team": "a"})
         first.export([prepare_item(result, directory, first)])
@@ -148,9 +164,37 @@ class MlflowContract(SinkContract):
         sink.export([prepare_item(result, directory, sink)])
         stored = self.only(read_back(sink, result)).metrics
         assert math.isnan(stored["t_nan"])
-        assert stored["t_inf"] == pytest.approx(1.7976931348623157e308), "MLflow stores +inf as the largest float"
+        assert stored["t_inf"] == pytest.approx(1.7976931348623157e308), (
+            "MLflow stores +inf as the largest float"
+        )
         again = make_sink()
         assert again.export([prepare_item(result, directory, again)])[0].status is Status.UNCHANGED
+
+    def test_still_holds_confirms_the_runs_it_wrote_and_nothing_deleted_or_unknown(
+        self, make_sink, tracking_uri, results
+    ):
+        from mlflow import MlflowClient
+
+        sink = make_sink(copy_artifacts=False)
+        outcomes = sink.export([prepare_item(r, d, sink) for r, d in results[:2]])
+        located = {o.job_id: o.location for o in outcomes}
+        assert make_sink().still_holds(located) == set(located)
+        first, second = outcomes
+        MlflowClient(tracking_uri).delete_run(first.location.rsplit("/", 1)[-1])
+        asked = {**located, "job-never-sent": "runs:/0123456789abcdef0123456789abcdef", "odd": "elsewhere"}
+        assert make_sink().still_holds(asked) == {second.job_id}
+
+    def test_still_holds_finds_nothing_once_the_experiment_is_deleted(self, make_sink, tracking_uri, results):
+        from mlflow import MlflowClient
+
+        sink = make_sink(copy_artifacts=False)
+        located = {o.job_id: o.location for o in sink.export([prepare_item(*results[0], sink)])}
+        client = MlflowClient(tracking_uri)
+        client.delete_experiment(client.get_experiment_by_name(sink.config.experiment_name).experiment_id)
+        assert make_sink().still_holds(located) == set()
+
+    def test_the_sink_names_its_extra_and_the_modules_it_needs(self):
+        assert (MlflowSink.extra, MlflowSink.requires) == ("mlflow", ("mlflow",))
 
 
 class TestMlflowSinkOnServer(MlflowContract):
@@ -172,10 +216,67 @@ class TestMlflowSinkOnSqlite(MlflowContract):
     def tracking_uri(self, mlflow_sqlite_uri) -> str:
         return mlflow_sqlite_uri
 
-    def test_artifacts_land_beside_the_database_not_in_the_working_directory(self, make_sink, read_back,
-                                                                             results, mlflow_sqlite_uri):
+    def test_artifacts_land_beside_the_database_not_in_the_working_directory(
+        self, make_sink, read_back, results, mlflow_sqlite_uri
+    ):
         sink = make_sink()
         sink.export([prepare_item(results[0][0], results[0][1], sink)])
         run_dir = Path(mlflow_sqlite_uri.removeprefix("sqlite:///")).parent / "mlartifacts"
         assert any(p.name == "results.yml" for p in run_dir.rglob("*"))
         assert not (Path.cwd() / "mlruns").exists()
+
+    def test_a_run_key_longer_than_the_tag_limit_is_found_again_and_never_duplicated(
+        self, make_sink, tracking_uri, results
+    ):
+        from mlflow import MlflowClient
+
+        result, directory = results[0]
+        long = replace(result, invocation_id="i" * 8000, job_id="i" * 8000 + ".0")
+        sink = make_sink()
+        assert sink.export([prepare_item(long, directory, sink)])[0].status is Status.EXPORTED
+        again = make_sink()
+        assert again.export([prepare_item(long, directory, again)])[0].status is Status.UNCHANGED
+        client = MlflowClient(tracking_uri)
+        experiment = client.get_experiment_by_name(sink.config.experiment_name)
+        runs = client.search_runs([experiment.experiment_id])
+        assert len(runs) == 1, "a re-export finds the run it made"
+        key = RunIdentity.for_result(long).key
+        assert runs[0].data.tags[RUN_KEY_TAG] == "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+    def test_the_view_hint_quotes_a_store_path_with_spaces_and_shell_syntax(self, tmp_path, results):
+        odd = tmp_path / "my evals $(touch pwned) `id`"
+        odd.mkdir()
+        uri = f"sqlite:///{odd / 'mlflow.db'}"
+        sink = MlflowSink({"tracking_uri": uri, "copy_artifacts": False}, retry=FAST)
+        assert sink.export([prepare_item(*results[0], sink)])[0].status is Status.EXPORTED
+        hint = sink.describe().split("(view: ", 1)[1].removesuffix(")")
+        assert shlex.split(hint) == ["mlflow", "ui", "--backend-store-uri", uri]
+        echoed = subprocess.run(
+            ["sh", "-c", f"printf %s {hint.split(' ', 3)[3]}"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert echoed == uri and not (tmp_path / "pwned").exists(), "the pasted hint runs nothing"
+
+    def test_concurrent_first_use_of_a_new_store_leaves_it_usable(self, tmp_path, results):
+        """Four processes open one new sqlite store at once: one creates its schema, all export."""
+        uri = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
+        (tmp_path / "fresh").mkdir()
+        code = (
+            "import sys; from evalport.adapters.sinks.mlflow_sink import MlflowSink; "
+            "sink = MlflowSink({'tracking_uri': sys.argv[1]}); "
+            "sink._client(); print(sink._experiment_id(sink._client())[0])"
+        )
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(4)
+        ]
+        outs = [p.communicate(timeout=300) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+        assert len({out.strip() for out, _ in outs}) == 1, "one experiment, found by every process"
+        sink = MlflowSink({"tracking_uri": uri}, retry=FAST)
+        assert sink.export([prepare_item(*results[0], sink)])[0].status is Status.EXPORTED

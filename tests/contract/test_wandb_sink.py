@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -30,9 +31,20 @@ FAKE_KEY = "0123456789abcdef0123456789abcdef01234567"
 @pytest.fixture(autouse=True)
 def wandb_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Offline W&B, no credentials anywhere, every SDK folder under tmp_path, no network."""
-    for name in ("WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_ENTITY", "WANDB_PROJECT", "WANDB_RUN_ID",
-                 "WANDB_RESUME", "WANDB_NAME", "WANDB_NOTES", "WANDB_TAGS", "WANDB_RUN_GROUP", "WANDB_JOB_TYPE",
-                 "WANDB_DIR"):
+    for name in (
+        "WANDB_API_KEY",
+        "WANDB_IDENTITY_TOKEN_FILE",
+        "WANDB_ENTITY",
+        "WANDB_PROJECT",
+        "WANDB_RUN_ID",
+        "WANDB_RESUME",
+        "WANDB_NAME",
+        "WANDB_NOTES",
+        "WANDB_TAGS",
+        "WANDB_RUN_GROUP",
+        "WANDB_JOB_TYPE",
+        "WANDB_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_BASE_URL", CLOSED_PORT_URL)
@@ -95,8 +107,13 @@ class TestWandbSink(SinkContract):
     # ---- W&B specifics ----------------------------------------------------------------------------
     def test_the_run_carries_name_group_tags_notes_and_a_redacted_config(self, make_sink, results):
         result, _ = results[0]
-        sink = make_sink(tags=["nightly", "baseline"], description="weekly eval", job_type="eval",
-                         name="{model_id}:{task}", extra_metadata={"team": "llm", "hf_token": "hf_x"})
+        sink = make_sink(
+            tags=["nightly", "baseline"],
+            description="weekly eval",
+            job_type="eval",
+            name="{model_id}:{task}",
+            extra_metadata={"team": "llm", "hf_token": "hf_x"},
+        )
         assert self.export(sink, results[:1])[0].status is Status.EXPORTED
         run = self.only(read_back_for(sink, result)).extra["run"]
 
@@ -107,7 +124,10 @@ class TestWandbSink(SinkContract):
         assert run.project == "evalport"
         assert run.config["team"] == "llm" and run.config["hf_token"] == "***"
         assert (run.config["job_id"], run.config["task"], run.config["harness"]) == (
-            result.job_id, result.task, result.harness)
+            result.job_id,
+            result.task,
+            result.harness,
+        )
         assert run.config["launcher_config"]["target"]["api_endpoint"]["api_key"] == "***"
         assert run.user_history and run.user_history[0] == pytest.approx(run.user_summary)
 
@@ -161,7 +181,11 @@ class TestWandbSink(SinkContract):
 
         outcomes = sink.export(items)
 
-        assert [o.status for o in outcomes] == [Status.EXPORTED, Status.FAILED, *[Status.EXPORTED] * (len(items) - 2)]
+        assert [o.status for o in outcomes] == [
+            Status.EXPORTED,
+            Status.FAILED,
+            *[Status.EXPORTED] * (len(items) - 2),
+        ]
         assert "results.yml" in outcomes[1].reason
         assert read_back_for(sink, results[1][0]) == []
 
@@ -175,8 +199,9 @@ class TestWandbSink(SinkContract):
             assert outcome.status is Status.FAILED
             assert "wandb login" in outcome.reason and "WANDB_API_KEY" in outcome.reason
 
-    def test_a_server_that_does_not_answer_fails_after_bounded_retries(self, make_sink, root, results,
-                                                                      monkeypatch):
+    def test_a_server_that_does_not_answer_fails_after_bounded_retries(
+        self, make_sink, root, results, monkeypatch
+    ):
         monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
         sink = make_sink(mode="online", init_timeout=1, attempts=2)
         started = time.perf_counter()
@@ -185,10 +210,50 @@ class TestWandbSink(SinkContract):
         elapsed = time.perf_counter() - started
         assert 2 <= elapsed < 15, "two attempts of about init_timeout each, then no further runs tried"
         assert all(o.status is Status.FAILED for o in outcomes)
-        assert CLOSED_PORT_URL in outcomes[0].reason and "did not answer after 2 attempts" in outcomes[0].reason
+        assert (
+            CLOSED_PORT_URL in outcomes[0].reason and "did not answer after 2 attempts" in outcomes[0].reason
+        )
         assert all(o.reason.startswith("not tried") for o in outcomes[1:]), outcomes
         logged = "".join(p.read_text(errors="replace") for p in root.rglob("*") if p.is_file())
         assert FAKE_KEY not in logged and all(FAKE_KEY not in o.reason for o in outcomes)
+
+    def test_a_token_in_the_description_tags_or_group_never_reaches_the_run_files(
+        self, make_sink, root, results
+    ):
+        canaries = ("canary-notes-4f1e", "canary-bearer-77aa", "canary-tag-91", "canary-group-5c")
+        sink = make_sink(
+            description=f"weekly eval; api_key={canaries[0]} Authorization: Bearer {canaries[1]}",
+            tags=["nightly", f"token={canaries[2]}"],
+            group=f"evals password={canaries[3]}",
+            extra_metadata={"hf_token": "canary-config-0d"},
+        )
+        assert self.export(sink, results[:1])[0].status is Status.EXPORTED
+        run = self.only(read_back_for(sink, results[0][0])).extra["run"]
+        assert run.notes.startswith("weekly eval") and "nightly" in run.tags
+        written = b"".join(p.read_bytes() for p in root.rglob("*") if p.is_file())
+        for canary in (*canaries, "canary-config-0d"):
+            assert canary.encode() not in written, canary
+
+    def test_still_holds_offline_confirms_the_run_folders_that_are_there(self, make_sink, root, results):
+        sink = make_sink()
+        outcomes = self.export(sink, results[:2])
+        located = {o.job_id: o.location for o in outcomes}
+        assert make_sink().still_holds(located) == set(located)
+        gone = Path(outcomes[0].location)
+        assert run_id_of_folder(gone.name), "the location is the run's folder"
+        shutil.rmtree(gone)
+        assert make_sink().still_holds({**located, "other": ""}) == {outcomes[1].job_id}
+
+    def test_a_job_whose_run_folder_was_deleted_is_written_again(self, make_sink, root, results):
+        first = self.export(make_sink(), results[:1])[0]
+        shutil.rmtree(first.location)
+        again = self.export(make_sink(), results[:1])[0]
+        assert again.status is Status.EXPORTED, "the saved fingerprint of a deleted run counts for nothing"
+        stored = self.only(read_back_for(make_sink(), results[0][0]))
+        self.assert_metrics(stored, results[0][0])
+
+    def test_the_sink_names_its_extra_and_the_modules_it_needs(self):
+        assert (WandbSink.extra, WandbSink.requires) == ("wandb", ("wandb",))
 
     def test_check_says_what_to_fix_for_each_refusing_destination(self, refusing_sink):
         result = refusing_sink.check()
@@ -235,9 +300,12 @@ def graphql_url() -> Iterator[str]:
     server.server_close()
 
 
-@pytest.mark.parametrize(("key", "ok", "words"), [(FAKE_KEY, True, "logged in as alice"),
-                                                   ("f" * 40, False, "refused the key")])
-def test_check_online_asks_the_server_who_the_key_belongs_to(graphql_url, monkeypatch, tmp_path, key, ok, words):
+@pytest.mark.parametrize(
+    ("key", "ok", "words"), [(FAKE_KEY, True, "logged in as alice"), ("f" * 40, False, "refused the key")]
+)
+def test_check_online_asks_the_server_who_the_key_belongs_to(
+    graphql_url, monkeypatch, tmp_path, key, ok, words
+):
     monkeypatch.setenv("WANDB_BASE_URL", graphql_url)
     monkeypatch.setenv("WANDB_API_KEY", key)
     result = WandbSink({"mode": "online", "dir": tmp_path}).check()
@@ -262,10 +330,13 @@ def test_check_online_reports_an_unreachable_server_quickly(monkeypatch, tmp_pat
     assert time.perf_counter() - started < 6
 
 
-@pytest.mark.parametrize(("harness", "task", "expected"), [
-    ("simple_evals", "mmlu_pro", "simple_evals.mmlu_pro"),
-    ("lm-evaluation-harness", "gsm8k", "lm-evaluation-harness.gsm8k"),
-])
+@pytest.mark.parametrize(
+    ("harness", "task", "expected"),
+    [
+        ("simple_evals", "mmlu_pro", "simple_evals.mmlu_pro"),
+        ("lm-evaluation-harness", "gsm8k", "lm-evaluation-harness.gsm8k"),
+    ],
+)
 def test_valid_artifact_names_are_kept(harness, task, expected):
     assert artifact_name(harness, task) == expected
 
@@ -285,7 +356,9 @@ def test_run_folders_name_their_run_id():
 
 
 def test_loading_the_sink_does_not_import_wandb():
-    code = "import sys, evalport.adapters.sinks.wandb_sink as m; m.WandbSink({}); print('wandb' in sys.modules)"
+    code = (
+        "import sys, evalport.adapters.sinks.wandb_sink as m; m.WandbSink({}); print('wandb' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -158,3 +158,19 @@ def test_doctor_online_without_credentials_says_how_to_log_in(tmp_path, capsys, 
     code = main(["doctor", "--dest", "wandb", "-o", f"export.wandb.dir={tmp_path / 'runs'}"])
     assert code == 1
     assert "wandb login" in capsys.readouterr().err
+
+
+def test_a_re_export_after_the_run_folders_were_deleted_writes_every_job_again(home, tmp_path, capsys):
+    import shutil
+
+    root = tmp_path / "runs"
+    export(home, root, capsys)
+    assert export(home, root, capsys)["counts"] == {"unchanged": len(home.jobs)}
+    shutil.rmtree(root / "wandb")
+    report = export(home, root, capsys)
+    assert report["counts"] == {"exported": len(home.jobs)}
+    assert any("no longer holds" in n and "exported again" in n for n in report["notes"])
+    for job in home.jobs:
+        run = run_of(root, job, LogMode.PER_TASK)
+        for name, value in job.task_scores().items():
+            assert run.user_summary[name] == value, name

@@ -5,7 +5,7 @@ Third-party sinks may subclass :class:`BaseSink` (or implement the ResultSink po
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -57,6 +57,10 @@ class BaseSink:
     name: ClassVar[str] = ""
     Config: ClassVar[type[SinkConfig]] = SinkConfig
     capabilities: ClassVar[SinkCapabilities] = SinkCapabilities()
+    #: The pip extra that installs what this sink needs (``pip install 'evalport[<extra>]'``), if any.
+    extra: ClassVar[str | None] = None
+    #: Modules that must be importable for the sink to work (the registry checks them, not imported).
+    requires: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: SinkConfig | dict[str, Any] | None = None) -> None:
         if config is None or isinstance(config, dict):
@@ -78,6 +82,10 @@ class BaseSink:
 
     def export(self, items: Sequence[ExportItem]) -> list[Outcome]:
         raise NotImplementedError
+
+    def still_holds(self, located: Mapping[str, str]) -> set[str]:
+        """By default the ledger is trusted: every job is taken as still held. Sinks override this."""
+        return set(located)
 
     def check(self) -> CheckResult:
         return CheckResult(True, f"{self.name}: nothing to check")

@@ -73,6 +73,15 @@ def assign_keys(names: Iterable[str]) -> dict[str, str]:
     return keys
 
 
+def stored_run_key(key: str) -> str:
+    """The run key as a run's tag holds it, and as lookups search for it: the key itself, or
+    ``sha256:<hex>`` of it when it is longer than MLflow's tag value limit (so no clipping ever
+    makes the tag and the lookup disagree)."""
+    if len(key) <= MAX_TAG_VALUE_LENGTH:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
 def quote_filter_value(value: str) -> str:
     """A string literal for an MLflow search filter, or raise ValueError when none is exact.
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
+import re
+import shlex
 import tempfile
 import threading
 import time
@@ -24,6 +27,7 @@ from pydantic import Field, field_validator
 
 from evalport.adapters.retry import RetryPolicy, is_transient
 from evalport.adapters.sinks.base import BaseSink, TrackerSinkConfig
+from evalport.adapters.sinks.mlflow_locks import held, run_lock_path, store_lock_path
 from evalport.adapters.sinks.mlflow_names import (
     MAX_TAG_VALUE_LENGTH,
     assign_keys,
@@ -31,6 +35,7 @@ from evalport.adapters.sinks.mlflow_names import (
     flatten_params,
     mlflow_metric_key,
     mlflow_param_key,
+    stored_run_key,
     tag_equals_filter,
     tag_prefix_filter,
 )
@@ -43,6 +48,7 @@ from evalport.domain.report import Outcome, Status
 __all__ = ["RUN_KEY_TAG", "MlflowSink", "MlflowSinkConfig", "mlflow_metric_key"]
 
 T = TypeVar("T")
+log = logging.getLogger("evalport.sinks.mlflow")
 
 RUN_KEY_TAG = "evalport.run_key"
 LOG_MODE_TAG = "evalport.log_mode"
@@ -55,6 +61,9 @@ MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ENTITIES = 1000, 100, 100, 1000
 # A float64's largest value: what MLflow's SQL stores keep for +-inf.
 FLOAT_MAX = 1.7976931348623157e308
 _RUN_NAME_FIELDS = ("invocation_id", "model_id", "harness", "task", "job_id")
+# The run id in a location this sink returned (``runs:/<id>`` or ``.../runs/<id>``).
+_LOCATED_RUN = re.compile(r"(?:^runs:/|/runs/)([0-9A-Za-z_-]{1,64})$")
+_DIGEST_CHUNK = 1 << 20
 
 
 class MlflowSinkConfig(TrackerSinkConfig):
@@ -134,9 +143,20 @@ def mlflow_http_settings(timeout: int, max_retries: int = 0) -> Iterator[None]:
 
 
 _TRANSIENT_MARKERS = (
-    "connection refused", "max retries exceeded", "timed out", "timeout", "connection reset",
-    "connection aborted", "remotedisconnected", "temporarily_unavailable", "resource_exhausted",
-    "too many 429", "too many 5", "database is locked", "bad gateway", "service unavailable",
+    "connection refused",
+    "max retries exceeded",
+    "timed out",
+    "timeout",
+    "connection reset",
+    "connection aborted",
+    "remotedisconnected",
+    "temporarily_unavailable",
+    "resource_exhausted",
+    "too many 429",
+    "too many 5",
+    "database is locked",
+    "bad gateway",
+    "service unavailable",
 )
 _TRANSIENT_CODES = frozenset(
     {"TEMPORARILY_UNAVAILABLE", "RESOURCE_EXHAUSTED", "INTERNAL_ERROR", "DEADLINE_EXCEEDED"}
@@ -193,6 +213,40 @@ def _same(old: float | None, new: float) -> bool:
     return old == new
 
 
+def _forget_engine(uri: str) -> None:
+    """Drops what MLflow cached for a sqlite store whose file is gone (private MLflow state).
+
+    MLflow keeps one store object and one SQLAlchemy engine per store URI for the life of the
+    process; after the file was deleted they go on using the deleted file (or a new empty one
+    without tables), so a second export in the same process (the Python API, a test) would find
+    runs that no longer exist. Without those caches the next client creates the store afresh.
+    """
+    try:
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+        from mlflow.tracking._tracking_service import utils
+
+        engines = getattr(SqlAlchemyStore, "_engine_map", None)
+        engine = engines.pop(uri, None) if isinstance(engines, dict) else None
+        if engine is not None:
+            engine.dispose()
+        cached = getattr(type(utils._tracking_store_registry), "_get_store_with_resolved_uri", None)
+        if hasattr(cached, "cache_clear"):
+            cached.cache_clear()
+    except Exception:  # another MLflow version: a new process still sees the new store
+        log.debug("mlflow: cannot drop the cached store of %s", uri, exc_info=True)
+
+
+def _run_state(run: Any) -> _RunState:
+    return _RunState(
+        run.info.run_id,
+        run.info.artifact_uri,
+        run.info.status == "FINISHED",
+        dict(run.data.metrics),
+        dict(run.data.params),
+        dict(run.data.tags),
+    )
+
+
 @dataclass
 class _RunState:
     """What a run holds as far as this export knows (read once, then kept up to date)."""
@@ -209,6 +263,8 @@ class MlflowSink(BaseSink):
     """MLflow tracking (server or sqlite): runs per task or invocation, upserted by a run-key tag."""
 
     name: ClassVar[str] = "mlflow"
+    extra: ClassVar[str | None] = "mlflow"
+    requires: ClassVar[tuple[str, ...]] = ("mlflow",)
     Config = MlflowSinkConfig
     # MLflow keeps NaN but stores +-inf as +-1.797e308 (its SQL stores clamp them): not faithful.
     capabilities = SinkCapabilities(
@@ -225,8 +281,13 @@ class MlflowSink(BaseSink):
     #: Jobs exported concurrently against an HTTP tracking server (sqlite stores go one at a time).
     workers: ClassVar[int] = 4
 
-    def __init__(self, config: MlflowSinkConfig | dict[str, Any] | None = None, *,
-                 retry: RetryPolicy | None = None, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        config: MlflowSinkConfig | dict[str, Any] | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        workers: int | None = None,
+    ) -> None:
         super().__init__(config)
         self._retry = retry or type(self).retry_policy
         self._workers = workers or type(self).workers
@@ -253,7 +314,7 @@ class MlflowSink(BaseSink):
     def _sqlite_path(self) -> Path | None:
         if not self._uri.startswith("sqlite:///"):
             return None
-        raw = self._uri[len("sqlite:///"):].split("?", 1)[0]
+        raw = self._uri[len("sqlite:///") :].split("?", 1)[0]
         return Path(raw) if raw and raw != ":memory:" else None
 
     def describe(self) -> str:
@@ -261,17 +322,29 @@ class MlflowSink(BaseSink):
         uri = redact_text(self._uri)
         exp = f"experiment {self.config.experiment_name!r}"
         if self._uri.startswith("sqlite:"):
-            return f"{uri}, {exp} (view: mlflow ui --backend-store-uri {uri})"
+            # Quoted for a POSIX shell: a path with spaces or ``$(...)`` pastes as one safe word.
+            return f"{uri}, {exp} (view: mlflow ui --backend-store-uri {shlex.quote(uri)})"
         if self._is_http:
             return f"{uri}, {exp} (open {uri.rstrip('/')} in a browser)"
         return f"{uri}, {exp}"
 
     def _client(self) -> Any:
+        """The client; opening a sqlite store (which creates it on first use) holds the store's lock."""
         if self._client_cache is None:
             from mlflow import MlflowClient
 
-            self._client_cache = MlflowClient(tracking_uri=self._uri)
+            db = self._sqlite_path
+            if db is None:
+                self._client_cache = MlflowClient(tracking_uri=self._uri)
+            else:
+                with held(store_lock_path(db)):
+                    if not db.exists():
+                        _forget_engine(self._uri)
+                    self._client_cache = MlflowClient(tracking_uri=self._uri)
         return self._client_cache
+
+    def _run_lock(self, key: str) -> contextlib.AbstractContextManager[bool]:
+        return held(run_lock_path(self._uri, self.config.experiment_name, key, self._sqlite_path))
 
     # ---- calls with retries -------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T]) -> T:
@@ -300,8 +373,10 @@ class MlflowSink(BaseSink):
         detail = _short(failure.error)
         if failure.transient:
             tries = f" after {failure.attempts} attempts" if failure.attempts > 1 else ""
-            return (f"MLflow at {where} did not answer ({failure.what}: {detail}){tries}; make sure the "
-                    f"tracking server is running and tracking_uri is right, then export again")
+            return (
+                f"MLflow at {where} did not answer ({failure.what}: {detail}){tries}; make sure the "
+                f"tracking server is running and tracking_uri is right, then export again"
+            )
         return f"MLflow at {where} refused to {failure.what}: {detail}"
 
     # ---- export ---------------------------------------------------------------------------------
@@ -340,8 +415,9 @@ class MlflowSink(BaseSink):
                             outcomes[i] = self._outcome(items[i], Status.FAILED, reason)
                     return
                 for key, indices in groups.items():
-                    done = self._export_group(client, experiment_id, key, found.get(key),
-                                              [items[i] for i in indices], Path(tmp))
+                    done = self._export_group(
+                        client, experiment_id, key, found.get(key), [items[i] for i in indices], Path(tmp)
+                    )
                     for index, outcome in zip(indices, done, strict=True):
                         outcomes[index] = outcome
 
@@ -353,8 +429,10 @@ class MlflowSink(BaseSink):
             else:
                 for groups in units.values():
                     run_unit(groups)
-        return [o if o is not None else self._outcome(items[i], Status.FAILED, "mlflow: no outcome recorded")
-                for i, o in enumerate(outcomes)]
+        return [
+            o if o is not None else self._outcome(items[i], Status.FAILED, "mlflow: no outcome recorded")
+            for i, o in enumerate(outcomes)
+        ]
 
     def _outcome(self, item: ExportItem, status: Status, reason: str = "", location: str = "") -> Outcome:
         return Outcome(item.result.job_id, self.destination, status, reason, location)
@@ -365,9 +443,15 @@ class MlflowSink(BaseSink):
         experiment = self._call(f"look up experiment {name!r}", lambda: client.get_experiment_by_name(name))
         if experiment is not None:
             if experiment.lifecycle_stage == "deleted":
-                raise CallFailed(f"use experiment {name!r}", RuntimeError(
-                    "it is deleted; restore it (mlflow experiments restore) or choose another "
-                    "experiment_name"), 1, False)
+                raise CallFailed(
+                    f"use experiment {name!r}",
+                    RuntimeError(
+                        "it is deleted; restore it (mlflow experiments restore) or choose another "
+                        "experiment_name"
+                    ),
+                    1,
+                    False,
+                )
             return experiment.experiment_id, False
         location = None
         db = self._sqlite_path
@@ -389,36 +473,46 @@ class MlflowSink(BaseSink):
         return self._call(f"create experiment {name!r}", create)
 
     def _find_runs(self, client: Any, experiment_id: str, keys: list[str]) -> dict[str, Any]:
-        """The oldest active run carrying each key (one search for an invocation's keys)."""
-        if len(keys) == 1:
-            flt, _ = tag_equals_filter(RUN_KEY_TAG, keys[0])
+        """The oldest active run carrying each key (one search for an invocation's keys).
+
+        Runs carry ``stored_run_key(key)``: the key itself, or its hash when it is too long for a tag.
+        """
+        wanted = {stored_run_key(k): k for k in keys}
+        stored = list(wanted)
+        if len(stored) == 1:
+            flt, _ = tag_equals_filter(RUN_KEY_TAG, stored[0])
         else:
-            prefix = os.path.commonprefix(keys)  # noqa: RUF071 - a string prefix for LIKE is meant
+            prefix = os.path.commonprefix(stored)  # noqa: RUF071 - a string prefix for LIKE is meant
             flt = tag_prefix_filter(RUN_KEY_TAG, prefix) if prefix else None
             if flt is None:
                 found_each = [self._find_runs(client, experiment_id, [one]) for one in keys]
                 return {k: v for part in found_each for k, v in part.items()}
-        wanted = set(keys)
         found: dict[str, Any] = {}
         token = None
         while True:
-            page = self._call("search runs", lambda token=token: client.search_runs(
-                [experiment_id], flt, max_results=1000, order_by=["attributes.start_time ASC"],
-                page_token=token))
+            page = self._call(
+                "search runs",
+                lambda token=token: client.search_runs(
+                    [experiment_id],
+                    flt,
+                    max_results=1000,
+                    order_by=["attributes.start_time ASC"],
+                    page_token=token,
+                ),
+            )
             for run in page:  # LIKE (and a superset filter) may match more than asked: compare exactly
-                key = run.data.tags.get(RUN_KEY_TAG)
-                if key in wanted and key not in found:
+                key = wanted.get(run.data.tags.get(RUN_KEY_TAG, ""))
+                if key is not None and key not in found:
                     found[key] = run
             token = page.token
             if not token:
                 return found
 
-    def _export_group(self, client: Any, experiment_id: str, key: str, run: Any, items: list[ExportItem],
-                      tmp: Path) -> list[Outcome]:
+    def _export_group(
+        self, client: Any, experiment_id: str, key: str, run: Any, items: list[ExportItem], tmp: Path
+    ) -> list[Outcome]:
         """The items sharing one run (one item per_task; an invocation's tasks in multi_task)."""
-        state = None if run is None else _RunState(
-            run.info.run_id, run.info.artifact_uri, run.info.status == "FINISHED",
-            dict(run.data.metrics), dict(run.data.params), dict(run.data.tags))
+        state = None if run is None else _run_state(run)
         out: list[Outcome] = []
         for item in items:
             try:
@@ -433,25 +527,47 @@ class MlflowSink(BaseSink):
 
     def _run_name(self, result: Any) -> str:
         multi = LogMode(self.config.log_mode) is LogMode.MULTI_TASK
-        fields = {"invocation_id": result.invocation_id, "model_id": result.model_id,
-                  "harness": "multi" if multi else result.harness, "task": "multi" if multi else result.task,
-                  "job_id": result.invocation_id if multi else result.job_id}
+        fields = {
+            "invocation_id": result.invocation_id,
+            "model_id": result.model_id,
+            "harness": "multi" if multi else result.harness,
+            "task": "multi" if multi else result.task,
+            "job_id": result.invocation_id if multi else result.job_id,
+        }
         if self.config.run_name:
             return clip(self.config.run_name.format(**fields), 250)
         return f"eval-{result.invocation_id}" if multi else f"eval-{result.invocation_id}-{result.task}"
 
+    def _find_or_create_run(
+        self, client: Any, experiment_id: str, key: str, tags: dict[str, str]
+    ) -> tuple[_RunState, bool]:
+        """(the run for ``key``, created now): looked up again and created under the run key's lock.
+
+        The export's first search found no run, but another process may have created one since;
+        the lock makes "search, then create" one step for every evalport process on this machine.
+        """
+        with self._run_lock(key):
+            run = self._find_runs(client, experiment_id, [key]).get(key)
+            if run is not None:
+                return _run_state(run), False
+            return self._create_run(client, experiment_id, tags), True
+
     def _create_run(self, client: Any, experiment_id: str, tags: dict[str, str]) -> _RunState:
         """A new run carrying the run key and the first job's tags (one log_batch transaction fewer)."""
         name = tags.pop("mlflow.runName")
-        run = self._call("create a run", lambda: client.create_run(
-            experiment_id, start_time=int(time.time() * 1000), tags=tags, run_name=name))
+        run = self._call(
+            "create a run",
+            lambda: client.create_run(
+                experiment_id, start_time=int(time.time() * 1000), tags=tags, run_name=name
+            ),
+        )
         return _RunState(run.info.run_id, run.info.artifact_uri, False, {}, {}, dict(run.data.tags))
 
     # ---- what one job contributes ------------------------------------------------------------
     def _job_tags(self, result: Any) -> dict[str, str]:
         multi = LogMode(self.config.log_mode) is LogMode.MULTI_TASK
         tags = {
-            RUN_KEY_TAG: RunIdentity.for_result(result, self.config.log_mode).key,
+            RUN_KEY_TAG: stored_run_key(RunIdentity.for_result(result, self.config.log_mode).key),
             LOG_MODE_TAG: LogMode(self.config.log_mode).value,
             "invocation_id": result.invocation_id,
             "model_id": result.model_id,
@@ -460,8 +576,14 @@ class MlflowSink(BaseSink):
             f"{JOB_TAG}.{mlflow_param_key(result.task)}": result.job_id,
         }
         if not multi:
-            tags.update({"job_id": result.job_id, "harness": result.harness, "task": result.task,
-                         "state": result.state.value})
+            tags.update(
+                {
+                    "job_id": result.job_id,
+                    "harness": result.harness,
+                    "task": result.task,
+                    "state": result.state.value,
+                }
+            )
             if result.container:
                 tags["container"] = result.container
         if self.config.description:
@@ -491,15 +613,21 @@ class MlflowSink(BaseSink):
         if renamed:
             names = target / NAMES_FILE
             names.parent.mkdir(parents=True, exist_ok=True)
-            names.write_text(json.dumps(renamed, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-                             encoding="utf-8")
+            names.write_text(
+                json.dumps(renamed, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
         digest = hashlib.sha256()
         for path in sorted(p for p in target.rglob("*") if p.is_file()):
-            digest.update(path.relative_to(target).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+            digest.update(path.relative_to(target).as_posix().encode() + b"\0")
+            with path.open("rb") as fh:  # in chunks: an artifact may be far larger than memory
+                while chunk := fh.read(_DIGEST_CHUNK):
+                    digest.update(chunk)
+            digest.update(b"\0")
         return target, digest.hexdigest()[:32]
 
-    def _export_item(self, client: Any, experiment_id: str, key: str, state: _RunState | None,
-                     item: ExportItem, tmp: Path) -> tuple[_RunState | None, Outcome]:
+    def _export_item(
+        self, client: Any, experiment_id: str, key: str, state: _RunState | None, item: ExportItem, tmp: Path
+    ) -> tuple[_RunState | None, Outcome]:
         """Writes what differs between the job and its run (creating the run when there is none)."""
         from mlflow.entities import Metric, Param, RunTag
 
@@ -509,8 +637,12 @@ class MlflowSink(BaseSink):
         known = state is not None and (job_tag in state.tags if multi else True)
         if self.config.skip_existing and known:
             assert state is not None
-            return state, self._outcome(item, Status.SKIPPED, f"already in MLflow run {state.run_id}; "
-                                        "skip_existing is set", self._location(state.run_id))
+            return state, self._outcome(
+                item,
+                Status.SKIPPED,
+                f"already in MLflow run {state.run_id}; skip_existing is set",
+                self._location(state.run_id),
+            )
 
         flat = result.flat_metrics()
         keys = assign_keys(flat)
@@ -525,7 +657,13 @@ class MlflowSink(BaseSink):
         if state is None:
             # The first job's tags (digest included) go with create_run: a run only counts as
             # complete once FINISHED, so an upload cut short is redone by the next export.
-            state = self._create_run(client, experiment_id, dict(list(tags.items())[:MAX_TAGS]))
+            first_tags = dict(list(tags.items())[:MAX_TAGS])
+            state, created = self._find_or_create_run(client, experiment_id, key, first_tags)
+            if not created:  # another process made it meanwhile: update it like any found run
+                known = job_tag in state.tags if multi else True
+                if self.config.skip_existing and known:
+                    reason = f"already in MLflow run {state.run_id}; skip_existing is set"
+                    return state, self._outcome(item, Status.SKIPPED, reason, self._location(state.run_id))
 
         now = int(time.time() * 1000)
         new_metrics = [Metric(k, v, now, 0) for k, v in metrics.items() if not _same(state.metrics.get(k), v)]
@@ -538,8 +676,10 @@ class MlflowSink(BaseSink):
             shown = "; ".join(
                 f"{k}: {clip(state.params[k], 60)!r} -> {clip(params[k], 60)!r}" for k in kept[:3]
             )
-            note = (f"MLflow params cannot change, so {len(kept)} param(s) keep their logged value "
-                    f"({shown}{'; ...' if len(kept) > 3 else ''})")
+            note = (
+                f"MLflow params cannot change, so {len(kept)} param(s) keep their logged value "
+                f"({shown}{'; ...' if len(kept) > 3 else ''})"
+            )
 
         if upload:
             assert staged is not None
@@ -547,7 +687,7 @@ class MlflowSink(BaseSink):
             if state.tags.get(digest_tag) != staged[1]:
                 new_tags.append(RunTag(digest_tag, staged[1]))
         if new_metrics or new_params or new_tags:
-            self._log_batch(client, state.run_id, new_metrics, new_params, new_tags)
+            new_params = self._log_batch_once_more(client, state.run_id, new_metrics, new_params, new_tags)
         state.metrics.update({m.key: m.value for m in new_metrics})
         state.params.update({p.key: p.value for p in new_params})
         state.tags.update({t.key: t.value for t in new_tags})
@@ -569,17 +709,70 @@ class MlflowSink(BaseSink):
         repo = get_artifact_repository(state.artifact_uri, tracking_uri=self._uri)
         self._call("upload artifacts", lambda: repo.log_artifacts(str(directory), prefix))
 
-    def _log_batch(self, client: Any, run_id: str, metrics: list[Any], params: list[Any],
-                   tags: list[Any]) -> None:
+    def _log_batch_once_more(
+        self, client: Any, run_id: str, metrics: list[Any], params: list[Any], tags: list[Any]
+    ) -> list[Any]:
+        """log_batch; when MLflow refuses it, once more without the params the run holds by now.
+
+        Another process exporting the same job at the same moment writes the same params into the
+        same run (the lock covers only find-or-create), and MLflow refuses a param logged twice.
+        Returns the params sent.
+        """
+        try:
+            self._log_batch(client, run_id, metrics, params, tags)
+            return params
+        except CallFailed as failure:
+            if failure.transient or not params:
+                raise
+            held = self._call("read the run", lambda: client.get_run(run_id)).data.params
+            rest = [p for p in params if p.key not in held]
+            self._log_batch(client, run_id, metrics, rest, tags)
+            return rest
+
+    def _log_batch(
+        self, client: Any, run_id: str, metrics: list[Any], params: list[Any], tags: list[Any]
+    ) -> None:
         """As few log_batch calls as MLflow's limits allow (1000 metrics, 100 params, 100 tags each)."""
         metrics, params, tags = list(metrics), list(params), list(tags)
         while metrics or params or tags:
             p, params = params[:MAX_PARAMS], params[MAX_PARAMS:]
             t, tags = tags[:MAX_TAGS], tags[MAX_TAGS:]
             room = MAX_ENTITIES - len(p) - len(t)
-            m, metrics = metrics[: min(MAX_METRICS, room)], metrics[min(MAX_METRICS, room):]
-            self._call("log metrics, params and tags", lambda m=m, p=p, t=t: client.log_batch(
-                run_id, metrics=m, params=p, tags=t, synchronous=True))
+            m, metrics = metrics[: min(MAX_METRICS, room)], metrics[min(MAX_METRICS, room) :]
+            self._call(
+                "log metrics, params and tags",
+                lambda m=m, p=p, t=t: client.log_batch(run_id, metrics=m, params=p, tags=t, synchronous=True),
+            )
+
+    # ---- is it still there? ---------------------------------------------------------------------
+    def still_holds(self, located: Mapping[str, str]) -> set[str]:
+        """The jobs whose recorded run still exists, is active and finished (one search per 100 runs).
+
+        A sqlite store that is gone, an experiment deleted or missing: nothing is held. Nothing is
+        created on the way (no store, no experiment). Raises when the server cannot be asked.
+        """
+        run_of = {job: m[1] for job, where in located.items() if (m := _LOCATED_RUN.search(where or ""))}
+        db = self._sqlite_path
+        if not run_of or (db is not None and not db.is_file()):
+            return set()
+        name = self.config.experiment_name
+        alive: set[str] = set()
+        with mlflow_http_settings(self.http_timeout):
+            client = self._client()
+            experiment = self._call(
+                f"look up experiment {name!r}", lambda: client.get_experiment_by_name(name)
+            )
+            if experiment is None or experiment.lifecycle_stage == "deleted":
+                return set()
+            ids = sorted(set(run_of.values()))
+            for start in range(0, len(ids), 100):
+                flt = "attributes.run_id IN (" + ", ".join(f"'{i}'" for i in ids[start : start + 100]) + ")"
+                runs = self._call(
+                    "search runs",
+                    lambda flt=flt: client.search_runs([experiment.experiment_id], flt, max_results=1000),
+                )
+                alive.update(r.info.run_id for r in runs if r.info.status == "FINISHED")
+        return {job for job, run_id in run_of.items() if run_id in alive}
 
     def _location(self, run_id: str) -> str:
         if self._is_http:
@@ -595,25 +788,37 @@ class MlflowSink(BaseSink):
         if db is not None and not db.exists():
             parent = db.resolve().parent
             if parent.is_dir() and os.access(parent, os.W_OK):
-                return CheckResult(True, f"mlflow: {uri} does not exist yet; the first export creates it "
-                                         f"(experiment {name!r})")
+                return CheckResult(
+                    True,
+                    f"mlflow: {uri} does not exist yet; the first export creates it (experiment {name!r})",
+                )
             return CheckResult(False, f"mlflow: cannot create {db}: {parent} is not a writable directory")
         quick = type(self)(self.config, retry=RetryPolicy(attempts=1), workers=1)
         try:
             with mlflow_http_settings(timeout=3):
                 client = quick._client()
-                experiment = quick._call(f"look up experiment {name!r}",
-                                         lambda: client.get_experiment_by_name(name))
+                experiment = quick._call(
+                    f"look up experiment {name!r}", lambda: client.get_experiment_by_name(name)
+                )
         except CallFailed as failure:
             return CheckResult(False, f"mlflow: {quick._reason(failure)}")
         except Exception as exc:
             return CheckResult(False, f"mlflow: cannot use tracking URI {uri}: {_short(exc)}")
         if experiment is None:
-            return CheckResult(True, f"mlflow: reached {uri}; experiment {name!r} does not exist yet and "
-                                     "will be created on the first export")
+            return CheckResult(
+                True,
+                f"mlflow: reached {uri}; experiment {name!r} does not exist yet and "
+                "will be created on the first export",
+            )
         if experiment.lifecycle_stage == "deleted":
-            return CheckResult(False, f"mlflow: experiment {name!r} at {uri} is deleted; restore it or "
-                                      "choose another experiment_name")
+            return CheckResult(
+                False,
+                f"mlflow: experiment {name!r} at {uri} is deleted; restore it or "
+                "choose another experiment_name",
+            )
         exp_id = experiment.experiment_id
-        return CheckResult(True, f"mlflow: reached {uri}; experiment {name!r} exists (id {exp_id})",
-                           {"experiment_id": exp_id})
+        return CheckResult(
+            True,
+            f"mlflow: reached {uri}; experiment {name!r} exists (id {exp_id})",
+            {"experiment_id": exp_id},
+        )

@@ -19,7 +19,7 @@ import math
 import netrc
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -35,7 +35,7 @@ from evalport.adapters.staging import file_signatures, stage_item
 from evalport.domain.identity import LogMode, RunIdentity
 from evalport.domain.model import TaskResult
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
-from evalport.domain.redact import redact
+from evalport.domain.redact import redact, redact_text
 from evalport.domain.report import Outcome, Status
 
 log = logging.getLogger("evalport.sinks.wandb")
@@ -45,8 +45,22 @@ DEFAULT_BASE_URL = "https://api.wandb.ai"
 DEFAULT_HOSTS = ("api.wandb.ai", "api.forge.coreweave.com")
 NAME_FIELDS = ("invocation_id", "harness", "task", "model_id", "job_id")
 LOGIN_HINT = "run `wandb login` (or set WANDB_API_KEY), or export with mode=offline and `wandb sync` later"
-_TRANSIENT_WORDS = ("connection refused", "connection reset", "deadline exceeded", "timeout", "timed out",
-                    "temporarily", "unavailable", "bad gateway", "429", "500", "502", "503", "504", "eof")
+_TRANSIENT_WORDS = (
+    "connection refused",
+    "connection reset",
+    "deadline exceeded",
+    "timeout",
+    "timed out",
+    "temporarily",
+    "unavailable",
+    "bad gateway",
+    "429",
+    "500",
+    "502",
+    "503",
+    "504",
+    "eof",
+)
 # Settings that make a run cheap (measured with wandb 0.31: ~12 ms per offline run after the
 # first); x_save_requirements=False matters most (it skips a scan of every installed package).
 FAST_SETTINGS: dict[str, Any] = {
@@ -65,8 +79,11 @@ FAST_SETTINGS: dict[str, Any] = {
 class WandbSinkConfig(TrackerSinkConfig):
     entity: str | None = Field(default=None, description="W&B entity (team or user); default: yours")
     project: str = "evalport"
-    name: str | None = Field(default=None, description="run name; may use {invocation_id} {harness} "
-                             "{task} {model_id} {job_id}; default eval-<invocation>[-<task>]")
+    name: str | None = Field(
+        default=None,
+        description="run name; may use {invocation_id} {harness} "
+        "{task} {model_id} {job_id}; default eval-<invocation>[-<task>]",
+    )
     group: str | None = Field(default=None, description="run group; default: the invocation id")
     job_type: str = "evaluation"
     tags: list[str] = Field(default_factory=list)
@@ -147,9 +164,15 @@ def find_credentials(url: str) -> tuple[str, str | None] | None:
 
 
 def _job_entry(result: TaskResult) -> dict[str, Any]:
-    return {"job_id": result.job_id, "harness": result.harness, "task": result.task,
-            "container": result.container, "timestamp": result.timestamp, "state": result.state.value,
-            "executor": result.executor}
+    return {
+        "job_id": result.job_id,
+        "harness": result.harness,
+        "task": result.task,
+        "container": result.container,
+        "timestamp": result.timestamp,
+        "state": result.state.value,
+        "executor": result.executor,
+    }
 
 
 def _number_key(value: float) -> str:
@@ -182,6 +205,8 @@ class WandbSink(BaseSink):
     """Weights & Biases runs (online, or offline folders for `wandb sync`), upserted by derived run id."""
 
     name: ClassVar[str] = "wandb"
+    extra: ClassVar[str | None] = "wandb"
+    requires: ClassVar[tuple[str, ...]] = ("wandb",)
     Config = WandbSinkConfig
     capabilities = SinkCapabilities(artifacts=True, logs=True, upsert=True, multi_task=True)
     config: WandbSinkConfig
@@ -214,8 +239,10 @@ class WandbSink(BaseSink):
 
     def describe(self) -> str:
         if self.mode == "offline":
-            return (f"offline runs in {self.runs_dir}; upload them with "
-                    f"`wandb sync {self.runs_dir}/offline-run-*`")
+            return (
+                f"offline runs in {self.runs_dir}; upload them with "
+                f"`wandb sync {self.runs_dir}/offline-run-*`"
+            )
         target = f"{self.config.entity}/{self.config.project}" if self.config.entity else self.config.project
         return self._last_location or f"{base_url()} project {target}"
 
@@ -251,11 +278,18 @@ class WandbSink(BaseSink):
                         for job in plan.jobs:
                             if job.status is None:
                                 job.status = Status.FAILED
-                                job.reason = f"wandb: run {plan.run_id} failed: {type(exc).__name__}: " \
-                                             f"{_first_line(exc)}"
+                                job.reason = (
+                                    f"wandb: run {plan.run_id} failed: {type(exc).__name__}: "
+                                    f"{_first_line(exc)}"
+                                )
                 for job in plan.jobs:
-                    outcomes[job.index] = Outcome(job.item.result.job_id, self.destination,
-                                                  job.status or Status.FAILED, job.reason, plan.location)
+                    outcomes[job.index] = Outcome(
+                        job.item.result.job_id,
+                        self.destination,
+                        job.status or Status.FAILED,
+                        job.reason,
+                        plan.location,
+                    )
                 if plan.location:
                     self._last_location = plan.location
         return [outcomes[i] for i in range(len(items))]
@@ -283,8 +317,10 @@ class WandbSink(BaseSink):
                 if not probe.is_dir():
                     raise NotADirectoryError(20, "Not a directory", str(probe))
         except OSError as exc:
-            return (f"wandb: cannot create the run folder {self.runs_dir}: {exc.strerror or exc}; "
-                    "set the wandb `dir` option to a writable folder")
+            return (
+                f"wandb: cannot create the run folder {self.runs_dir}: {exc.strerror or exc}; "
+                "set the wandb `dir` option to a writable folder"
+            )
         if not os.access(probe, os.W_OK):
             return f"wandb: the run folder {self.runs_dir} is not writable; set the wandb `dir` option"
         return ""
@@ -304,9 +340,20 @@ class WandbSink(BaseSink):
             "job": _job_entry(result),
             "config": redact(dict(result.config)),
             "files": files,
-            "options": self.config.model_dump(mode="json", include={
-                "entity", "project", "name", "group", "job_type", "tags", "description", "extra_metadata",
-                "log_mode"}),
+            "options": self.config.model_dump(
+                mode="json",
+                include={
+                    "entity",
+                    "project",
+                    "name",
+                    "group",
+                    "job_type",
+                    "tags",
+                    "description",
+                    "extra_metadata",
+                    "log_mode",
+                },
+            ),
         }
         return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
@@ -324,7 +371,8 @@ class WandbSink(BaseSink):
 
     def _export_run(self, plan: _RunPlan, folder_exists: bool, tmp: Path) -> None:
         offline = self.mode == "offline"
-        state = self._read_state(plan.run_id) if offline else {}
+        # Without the run's folder the saved fingerprints describe nothing that still exists.
+        state = self._read_state(plan.run_id) if offline and folder_exists else {}
         existed = folder_exists or bool(state)
         todo = []
         for job in plan.jobs:
@@ -354,8 +402,10 @@ class WandbSink(BaseSink):
             plan.location = (run.url if not offline else str(Path(run.dir).parent)) or ""
         except Exception as exc:
             for job in todo:
-                job.status, job.reason = Status.FAILED, f"wandb: writing run {plan.run_id} failed: " \
-                                                         f"{type(exc).__name__}: {_first_line(exc)}"
+                job.status, job.reason = (
+                    Status.FAILED,
+                    f"wandb: writing run {plan.run_id} failed: {type(exc).__name__}: {_first_line(exc)}",
+                )
             try:
                 run.finish(exit_code=1)
             except Exception:  # the jobs already carry the first error
@@ -379,9 +429,12 @@ class WandbSink(BaseSink):
             try:
                 stage_item(item, target)
                 target.mkdir(parents=True, exist_ok=True)
-                config = {**_job_entry(item.result), "model_id": item.result.model_id,
-                          "invocation_id": item.result.invocation_id,
-                          "launcher_config": redact(dict(item.result.config))}
+                config = {
+                    **_job_entry(item.result),
+                    "model_id": item.result.model_id,
+                    "invocation_id": item.result.invocation_id,
+                    "launcher_config": redact(dict(item.result.config)),
+                }
                 (target / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True, default=str))
             except OSError as exc:
                 where = getattr(exc, "filename", None) or target
@@ -393,8 +446,13 @@ class WandbSink(BaseSink):
         import wandb
 
         first = jobs[0].item.result
-        fields = {"invocation_id": first.invocation_id, "harness": first.harness, "task": first.task,
-                  "model_id": first.model_id, "job_id": first.job_id}
+        fields = {
+            "invocation_id": first.invocation_id,
+            "harness": first.harness,
+            "task": first.task,
+            "model_id": first.model_id,
+            "job_id": first.job_id,
+        }
         if self.config.name:
             name = self.config.name.format_map(fields)
         elif self.config.log_mode is LogMode.MULTI_TASK:
@@ -417,22 +475,35 @@ class WandbSink(BaseSink):
 
         def _init() -> Any:
             return wandb.init(
-                id=plan.run_id, resume="allow", dir=str(self.root), project=self.config.project,
-                entity=self.config.entity, name=name, group=self.config.group or first.invocation_id,
-                job_type=self.config.job_type, tags=list(self.config.tags) or None,
-                notes=self.config.description, settings=settings,
+                id=plan.run_id,
+                resume="allow",
+                dir=str(self.root),
+                project=self.config.project,
+                entity=self.config.entity,
+                name=name,
+                group=redact_text(self.config.group) if self.config.group else first.invocation_id,
+                job_type=self.config.job_type,
+                tags=[redact_text(t) for t in self.config.tags] or None,
+                notes=redact_text(self.config.description) if self.config.description else None,
+                settings=settings,
             )
 
-        policy = RetryPolicy(attempts=self.config.attempts, initial_wait=0.5, max_wait=4.0,
-                             total_timeout=self.config.attempts * (self.config.init_timeout + 4.0))
+        policy = RetryPolicy(
+            attempts=self.config.attempts,
+            initial_wait=0.5,
+            max_wait=4.0,
+            total_timeout=self.config.attempts * (self.config.init_timeout + 4.0),
+        )
         try:
             return policy.call(init, _retryable)
         except Exception as exc:
             reason = f"wandb: cannot open run {plan.run_id} at {base_url()}: {_first_line(exc)}"
             if _retryable(exc):
-                reason = (f"wandb: {base_url()} did not answer after {self.config.attempts} attempts "
-                          f"({_first_line(exc)}); check WANDB_BASE_URL and the server, or export with "
-                          "mode=offline and `wandb sync` later")
+                reason = (
+                    f"wandb: {base_url()} did not answer after {self.config.attempts} attempts "
+                    f"({_first_line(exc)}); check WANDB_BASE_URL and the server, or export with "
+                    "mode=offline and `wandb sync` later"
+                )
             elif _is_auth_error(exc):
                 reason = f"wandb: {base_url()} refused the credentials ({_first_line(exc)}); {LOGIN_HINT}"
             for job in jobs:
@@ -446,12 +517,19 @@ class WandbSink(BaseSink):
 
         first = jobs[0].item.result
         extra = redact(dict(self.config.extra_metadata))
-        config: dict[str, Any] = {**extra, "invocation_id": first.invocation_id, "model_id": first.model_id,
-                                  "launcher_config": redact(dict(first.config))}
+        config: dict[str, Any] = {
+            **extra,
+            "invocation_id": first.invocation_id,
+            "model_id": first.model_id,
+            "launcher_config": redact(dict(first.config)),
+        }
         fingerprints = dict((run.config.get("evalport") or {}).get("fingerprints") or {})
         fingerprints.update({j.item.result.job_id: j.fingerprint for j in jobs})
-        config["evalport"] = {"log_mode": self.config.log_mode.value, "run_key": plan.identity.key,
-                              "fingerprints": fingerprints}
+        config["evalport"] = {
+            "log_mode": self.config.log_mode.value,
+            "run_key": plan.identity.key,
+            "fingerprints": fingerprints,
+        }
         if self.config.log_mode is LogMode.MULTI_TASK:
             tasks = dict(run.config.get("tasks") or {})
             for job in jobs:
@@ -469,10 +547,14 @@ class WandbSink(BaseSink):
             run.log(metrics)
         for job in jobs:
             result = job.item.result
-            metadata = {"job_id": result.job_id, "invocation_id": result.invocation_id,
-                        "model_id": result.model_id}
-            artifact = wandb.Artifact(artifact_name(result.harness, result.task), type="evaluation",
-                                      metadata=metadata)
+            metadata = {
+                "job_id": result.job_id,
+                "invocation_id": result.invocation_id,
+                "model_id": result.model_id,
+            }
+            artifact = wandb.Artifact(
+                artifact_name(result.harness, result.task), type="evaluation", metadata=metadata
+            )
             artifact.add_dir(str(job.staged))
             run.log_artifact(artifact)
 
@@ -489,8 +571,46 @@ class WandbSink(BaseSink):
             return CheckResult(True, f"wandb: credentials from {source}; {url} not probed (identity token)")
         return _probe(url, key, source)
 
+    # -- is it still there? -------------------------------------------------------------------------
+    def still_holds(self, located: Mapping[str, str]) -> set[str]:
+        """Offline: the recorded run folder still exists with its ``.wandb`` file. Online: the run
+        exists on the server (one API call per run, asked once); any error means not confirmed."""
+        if self.mode == "offline":
+            return {job for job, where in located.items() if where and _holds_run_file(Path(where))}
+        if self._refusal(create=False):
+            return set()
+        paths = {job: path for job, where in located.items() if (path := _run_path(where))}
+        if not paths:
+            return set()
+        import wandb
+
+        api = wandb.Api(timeout=int(self.config.init_timeout), overrides={"base_url": base_url()})
+        alive: dict[str, bool] = {}
+        for path in set(paths.values()):
+            try:
+                alive[path] = bool(api.run(path).id)
+            except Exception:
+                log.debug("wandb: run %s not confirmed", path, exc_info=True)
+                alive[path] = False
+        return {job for job, path in paths.items() if alive[path]}
+
     def close(self) -> None:
         return None
+
+
+def _holds_run_file(folder: Path) -> bool:
+    try:
+        return folder.is_dir() and any(p.suffix == ".wandb" for p in folder.iterdir())
+    except OSError:
+        return False
+
+
+def _run_path(url: str) -> str | None:
+    """``entity/project/run_id`` from a run URL (``https://host/<entity>/<project>/runs/<id>``)."""
+    parts = [p for p in urlsplit(url or "").path.split("/") if p]
+    if len(parts) >= 4 and parts[-2] == "runs":
+        return "/".join((parts[-4], parts[-3], parts[-1]))
+    return None
 
 
 class _Skip(Exception):
@@ -527,23 +647,32 @@ def _probe(url: str, key: str, source: str, timeout: float = 5.0) -> CheckResult
 
     token = base64.b64encode(f"api:{key}".encode()).decode()
     request = urllib.request.Request(
-        f"{url}/graphql", data=json.dumps({"query": "query { viewer { username entity } }"}).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Basic {token}"}, method="POST")
+        f"{url}/graphql",
+        data=json.dumps({"query": "query { viewer { username entity } }"}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Basic {token}"},
+        method="POST",
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
-            return CheckResult(False, f"wandb: {url} refused the key from {source} (HTTP {exc.code}); "
-                                      f"{LOGIN_HINT}")
+            return CheckResult(
+                False, f"wandb: {url} refused the key from {source} (HTTP {exc.code}); {LOGIN_HINT}"
+            )
         return CheckResult(False, f"wandb: {url} answered HTTP {exc.code}; check WANDB_BASE_URL")
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        return CheckResult(False, f"wandb: cannot reach {url} within {timeout:g}s ({reason}); "
-                                  "check WANDB_BASE_URL and the network")
+        return CheckResult(
+            False,
+            f"wandb: cannot reach {url} within {timeout:g}s ({reason}); check WANDB_BASE_URL and the network",
+        )
     viewer = (body.get("data") or {}).get("viewer") if isinstance(body, dict) else None
     if not viewer:
         return CheckResult(False, f"wandb: {url} did not accept the key from {source}; {LOGIN_HINT}")
     who = viewer.get("username") or viewer.get("entity") or "?"
-    return CheckResult(True, f"wandb: {url} answers; logged in as {who} (credentials from {source})",
-                       {"url": url, "user": who})
+    return CheckResult(
+        True,
+        f"wandb: {url} answers; logged in as {who} (credentials from {source})",
+        {"url": url, "user": who},
+    )
