@@ -22,7 +22,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalport.domain.errors import UsageError
+from evalport.domain.errors import EvalportError
 
 log = logging.getLogger("evalport.ledger")
 LEDGER_FILE = "ledger.sqlite"
@@ -50,8 +50,11 @@ def default_state_dir() -> Path:
     return Path(base).expanduser() / "evalport"
 
 
-class LedgerUnavailable(UsageError):
-    """The ledger file cannot be read (not a database, unreadable, locked). Exit code 2 in the CLI."""
+class LedgerUnavailable(EvalportError):
+    """The ledger file cannot be read (not a database, unreadable, locked). Exit code 1 in the CLI.
+
+    Its message names the file and says to move it aside; the CLI prints it as it is.
+    """
 
 
 @dataclass(frozen=True)
@@ -183,9 +186,12 @@ class SqliteLedger:
                     (prefix.replace("%", r"\%") + "%", limit),
                 ).fetchall()
         except (sqlite3.Error, OSError) as exc:
+            import shlex
+
+            aside = f"mv {shlex.quote(str(self.path))} {shlex.quote(str(self.path) + '.broken')}"
             raise LedgerUnavailable(
                 f"the export ledger {self.path} cannot be read ({type(exc).__name__}: {exc}); if it is "
-                "damaged, move it aside (mv it to a backup name): the next export starts a new one"
+                f"damaged, move it aside ({aside}): the next export starts a new one"
             ) from None
         keys = ("at", "job_id", "destination", "target", "status", "reason", "location")
         return [dict(zip(keys, row, strict=True)) for row in rows]

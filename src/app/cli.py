@@ -295,13 +295,12 @@ def history(
     try:
         rows = ledger.history(ident, limit)
     except Exception as exc:  # a cache that cannot be read: say so and what to do, never a traceback
-        import shlex
+        from evalport.adapters.ledger import LedgerUnavailable
 
-        aside = f"mv {shlex.quote(str(ledger.path))} {shlex.quote(str(ledger.path) + '.broken')}"
-        warning(
-            f"the export ledger {ledger.path} cannot be read ({describe_exception(exc)}); "
-            f"move it aside ({aside}) and the next export starts a new one"
-        )
+        if isinstance(exc, LedgerUnavailable):
+            warning(str(exc))
+        else:
+            warning(f"the export ledger {ledger.path} cannot be read ({describe_exception(exc)})")
         if json_output:
             print("[]")
         return EXIT_FAILED
