@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from evalport.testing.factory import LauncherHome, append_records
+
 MARKER = "Kq7Zv3"
 _TAIL = 8
 _ALNUM = string.ascii_letters + string.digits
@@ -56,7 +58,7 @@ class Canaries:
         return [c.value for c in self.all]
 
     def leaks_in(self, data: bytes | str, source: str = "") -> list[str]:
-        """One line per canary (whole or in part) found in ``data``, naming where it was planted."""
+        """One line per canary (whole or in part) found in ``data``: where it was planted, and ``source``."""
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
         marker = MARKER.encode()
@@ -65,12 +67,11 @@ class Canaries:
         while at != -1:
             tail = data[at + len(marker) : at + len(marker) + _TAIL].decode("ascii", "replace")
             canary = self._by_tail.get(tail)
-            window = data[max(0, at - 80) : at + 80]
-            if canary is not None and canary.value.encode() in window:
-                found.setdefault(canary.value, f"{source}: canary planted in {canary.where}: {canary.value}")
+            if canary is not None and canary.value.encode() in data[max(0, at - 80) : at + 80]:
+                found.setdefault(canary.value, f"{canary.where} ({canary.value}) found in {source}")
             else:
-                key = f"partial@{at}"
-                found[key] = f"{source}: part of a canary at byte {at}: {data[max(0, at - 24) : at + 24]!r}"
+                snippet = data[max(0, at - 24) : at + 24]
+                found[f"partial@{at}"] = f"part of a canary ({snippet!r}) found in {source} at byte {at}"
             at = data.find(marker, at + 1)
         return list(found.values())
 
@@ -94,7 +95,10 @@ def secret_config(canaries: Canaries, tag: str) -> dict[str, Any]:
             "api_endpoint": {
                 "url": f"https://alice:{c('pw', f'{tag}: URL password in target.api_endpoint.url')}"
                 "@example.invalid/v1/chat/completions",
-                "api_key": [c("nvapi-", f"{tag}: api_key list item 1"), c("nvapi-", f"{tag}: api_key list item 2")],
+                "api_key": [
+                    c("nvapi-", f"{tag}: api_key list item 1"),
+                    c("nvapi-", f"{tag}: api_key list item 2"),
+                ],
             }
         },
         "env_vars": {
@@ -106,10 +110,14 @@ def secret_config(canaries: Canaries, tag: str) -> dict[str, Any]:
                     "private_key": pem_block(c("MIIB", f"{tag}: private_key in one-line JSON", 64)),
                 }
             ),
-            "CLIENT_OPTIONS": json.dumps({"credentials": c("", f"{tag}: credentials in one-line JSON"), "region": "us"}),
+            "CLIENT_OPTIONS": json.dumps(
+                {"credentials": c("", f"{tag}: credentials in one-line JSON"), "region": "us"}
+            ),
         },
         "deployment": {
-            "ssh_private_key": pem_block(c("b3Bl", f"{tag}: ssh_private_key block scalar", 64), "OPENSSH PRIVATE KEY"),
+            "ssh_private_key": pem_block(
+                c("b3Bl", f"{tag}: ssh_private_key block scalar", 64), "OPENSSH PRIVATE KEY"
+            ),
             "notes": "deploy key:\n" + pem_block(c("MIIC", f"{tag}: private-key block under 'notes'", 64)),
         },
         "evaluation": {
@@ -132,7 +140,8 @@ def secret_command(canaries: Canaries, tag: str, model_id: str, task: str) -> st
     key = canaries.make("sk-", f"{tag}: --api_key on run_config.yml command")
     hf = canaries.make("hf_", f"{tag}: --hf-token on run_config.yml command")
     return (
-        f"simple_evals --model {model_id} --eval_name {task} --url https://example.invalid/v1/chat/completions "
+        f"simple_evals --model {model_id} --eval_name {task} "
+        "--url https://example.invalid/v1/chat/completions "
         f"--api_key {key} --out_dir /results --num_threads 8 --hf-token {hf} --max_retries 5 --timeout 3600"
     )
 
@@ -159,7 +168,8 @@ def plant_secret_files(job_dir: Path, canaries: Canaries, tag: str, *, big_log_b
             f"<p>{visible_line('artifacts/report.html')}</p>\n"
             f'<pre>curl -H "Authorization: Bearer {c("eyJ", f"{tag}: Bearer in report.html")}" '
             "https://example.invalid/v1</pre>\n"
-            f"<table><tr><td>key</td><td>{c('nvapi-', f'{tag}: bare nvapi token in report.html')}</td></tr></table>\n"
+            f"<table><tr><td>key</td><td>{c('nvapi-', f'{tag}: bare nvapi token in report.html')}</td>"
+            "</tr></table>\n"
             "</body></html>\n"
         ).encode(),
         "logs/slurm-4242.out": (
@@ -170,11 +180,15 @@ def plant_secret_files(job_dir: Path, canaries: Canaries, tag: str, *, big_log_b
         "logs/requests.jsonl": (
             json.dumps({"note": visible_line("logs/requests.jsonl")})
             + "\n"
-            + json.dumps({"headers": {"Authorization": f"Bearer {c('eyJ', f'{tag}: Bearer in a .jsonl file')}"}})
+            + json.dumps(
+                {"headers": {"Authorization": f"Bearer {c('eyJ', f'{tag}: Bearer in a .jsonl file')}"}}
+            )
             + "\n"
             + json.dumps(
                 {
-                    "credentials": {"refresh_token": c("", f"{tag}: credentials.refresh_token in a .jsonl file")},
+                    "credentials": {
+                        "refresh_token": c("", f"{tag}: credentials.refresh_token in a .jsonl file")
+                    },
                     "private_key": pem_block(c("MIID", f"{tag}: private_key in a .jsonl file", 64)),
                 }
             )
@@ -186,7 +200,7 @@ def plant_secret_files(job_dir: Path, canaries: Canaries, tag: str, *, big_log_b
             + f"api_key={c('nvapi-', f'{tag}: api_key= in a non-UTF-8 log')}\n".encode()
             + f"OpenAI key: {c('sk-proj-', f'{tag}: sk-proj token in a non-UTF-8 log')}\n".encode()
         ),
-        "logs/.secrets.env": f"NGC_API_KEY={c('nvapi-', f'{tag}: logs/.secrets.env (never sent)')}\n".encode(),
+        "logs/.secrets.env": f"NGC_API_KEY={c('nvapi-', f'{tag}: logs/.secrets.env, never sent')}\n".encode(),
     }
     for rel, data in files.items():
         (job_dir / rel).write_bytes(data)
@@ -233,12 +247,20 @@ def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, A
     out = dict(base)
     for key, value in extra.items():
         old = out.get(key)
-        out[key] = deep_merge(old, value) if isinstance(old, Mapping) and isinstance(value, Mapping) else value
+        out[key] = (
+            deep_merge(old, value) if isinstance(old, Mapping) and isinstance(value, Mapping) else value
+        )
     return out
 
 
 def plant_in_job(
-    job_dir: Path, config: Mapping[str, Any], canaries: Canaries, tag: str, *, model_id: str, task: str,
+    job_dir: Path,
+    config: Mapping[str, Any],
+    canaries: Canaries,
+    tag: str,
+    *,
+    model_id: str,
+    task: str,
     big_log_bytes: int = 0,
 ) -> list[str]:
     """Plants secrets in a job written by :func:`evalport.testing.factory.write_job`.
@@ -253,3 +275,18 @@ def plant_in_job(
     meta = {"launcher_resolved_config": dict(config), "versioning": {"nemo_evaluator_launcher": "0.2.6"}}
     (art / "metadata.yaml").write_text(block_yaml(meta))
     return plant_secret_files(job_dir, canaries, tag, big_log_bytes=big_log_bytes)
+
+
+def plant_in_home(home: LauncherHome, canaries: Canaries) -> list[str]:
+    """Plants secrets of every shape in each job of ``home`` (configs, exec DB, files); returns the
+    relative paths of the planted files that a sink sending artifacts and logs would send."""
+    planted: list[str] = []
+    for job in home.jobs:
+        tag = job.job_id
+        job.record["config"] = deep_merge(job.record["config"], secret_config(canaries, tag))
+        planted = plant_in_job(
+            job.directory, job.record["config"], canaries, tag, model_id=job.model_id, task=job.task
+        )
+    home.exec_db.unlink()
+    append_records(home.exec_db, [j.record for j in home.jobs])
+    return planted

@@ -18,8 +18,8 @@ import json
 import os
 import random
 import shutil
-from datetime import datetime, timezone
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +75,9 @@ class HostileCorpus:
 
 
 class _Builder:
-    def __init__(self, root: Path, output_dir: Path, sentinel: Path, seed: int, big_results_mb: int,
-                 big_log_mib: int) -> None:
+    def __init__(
+        self, root: Path, output_dir: Path, sentinel: Path, seed: int, big_results_mb: int, big_log_mib: int
+    ) -> None:
         self.rng = random.Random(seed)
         self.root = root
         self.results_root = root / "nel-results"
@@ -97,22 +98,52 @@ class _Builder:
         inv = f"{self.rng.getrandbits(64):016x}"
         ts = BASE_EPOCH + self._inv_count * 3600
         self._inv_count += 1
-        return inv, self.results_root / f"{datetime.fromtimestamp(ts, tz=timezone.utc):%Y%m%d_%H%M%S}-{inv}", ts
+        return (
+            inv,
+            self.results_root / f"{datetime.fromtimestamp(ts, tz=timezone.utc):%Y%m%d_%H%M%S}-{inv}",
+            ts,
+        )
 
-    def job(self, inv: str, inv_dir: Path, ts: float, index: int, task: str, model: str, tasks: list[str], *,
-            plant: bool, results: dict[str, Any] | None = None, big_log_bytes: int = 0) -> WrittenJob:
+    def job(
+        self,
+        inv: str,
+        inv_dir: Path,
+        ts: float,
+        index: int,
+        task: str,
+        model: str,
+        tasks: list[str],
+        *,
+        plant: bool,
+        results: dict[str, Any] | None = None,
+        big_log_bytes: int = 0,
+    ) -> WrittenJob:
         tag = f"{inv}.{index} ({task})"
         config = run_config(model, self.results_root, tasks, secrets=False)
         if plant:
             config = deep_merge(config, secret_config(self.canaries, tag))
         written = write_job(inv_dir, inv, index, task, model, config, self.rng, timestamp=ts, results=results)
         if plant:
-            plant_in_job(written.directory, config, self.canaries, tag, model_id=model, task=task,
-                         big_log_bytes=big_log_bytes)
+            plant_in_job(
+                written.directory,
+                config,
+                self.canaries,
+                tag,
+                model_id=model,
+                task=task,
+                big_log_bytes=big_log_bytes,
+            )
         return written
 
-    def add(self, written: WrittenJob, kind: str, why: str, names: str = "", record: dict | None = None,
-            job_id: str | None = None) -> Expect:
+    def add(
+        self,
+        written: WrittenJob,
+        kind: str,
+        why: str,
+        names: str = "",
+        record: dict | None = None,
+        job_id: str | None = None,
+    ) -> Expect:
         self.records.append(record if record is not None else written.record)
         line = len(self.records) if record is not None else None
         expect = Expect(job_id or written.job_id, kind, why, names, line, written)
@@ -129,8 +160,15 @@ class _Builder:
         self.exec_db.parent.mkdir(parents=True, exist_ok=True)
         with open(self.exec_db, "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(rec) + "\n" for rec in self.records)
-        return HostileCorpus(self.root, self.exec_db, self.results_root, self.outside, self.canaries,
-                             self.expect, self.auto_export_dir)
+        return HostileCorpus(
+            self.root,
+            self.exec_db,
+            self.results_root,
+            self.outside,
+            self.canaries,
+            self.expect,
+            self.auto_export_dir,
+        )
 
     def bad_results(self) -> None:
         model = "meta/llama-3.1-8b-instruct"
@@ -155,8 +193,9 @@ class _Builder:
         model = "qwen/qwen2.5-7b-instruct"
         inv, inv_dir, ts = self.invocation()
         tasks = ["hellaswag", "aime_2025", "humaneval", "ifeval", "mmlu_pro"]
-        good = self.job(inv, inv_dir, ts, 0, tasks[0], model, tasks, plant=True,
-                        big_log_bytes=self.big_log_mib * MIB)
+        good = self.job(
+            inv, inv_dir, ts, 0, tasks[0], model, tasks, plant=True, big_log_bytes=self.big_log_mib * MIB
+        )
         self.add(good, GOOD, f"every secret shape, and a {self.big_log_mib} MiB log with a token at its end")
         stderr = self.job(inv, inv_dir, ts, 1, tasks[1], model, tasks, plant=False)
         self.results_file(stderr).write_text(
@@ -198,10 +237,18 @@ class _Builder:
         for index, (model, task) in enumerate(formula):
             written = self.job(inv, inv_dir, ts, index, task, model, tasks, plant=True)
             self.add(written, GOOD, f"model id {model!r} and task {task!r} a spreadsheet would evaluate")
-        results = {"tasks": {"job": {"metrics": {"id": {"scores": {"id": {
-            "value": 0.5, "stats": {"stderr": 0.01, "count": 10}}}}}}}}
-        written = self.job(inv, inv_dir, ts, 2, "job", "meta/llama-3.3-70b-instruct", tasks, plant=True,
-                           results=results)
+        results = {
+            "tasks": {
+                "job": {
+                    "metrics": {
+                        "id": {"scores": {"id": {"value": 0.5, "stats": {"stderr": 0.01, "count": 10}}}}
+                    }
+                }
+            }
+        }
+        written = self.job(
+            inv, inv_dir, ts, 2, "job", "meta/llama-3.3-70b-instruct", tasks, plant=True, results=results
+        )
         self.add(written, GOOD, "task 'job' with metric 'id': its CSV column would be 'job_id'")
 
     def special_files(self) -> None:
@@ -215,7 +262,9 @@ class _Builder:
         fifo_metrics = self.job(inv, inv_dir, ts, 1, tasks[1], model, tasks, plant=True)
         (fifo_metrics.directory / "artifacts" / "eval_factory_metrics.json").unlink()
         os.mkfifo(fifo_metrics.directory / "artifacts" / "eval_factory_metrics.json")
-        self.add(fifo_metrics, NAMED, "artifacts/eval_factory_metrics.json is a FIFO", "eval_factory_metrics.json")
+        self.add(
+            fifo_metrics, NAMED, "artifacts/eval_factory_metrics.json is a FIFO", "eval_factory_metrics.json"
+        )
 
         inv, inv_dir, ts = self.invocation()
         linked = self.job(inv, inv_dir, ts, 0, "gpqa_diamond", model, ["gpqa_diamond"], plant=True)
@@ -237,18 +286,35 @@ class _Builder:
 
         secret = self.canaries.make
         cases: list[tuple[str, Any]] = [
-            ("'data' is a string", lambda r, w: {**r, "data": f"output_dir={w.directory} token="
-                                                 f"{secret('hf_', 'a string data field')}"}),
-            ("'config' is a string", lambda r, w: {**r, "config": "simple_evals --api_key "
-                                                   f"{secret('sk-', 'a string config field')}"}),
-            ("evaluation.tasks is a mapping", lambda r, w: {**r, "config": {**r["config"], "evaluation": {
-                "tasks": {"name": "gsm8k"}}}}),
-            ("evaluation is a list", lambda r, w: {**r, "config": {**r["config"], "evaluation": [{"name": "gsm8k"}]}}),
+            (
+                "'data' is a string",
+                lambda r, w: {
+                    **r,
+                    "data": f"output_dir={w.directory} token={secret('hf_', 'a string data field')}",
+                },
+            ),
+            (
+                "'config' is a string",
+                lambda r, w: {
+                    **r,
+                    "config": f"simple_evals --api_key {secret('sk-', 'a string config field')}",
+                },
+            ),
+            (
+                "evaluation.tasks is a mapping",
+                lambda r, w: {**r, "config": {**r["config"], "evaluation": {"tasks": {"name": "gsm8k"}}}},
+            ),
+            (
+                "evaluation is a list",
+                lambda r, w: {**r, "config": {**r["config"], "evaluation": [{"name": "gsm8k"}]}},
+            ),
             ("timestamp is a string", lambda r, w: {**r, "timestamp": "yesterday at noon"}),
-            ("output_dir holds a NUL byte", lambda r, w: {**r, "data": {**r["data"],
-                                                          "output_dir": f"{w.directory}\x00/etc"}}),
+            (
+                "output_dir holds a NUL byte",
+                lambda r, w: {**r, "data": {**r["data"], "output_dir": f"{w.directory}\x00/etc"}},
+            ),
         ]
-        for index, (why, mutate) in enumerate(cases):
+        for _index, (why, mutate) in enumerate(cases):
             written = record_job()
             self.add(written, BAD, f"execution-DB line: {why}", EXEC_DB_NAME, mutate(written.record, written))
 
@@ -259,10 +325,17 @@ class _Builder:
         inv_escape = os.path.relpath(self.sentinel / "via-invocation", out)
         plain_inv = f"{self.rng.getrandbits(64):016x}"
         cases = [
-            ("invocation_id holds ../", inv_escape, os.path.relpath(self.sentinel / "via-invocation.0",
-                                                                     out / inv_escape)),
+            (
+                "invocation_id holds ../",
+                inv_escape,
+                os.path.relpath(self.sentinel / "via-invocation.0", out / inv_escape),
+            ),
             ("job_id holds ../", plain_inv, os.path.relpath(self.sentinel / "via-job.0", out / plain_inv)),
-            ("job_id is an absolute path", f"{self.rng.getrandbits(64):016x}", str(self.sentinel / "absolute.0")),
+            (
+                "job_id is an absolute path",
+                f"{self.rng.getrandbits(64):016x}",
+                str(self.sentinel / "absolute.0"),
+            ),
         ]
         for index, (why, inv, job_id) in enumerate(cases):
             _, inv_dir, ts = self.invocation()
@@ -271,8 +344,16 @@ class _Builder:
             self.add(written, CONTAINED, why, EXEC_DB_NAME, record, job_id=job_id)
 
 
-def build_corpus(root: Path, *, output_dir: Path, sentinel: Path, seed: int = 11, big_results_mb: int = 50,
-                 big_log_mib: int = 65, parts: tuple[str, ...] = PARTS) -> HostileCorpus:
+def build_corpus(
+    root: Path,
+    *,
+    output_dir: Path,
+    sentinel: Path,
+    seed: int = 11,
+    big_results_mb: int = 50,
+    big_log_mib: int = 65,
+    parts: tuple[str, ...] = PARTS,
+) -> HostileCorpus:
     """Writes the corpus under ``root``; ``output_dir`` is where the local sink will write, and ids
     that escape it aim at ``sentinel`` (which must stay empty). ``parts`` (some of ``PARTS``) builds
     a part of it, to tell which failure comes from where."""

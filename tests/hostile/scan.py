@@ -7,6 +7,7 @@ files (32 KiB blocks with chunk headers), gzip members.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import sqlite3
@@ -75,7 +76,9 @@ def sqlite_text(path: Path) -> bytes:
         tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for table in tables:
             for row in con.execute(f'SELECT * FROM "{table}"'):
-                parts.append(" ".join(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in row))
+                parts.append(
+                    " ".join(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in row)
+                )
         return "\n".join(parts).encode("utf-8", "surrogateescape")
     except sqlite3.Error as exc:
         return f"(sqlite read failed: {exc})".encode()
@@ -92,7 +95,5 @@ def views(path: Path) -> Iterator[tuple[str, bytes]]:
     elif data.startswith(b"SQLite format 3\x00"):
         yield f"{path} (rows)", sqlite_text(path)
     elif data.startswith(b"\x1f\x8b"):
-        try:
+        with contextlib.suppress(OSError, EOFError):
             yield f"{path} (gunzipped)", gzip.decompress(data)
-        except (OSError, EOFError):
-            pass

@@ -12,6 +12,7 @@ killed after ``GUARD`` seconds and every test that needs it fails saying so.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -29,7 +30,8 @@ from tests.hostile.corpus import BAD, CONTAINED, GOOD, NAMED, PARTS, HostileCorp
 
 pytestmark = pytest.mark.timeout(900)
 
-GUARD = 180.0  # seconds before a command counts as hung (the target is 60 s for the whole corpus)
+# Seconds before a command counts as hung (the target is 60 s for the whole corpus).
+GUARD = float(os.environ.get("HOSTILE_GUARD", "180"))
 DESTINATIONS = ("local", "mlflow", "wandb")
 DELIVERED = ("exported", "updated", "unchanged", "skipped")
 EXPERIMENT = "hostile"
@@ -52,11 +54,15 @@ class CliRun:
         return self.out + "\n" + self.err
 
     def json(self):
-        assert not self.hung, f"`{self.name}` did not finish in {GUARD:.0f} s (killed); stderr:\n{self.err[-3000:]}"
+        assert not self.hung, (
+            f"`{self.name}` did not finish in {GUARD:.0f} s (killed); stderr:\n{self.err[-3000:]}"
+        )
         try:
             return json.loads(self.out)
         except ValueError:
-            pytest.fail(f"`{self.name}` printed no JSON report (exit {self.code}); stderr:\n{self.err[-3000:]}")
+            pytest.fail(
+                f"`{self.name}` printed no JSON report (exit {self.code}); stderr:\n{self.err[-3000:]}"
+            )
 
     def describe(self) -> str:
         return f"`{self.name}` exit {self.code} after {self.seconds:.1f} s; stderr:\n{self.err[-3000:]}"
@@ -92,16 +98,28 @@ class Area:
             if not k.startswith(("WANDB_", "MLFLOW_", "EVALPORT_", "GOOGLE_", "XDG_"))
         }
         folders = {
-            "HOME": "home", "TMPDIR": "tmp", "XDG_CONFIG_HOME": "xdg-config", "XDG_CACHE_HOME": "xdg-cache",
-            "XDG_DATA_HOME": "xdg-data", "XDG_STATE_HOME": "xdg-state", "EVALPORT_STATE_DIR": "state",
-            "WANDB_CACHE_DIR": "wandb-cache", "WANDB_DATA_DIR": "wandb-data", "WANDB_CONFIG_DIR": "wandb-config",
+            "HOME": "home",
+            "TMPDIR": "tmp",
+            "XDG_CONFIG_HOME": "xdg-config",
+            "XDG_CACHE_HOME": "xdg-cache",
+            "XDG_DATA_HOME": "xdg-data",
+            "XDG_STATE_HOME": "xdg-state",
+            "EVALPORT_STATE_DIR": "state",
+            "WANDB_CACHE_DIR": "wandb-cache",
+            "WANDB_DATA_DIR": "wandb-data",
+            "WANDB_CONFIG_DIR": "wandb-config",
         }
         for name, folder in folders.items():
             (self.out / folder).mkdir(parents=True, exist_ok=True)
             env[name] = str(self.out / folder)
         env.update(
-            WANDB_MODE="offline", WANDB_BASE_URL="http://127.0.0.1:9", WANDB_SILENT="true",
-            WANDB_ERROR_REPORTING="false", NETRC=str(self.out / "no-netrc"), NO_COLOR="1", COLUMNS="200",
+            WANDB_MODE="offline",
+            WANDB_BASE_URL="http://127.0.0.1:9",
+            WANDB_SILENT="true",
+            WANDB_ERROR_REPORTING="false",
+            NETRC=str(self.out / "no-netrc"),
+            NO_COLOR="1",
+            COLUMNS="200",
         )
         return env
 
@@ -113,22 +131,27 @@ class Area:
         out_path, err_path = self.capture / f"{name}.out", self.capture / f"{name}.err"
         started = time.perf_counter()
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=cwd, env=self.env(),
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                argv, stdout=out, stderr=err, cwd=cwd, env=self.env(), start_new_session=True
+            )
             try:
                 code: int | None = proc.wait(timeout=GUARD)
             except subprocess.TimeoutExpired:
                 code = None
             finally:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)  # the hung command, or anything it left running
-                except ProcessLookupError:
-                    pass
                 proc.wait()
         seconds = time.perf_counter() - started
         print(f"hostile corpus: `{name}` exit {code} in {seconds:.1f} s")
-        return CliRun(name, argv, code, out_path.read_text(errors="replace"), err_path.read_text(errors="replace"),
-                      seconds)
+        return CliRun(
+            name,
+            argv,
+            code,
+            out_path.read_text(errors="replace"),
+            err_path.read_text(errors="replace"),
+            seconds,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -152,23 +175,36 @@ def export_args(area: Area, *extra: str) -> list[str]:
 def export_run(area: Area) -> CliRun:
     secret = area.corpus.canaries.make
     return area.run(
-        "export", *export_args(area),
+        "export",
+        *export_args(area),
         *(x for d in DESTINATIONS for x in ("--dest", d)),
-        "--copy-logs", "--format", "json", "--output-dir", str(area.local),
-        "-o", f"export.mlflow.tracking_uri=sqlite:///{area.mlflow_db}",
-        "-o", f"export.mlflow.experiment_name={EXPERIMENT}",
-        "-o", "export.mlflow.log_config_params=true",
-        "-o", f"export.mlflow.description=weekly run {secret('nvapi-', 'the MLflow description option')}",
-        "-o", f"export.wandb.dir={area.wandb}",
-        "-o", "export.wandb.mode=offline",
-        "-o", f"export.wandb.description=weekly run {secret('nvapi-', 'the W&B description option')}",
+        "--copy-logs",
+        "--format",
+        "json",
+        "--output-dir",
+        str(area.local),
+        "-o",
+        f"export.mlflow.tracking_uri=sqlite:///{area.mlflow_db}",
+        "-o",
+        f"export.mlflow.experiment_name={EXPERIMENT}",
+        "-o",
+        "export.mlflow.log_config_params=true",
+        "-o",
+        f"export.mlflow.description=weekly run {secret('nvapi-', 'the MLflow description option')}",
+        "-o",
+        f"export.wandb.dir={area.wandb}",
+        "-o",
+        "export.wandb.mode=offline",
+        "-o",
+        f"export.wandb.description=weekly run {secret('nvapi-', 'the W&B description option')}",
     )
 
 
 @pytest.fixture(scope="module")
 def csv_runs(area: Area, export_run: CliRun) -> tuple[CliRun, CliRun | None]:
-    args = export_args(area, "--dest", "local", "--format", "csv", "--copy-logs", "--output-dir",
-                       str(area.out / "local-csv"))
+    args = export_args(
+        area, "--dest", "local", "--format", "csv", "--copy-logs", "--output-dir", str(area.out / "local-csv")
+    )
     first = area.run("export-csv", *args)
     again = None if first.hung else area.run("export-csv-again", *args, "--force")
     return first, again
@@ -186,10 +222,19 @@ def show_run(area: Area, export_run: CliRun) -> CliRun:
 
 
 @pytest.fixture(scope="module")
-def auto_run(area: Area, export_run: CliRun) -> CliRun:
-    assert area.corpus.auto_export_dir is not None
-    return area.run("auto-export", "auto-export", "--job-dir", str(area.corpus.auto_export_dir), "--dest", "local",
-                    "-o", f"export.local.output_dir={area.out / 'auto'}")
+def auto_run(area: Area, export_run: CliRun) -> CliRun | None:
+    if area.corpus.auto_export_dir is None:
+        return None  # a partial corpus (HOSTILE_PARTS) without it
+    return area.run(
+        "auto-export",
+        "auto-export",
+        "--job-dir",
+        str(area.corpus.auto_export_dir),
+        "--dest",
+        "local",
+        "-o",
+        f"export.local.output_dir={area.out / 'auto'}",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +275,9 @@ def test_the_export_finishes_without_a_traceback_and_exits_1(export_run):
     assert not export_run.hung, export_run.describe()
     assert "Traceback" not in export_run.text(), export_run.describe()
     assert export_run.code == 1, export_run.describe()
-    print(f"hostile corpus: the export to {', '.join(DESTINATIONS)} took {export_run.seconds:.1f} s (target 60 s)")
+    print(
+        f"hostile corpus: the export to {', '.join(DESTINATIONS)} took {export_run.seconds:.1f} s (target 60 s)"
+    )
 
 
 def test_every_good_job_is_exported_to_every_destination(area, export_run):
@@ -253,8 +300,11 @@ def test_the_local_summary_holds_each_good_job_with_its_values(area, export_run)
         assert run is not None, f"{e.job_id} ({e.why}) is not in results.json"
         assert run["model_id"] == e.job.model_id
         for name, value in e.job.task_scores().items():
-            stored = run["stats"][name.removesuffix("_stderr")]["stderr"] if name.endswith("_stderr") else (
-                run["metrics"][name])
+            stored = (
+                run["stats"][name.removesuffix("_stderr")]["stderr"]
+                if name.endswith("_stderr")
+                else (run["metrics"][name])
+            )
             assert stored == pytest.approx(value), (e.job_id, name)
 
 
@@ -325,7 +375,9 @@ def test_csv_cells_are_neutralised_and_job_id_stays_the_real_one(area, csv_runs)
                     bad_cells.append(f"{path.name} row {number}: {cell!r}")
     assert not bad_cells, "cells a spreadsheet would evaluate:\n" + "\n".join(bad_cells[:40])
 
-    header, *rows = list(csv.reader((area.out / "local-csv" / "results.csv").open(newline="", encoding="utf-8")))
+    header, *rows = list(
+        csv.reader((area.out / "local-csv" / "results.csv").open(newline="", encoding="utf-8"))
+    )
     assert header.count("job_id") == 1, f"{header.count('job_id')} columns are named job_id"
     column = header.index("job_id")
     exported = [r[column] for r in rows]
@@ -337,7 +389,9 @@ def test_a_forced_csv_re_export_keeps_one_row_per_job(area, csv_runs):
     first, again = csv_runs
     assert again is not None, f"the first CSV export did not finish: {first.describe()}"
     assert not again.hung and "Traceback" not in again.text(), again.describe()
-    header, *rows = list(csv.reader((area.out / "local-csv" / "results.csv").open(newline="", encoding="utf-8")))
+    header, *rows = list(
+        csv.reader((area.out / "local-csv" / "results.csv").open(newline="", encoding="utf-8"))
+    )
     ids = [r[header.index("job_id")] for r in rows]
     assert len(ids) == len(set(ids)), f"duplicated rows: {sorted(i for i in set(ids) if ids.count(i) > 1)}"
 
@@ -377,6 +431,8 @@ def test_show_shows_the_good_jobs_and_names_each_bad_file(area, show_run):
 
 
 def test_auto_export_of_a_bad_job_exits_3_naming_its_file(area, auto_run):
+    if auto_run is None:
+        pytest.skip("the corpus was built without its bad result files")
     assert not auto_run.hung and "Traceback" not in auto_run.text(), auto_run.describe()
     assert auto_run.code == 3, auto_run.describe()
     assert "results.yml" in auto_run.text(), auto_run.describe()
@@ -384,11 +440,12 @@ def test_auto_export_of_a_bad_job_exits_3_naming_its_file(area, auto_run):
 
 # ---- nothing escapes ---------------------------------------------------------------------------------
 def test_nothing_is_written_outside_the_output_folder(area, every_run):
-    assert not list(area.sentinel.iterdir()), f"written into the sentinel folder: {list(area.sentinel.rglob('*'))}"
+    assert not list(area.sentinel.iterdir()), (
+        f"written into the sentinel folder: {list(area.sentinel.rglob('*'))}"
+    )
     after = scan.all_entries(area.top)
     new = sorted(
-        p for p in after - area.before
-        if not (p.is_relative_to(area.out) or p.is_relative_to(area.capture))
+        p for p in after - area.before if not (p.is_relative_to(area.out) or p.is_relative_to(area.capture))
     )
     assert not new, "written outside the output folder:\n" + "\n".join(map(str, new[:40]))
 
@@ -405,6 +462,11 @@ def test_no_canary_is_written_or_printed(area, every_run):
         leaks += canaries.leaks_in(run.err, f"`{run.name}` stderr")
     for path in scan.regular_files(area.out):
         for label, data in scan.views(path):
-            leaks += canaries.leaks_in(data, str(Path(label).relative_to(area.out)) if label.startswith(
-                str(area.out)) else label)
-    assert not leaks, f"{len(leaks)} leaks:\n" + "\n".join(sorted(set(leaks))[:80])
+            leaks += canaries.leaks_in(data, label.removeprefix(f"{area.out}/"))
+    shapes = sorted({leak.split(": ", 1)[-1].split(" (", 1)[0] for leak in leaks})
+    assert not leaks, (
+        f"{len(leaks)} leaks of {len(shapes)} planted shapes:\n  "
+        + "\n  ".join(shapes)
+        + "\n\nfirst leaks:\n"
+        + "\n".join(sorted(leaks)[:60])
+    )
