@@ -7,7 +7,8 @@ every bad one named with its file, no traceback, exit code 1, nothing written ou
 folder, no canary anywhere in what was written or printed, CSV cells neutralised.
 
 Timing is measured and printed, never asserted: a command that hangs (a FIFO, billion laughs) is
-killed after ``GUARD`` seconds and every test that needs it fails saying so.
+killed after ``GUARD`` seconds and every test that needs it fails saying so. ``HOSTILE_PARTS`` and
+``HOSTILE_GUARD`` narrow a run down for triage (see README.md).
 """
 
 from __future__ import annotations
@@ -366,7 +367,6 @@ def csv_files(area: Area) -> list[Path]:
 def test_csv_cells_are_neutralised_and_job_id_stays_the_real_one(area, csv_runs):
     first, _ = csv_runs
     assert not first.hung and "Traceback" not in first.text(), first.describe()
-    assert first.code == 1, first.describe()
     bad_cells = []
     for path in csv_files(area):
         for number, row in enumerate(csv.reader(path.open(newline="", encoding="utf-8"))):
@@ -418,7 +418,6 @@ def test_ls_lists_the_good_jobs_and_names_each_broken_record(area, ls_run):
 def test_show_shows_the_good_jobs_and_names_each_bad_file(area, show_run):
     shown = {r["job_id"]: r for r in show_run.json()}
     assert "Traceback" not in show_run.text(), show_run.describe()
-    assert show_run.code == 1, show_run.describe()
     for e in area.corpus.of(GOOD):
         assert e.job_id in shown, f"{e.job_id} ({e.why}) not shown"
         metrics = shown[e.job_id]["metrics"]
@@ -428,6 +427,7 @@ def test_show_shows_the_good_jobs_and_names_each_bad_file(area, show_run):
     bad_files = [e for e in area.corpus.of(BAD) if e.line is None]
     problems = unnamed(bad_files, show_run.err.splitlines())
     assert not problems, "\n".join(problems) + "\n" + show_run.describe()
+    assert show_run.code == 1, show_run.describe()
 
 
 def test_auto_export_of_a_bad_job_exits_3_naming_its_file(area, auto_run):
@@ -439,7 +439,8 @@ def test_auto_export_of_a_bad_job_exits_3_naming_its_file(area, auto_run):
 
 
 # ---- nothing escapes ---------------------------------------------------------------------------------
-def test_nothing_is_written_outside_the_output_folder(area, every_run):
+def test_nothing_is_written_outside_the_output_folder(area, export_run, every_run):
+    export_run.json()  # a run that crashed or hung wrote nothing to look at
     assert not list(area.sentinel.iterdir()), (
         f"written into the sentinel folder: {list(area.sentinel.rglob('*'))}"
     )
@@ -450,11 +451,13 @@ def test_nothing_is_written_outside_the_output_folder(area, every_run):
     assert not new, "written outside the output folder:\n" + "\n".join(map(str, new[:40]))
 
 
-def test_no_special_file_is_copied_into_the_output(area, every_run):
+def test_no_special_file_is_copied_into_the_output(area, export_run, every_run):
+    export_run.json()  # a run that crashed or hung wrote nothing to look at
     assert not scan.special_files(area.out), scan.special_files(area.out)
 
 
-def test_no_canary_is_written_or_printed(area, every_run):
+def test_no_canary_is_written_or_printed(area, export_run, every_run):
+    export_run.json()  # a run that crashed or hung wrote nothing to look at
     canaries = area.corpus.canaries
     leaks: list[str] = []
     for run in every_run:
