@@ -23,6 +23,7 @@ that do not apply, the way SQLAlchemy dialects declare requirements::
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,6 +37,7 @@ from evalport.app.service import prepare_item
 from evalport.domain.model import Metric, TaskResult
 from evalport.domain.ports import ExportItem, ResultSink
 from evalport.domain.report import Outcome, Status
+from evalport.testing.canaries import Canaries, plant_in_home, visible_line
 from evalport.testing.factory import LauncherHome, write_launcher_home
 
 SECRET = "nvapi-very-secret"
@@ -81,6 +83,9 @@ class SinkContract:
         """The name the destination stores a metric under (override when the sink sanitizes names)."""
         return name
 
+    #: False when the destination keeps file names but not their contents (``read_back`` cannot show them).
+    stores_file_contents: bool = True
+
     # ---- shared data ---------------------------------------------------------------------------
     @pytest.fixture
     def launcher_home(self, tmp_path: Path) -> LauncherHome:
@@ -89,6 +94,16 @@ class SinkContract:
     @pytest.fixture
     def results(self, launcher_home: LauncherHome) -> list[tuple[TaskResult, Path]]:
         return _load(launcher_home)
+
+    @pytest.fixture
+    def planted(self, tmp_path: Path) -> tuple[list[tuple[TaskResult, Path]], Canaries, list[str]]:
+        """One job whose configs, execution-DB record and files hold canary secrets in every shape."""
+        home = write_launcher_home(
+            tmp_path / "planted", invocations=1, tasks_per_invocation=1, seed=5, secrets=False
+        )
+        canaries = Canaries(seed=5)
+        files = plant_in_home(home, canaries)
+        return _load(home), canaries, files
 
     def items(self, sink: ResultSink, results: Sequence[tuple[TaskResult, Path]]) -> list[ExportItem]:
         return [prepare_item(result, directory, sink) for result, directory in results]
@@ -226,6 +241,75 @@ class SinkContract:
         stored = self.only(read_back(sink, results[0][0]))
         assert SECRET not in stored.text
         assert "hf_secret_token_value" not in stored.text
+
+    def _planted_options(self, make_sink, canaries: Canaries, *, files: bool) -> dict[str, Any]:
+        sink_cls = type(make_sink())
+        fields = getattr(sink_cls.Config, "model_fields", {})
+        options: dict[str, Any] = {}
+        if files:
+            options.update({"copy_artifacts": True} if sink_cls.capabilities.artifacts else {})
+            options.update({"copy_logs": True} if sink_cls.capabilities.logs else {})
+        if "log_config_params" in fields:
+            options["log_config_params"] = True
+        if "description" in fields:
+            options["description"] = f"weekly run {canaries.make('nvapi-', 'the description option')}"
+        return options
+
+    def assert_no_canary(self, stored: StoredRun, canaries: Canaries) -> None:
+        leaks = canaries.leaks_in(stored.text, "stored text") + canaries.leaks_in(
+            repr(stored.extra), "stored extra"
+        )
+        assert not leaks, f"{len(leaks)} secrets reached the destination:\n" + "\n".join(leaks)
+
+    def test_secrets_in_the_config_never_reach_the_destination_whatever_their_shape(
+        self, make_sink, read_back, planted
+    ):
+        """Lists and mappings under secret keys, command-line flags, URL credentials, private keys."""
+        results, canaries, _files = planted
+        sink = make_sink(**self._planted_options(make_sink, canaries, files=False))
+        outcome = self.export(sink, results)[0]
+        assert outcome.status is Status.EXPORTED, outcome
+        self.assert_no_canary(self.only(read_back(sink, results[0][0])), canaries)
+
+    def test_secrets_in_staged_files_never_reach_the_destination_whatever_the_suffix(
+        self, make_sink, read_back, planted
+    ):
+        """Tokens in report.html, ``*.out``, ``*.jsonl`` and a log with a byte that is not UTF-8."""
+        caps = type(make_sink()).capabilities
+        if not (caps.artifacts or caps.logs):
+            pytest.skip(f"{type(make_sink()).name} stores no files")
+        results, canaries, files = planted
+        sink = make_sink(**self._planted_options(make_sink, canaries, files=True))
+        outcome = self.export(sink, results)[0]
+        assert outcome.status is Status.EXPORTED, outcome
+        stored = self.only(read_back(sink, results[0][0]))
+        sent = [rel for rel in files if any(f.endswith(rel) for f in stored.files)]
+        unseen = [rel for rel in sent if visible_line(rel) not in stored.text]
+        if unseen and self.stores_file_contents:
+            warnings.warn(
+                f"{type(sink).name}: read_back does not expose the text of {unseen}; those files were not "
+                "checked for secrets (make read_back return every stored file's text)",
+                stacklevel=1,
+            )
+        self.assert_no_canary(stored, canaries)
+
+    def test_ids_that_climb_out_of_the_destination_never_write_outside_it(self, make_sink, results, tmp_path):
+        """Ids with ``../`` (enough to climb from any depth) or an absolute path, aimed at one folder."""
+        sentinel = tmp_path / "outside-the-destination"
+        sentinel.mkdir()
+        climb = "../" * 64 + sentinel.relative_to(sentinel.anchor).as_posix()
+        result, directory = results[0]
+        escaping = [
+            replace(result, invocation_id=f"{climb}/inv", job_id=f"{climb}/inv.0"),
+            replace(result, job_id=f"{climb}/job.0"),
+            replace(result, invocation_id=str(sentinel / "abs-inv"), job_id=str(sentinel / "abs-inv.0")),
+        ]
+        sink = make_sink()
+        outcomes = self.export(sink, [(r, directory) for r in escaping])
+        for o in outcomes:
+            assert o.status in (Status.EXPORTED, Status.FAILED), o
+            assert o.status is Status.EXPORTED or o.reason, o
+        assert not list(sentinel.rglob("*")), f"written outside the destination: {list(sentinel.rglob('*'))}"
 
     def test_a_refusing_destination_fails_every_job_with_a_reason(self, refusing_sink, results):
         outcomes = refusing_sink.export(self.items(refusing_sink, results))
