@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from evalport.app.service import ExportService, target_key
 from evalport.domain.errors import UsageError
@@ -78,7 +79,8 @@ class Watcher:
         )
         finished = [j for j in jobs if states.get(j.job_id) in wanted]
         targets = {target_key(s): s for s in self.sinks}
-        known = service.ledger.lookup((j.job_id, t) for j in finished for t in targets)
+        known = dict(service.ledger.lookup((j.job_id, t) for j in finished for t in targets))
+        self._forget_what_destinations_lost(known, targets)
         now = time.time()
         outcomes: list[Outcome] = []
         for job in sorted(finished, key=lambda j: (j.timestamp or 0, j.job_id)):
@@ -97,6 +99,32 @@ class Watcher:
             if pending:
                 outcomes.extend(self._export(service, job, pending))
         return outcomes
+
+    def _forget_what_destinations_lost(
+        self, known: dict[tuple[str, str], Any], targets: dict[str, ResultSink]
+    ) -> None:
+        """Drops ledger entries whose destination no longer holds the job, so the job is sent again.
+
+        The ledger is a cache: a deleted output folder, store or run must not stay "delivered".
+        One cheap confirmation per target and cycle (a sink that cannot tell trusts the ledger).
+        """
+        for target, sink in targets.items():
+            located = {
+                job_id: entry.location
+                for (job_id, t), entry in known.items()
+                if t == target and Status(entry.status).delivered
+            }
+            if not located:
+                continue
+            try:
+                held = sink.still_holds(located)
+            except Exception as exc:
+                self.warn(
+                    f"{sink.destination}: cannot confirm what it holds ({_one_line(exc)}); sending again"
+                )
+                held = set()
+            for job_id in set(located) - set(held):
+                del known[(job_id, target)]
 
     def _export(self, service: ExportService, job: Job, sinks: list[ResultSink]) -> list[Outcome]:
         try:

@@ -26,7 +26,6 @@ from evalport.testing.sink_contract import StoredRun
 pytest_plugins = ["tests.support.mlflow_fixtures"]
 
 FAST = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.05, total_timeout=5)
-TEXT_SUFFIXES = (".yml", ".yaml", ".json", ".log", ".txt", ".env", ".sh", "progress", ".exit")
 
 
 def all_files(client, run_id: str, path: str | None = None) -> list[str]:
@@ -51,11 +50,10 @@ def read_runs(uri: str, sink: MlflowSink, result) -> list[StoredRun]:
     for run in runs:
         files = all_files(client, run.info.run_id)
         texts = [f"{k}={v}" for k, v in {**run.data.params, **run.data.tags}.items()]
-        small = [f for f in files if f.endswith(TEXT_SUFFIXES)]
-        if small:
+        if files:  # every stored file, whatever its suffix: a secret may hide in any of them
             with tempfile.TemporaryDirectory() as tmp:
                 root = Path(client.download_artifacts(run.info.run_id, "", tmp))
-                texts += [(root / f).read_text(errors="replace") for f in small]
+                texts += [(root / f).read_text(errors="replace") for f in files]
         stored.append(
             StoredRun(
                 key,

@@ -234,3 +234,21 @@ def test_a_poll_that_raises_is_a_warning_and_the_next_poll_runs(launcher, tmp_pa
     assert len(polls) == 2
     assert len(warnings) == 1 and "OSError" in warnings[0] and "went away" in warnings[0]
     assert sorted(exported_ids(tmp_path / "out")) == sorted(j.job_id for j in home.jobs)
+
+
+def test_a_watcher_sends_again_what_the_destination_lost(launcher, tmp_path):
+    """The ledger is a cache: a deleted output folder does not stay "delivered" for watch."""
+    import shutil
+
+    home, records = launcher
+    append_records(home.exec_db, records)
+    out = tmp_path / "out"
+    once = [sys.executable, "-m", "evalport.app.cli", "watch", "--once", "--dest", "local"]
+    once += ["--output-dir", str(out), "--exec-db", str(home.exec_db)]
+    first = subprocess.run(once, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert len(exported_ids(out)) == 4
+    shutil.rmtree(out)
+    again = subprocess.run(once, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert sorted(exported_ids(out)) == sorted(r["job_id"] for r in records)
