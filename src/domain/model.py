@@ -124,6 +124,8 @@ class TaskResult:
     details: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     artifacts: tuple[str, ...] = ()
     logs: tuple[str, ...] = ()
+    # What the reader skipped or could not use (a symlinked logs/, a FIFO where a file belongs, ...).
+    notes: tuple[str, ...] = ()
 
     def flat_metrics(self) -> dict[str, float]:
         out: dict[str, float] = {}
