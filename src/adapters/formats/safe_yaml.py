@@ -25,6 +25,7 @@ Every failure is a :class:`YamlLimitError`, a ``yaml.YAMLError`` with ``problem`
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -43,6 +44,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _MERGE = "tag:yaml.org,2002:merge"
+_NUMBER_TAGS = frozenset({_INT, _FLOAT})
 # No float's digits fit in fewer characters than this without being checked exactly.
 _SHORT_NUMBER = 300
 _LONG_LINE = re.compile(rb"[^\n]{2000,}")
@@ -66,20 +68,24 @@ class YamlLimits:
 
     @classmethod
     def from_env(cls) -> YamlLimits:
-        defaults = cls()
-        return cls(
-            max_bytes=_env_int(MAX_BYTES_ENV, defaults.max_bytes),
-            max_depth=_env_int(MAX_DEPTH_ENV, defaults.max_depth),
-            max_nodes=_env_int(MAX_NODES_ENV, defaults.max_nodes),
-        )
+        """The limits the environment sets (an unset, empty, invalid or non-positive value: the default)."""
+        env = os.environ
+        return _limits_from(env.get(MAX_BYTES_ENV), env.get(MAX_DEPTH_ENV), env.get(MAX_NODES_ENV))
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
+@functools.lru_cache(maxsize=16)
+def _limits_from(max_bytes: str | None, max_depth: str | None, max_nodes: str | None) -> YamlLimits:
+    defaults = YamlLimits()
+    return YamlLimits(
+        max_bytes=_positive_int(max_bytes, defaults.max_bytes),
+        max_depth=_positive_int(max_depth, defaults.max_depth),
+        max_nodes=_positive_int(max_nodes, defaults.max_nodes),
+    )
+
+
+def _positive_int(raw: str | None, default: int) -> int:
     try:
-        value = int(raw)
+        value = int((raw or "").strip())
     except ValueError:
         return default
     return value if value > 0 else default
@@ -195,9 +201,11 @@ _NO_LOADER = _NoLoader()
 
 
 def _check_keys(node: MappingNode, root: Node) -> None:
-    keys = [k.value for k, _ in node.value if isinstance(k, ScalarNode)]
-    if len(set(keys)) == len(keys):
-        return
+    try:
+        if len({k.value for k, _ in node.value}) == len(node.value):
+            return
+    except TypeError:  # a collection as a key: check the scalar keys only
+        pass
     seen: dict[tuple[str, str], ScalarNode] = {}
     for key, _ in node.value:
         if not isinstance(key, ScalarNode) or key.tag == _MERGE:
@@ -213,30 +221,44 @@ def _check_keys(node: MappingNode, root: Node) -> None:
 
 
 def _check_tree(root: Node, limits: YamlLimits) -> None:
-    """A document without anchors is a tree: one pass, no memo."""
-    count = 0
+    """A document without anchors is a tree: one pass, no memo; scalars are checked where they are met.
+
+    The hot loop of every load: ``__class__ is`` and a tag set keep it at a fraction of construction.
+    """
+    if root.__class__ is ScalarNode:
+        _check_scalar(root, root)
+        return
+    count = 1
     stack: list[tuple[Node, int]] = [(root, 1)]
+    push, numbers = stack.append, _NUMBER_TAGS
     max_depth, max_nodes = limits.max_depth, limits.max_nodes
     while stack:
         node, depth = stack.pop()
-        count += 1
-        if isinstance(node, ScalarNode):
-            _check_scalar(node, root)
-            continue
         if depth > max_depth:
             raise YamlLimitError(_too_deep(limits), node.start_mark)
+        depth += 1
+        value = node.value
+        if node.__class__ is MappingNode:
+            _check_keys(node, root)
+            count += 2 * len(value)
+            for key, item in value:
+                if key.__class__ is not ScalarNode:
+                    push((key, depth))
+                elif key.tag in numbers:
+                    _check_scalar(key, root)
+                if item.__class__ is not ScalarNode:
+                    push((item, depth))
+                elif item.tag in numbers:
+                    _check_scalar(item, root)
+        else:
+            count += len(value)
+            for item in value:
+                if item.__class__ is not ScalarNode:
+                    push((item, depth))
+                elif item.tag in numbers:
+                    _check_scalar(item, root)
         if count > max_nodes:
             raise YamlLimitError(_too_many(limits), node.start_mark)
-        child_depth = depth + 1
-        if isinstance(node, MappingNode):
-            _check_keys(node, root)
-            for key, value in node.value:
-                stack.append((key, child_depth))
-                stack.append((value, child_depth))
-        else:
-            stack.extend((child, child_depth) for child in node.value)
-    if count > max_nodes:
-        raise YamlLimitError(_too_many(limits), root.start_mark)
 
 
 def _children(node: Node) -> list[Node]:
