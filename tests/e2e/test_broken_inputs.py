@@ -65,7 +65,7 @@ def test_ls_and_export_survive_every_kind_of_malformed_execution_db_line(cli, ho
     assert jobs[good["job_id"]]["path"] == good["data"]["output_dir"]
     assert listed.err.count(f"{home.exec_db}:") == 8
     timestamp_line = len(home.jobs) + 6
-    assert f"{home.exec_db}:{timestamp_line}: skipped an execution-DB line: timestamp:" in listed.err
+    assert f"{home.exec_db}:{timestamp_line}: skipped a corrupt execution-DB line: timestamp:" in listed.err
     assert_no_traceback(listed)
 
     out = tmp_path / "out"

@@ -53,7 +53,7 @@ def read_exec_db(path: Path) -> ExecDbRecords:
             try:
                 record = parse_record(json.loads(raw))
             except (ValueError, RecursionError) as exc:
-                message = f"{path}:{lineno}: skipped an execution-DB line: {_clip(_problem(exc))}"
+                message = f"{path}:{lineno}: skipped a corrupt execution-DB line: {_clip(_problem(exc))}"
                 out.warnings.append(message)
                 log.debug(message)
                 continue
