@@ -1,10 +1,12 @@
-"""File helpers every adapter shares: atomic writes and listing a job's files."""
+"""File helpers every adapter shares: atomic writes, listing a job's files, reading untrusted files."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -45,20 +47,101 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+class NotRegularFileError(OSError):
+    """The path is a FIFO, device, socket, directory or symbolic link: never opened for reading."""
+
+
+class FileTooLargeError(OSError):
+    """The file is larger than the caller's limit; nothing was read."""
+
+    def __init__(self, path: Path, size: int, limit: int) -> None:
+        self.size, self.limit = size, limit
+        super().__init__(errno.EFBIG, f"{size:,} bytes, over the limit of {limit:,}", str(path))
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return "a special file"
+
+
+_READ_FLAGS = (
+    os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def read_regular_file(path: Path, max_bytes: int | None = None) -> bytes:
+    """The bytes of ``path`` if it is a regular file (not a link to one) of at most ``max_bytes``.
+
+    Opened non-blocking and without following a final symlink, so a FIFO, device or socket planted
+    where a result file belongs can never hang or feed the reader; type and size are checked on the
+    open descriptor (no race between a check and the open). Raises ``FileNotFoundError``,
+    :class:`NotRegularFileError` (its ``strerror`` says what the path is), :class:`FileTooLargeError`
+    or another ``OSError``.
+    """
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink
+            raise NotRegularFileError(
+                exc.errno, "is a symbolic link; only regular files are read", str(path)
+            ) from None
+        raise
+    with os.fdopen(fd, "rb", buffering=0) as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFileError(
+                errno.EINVAL, f"is {_kind(info.st_mode)}, not a regular file; it is not read", str(path)
+            )
+        if max_bytes is not None and info.st_size > max_bytes:
+            raise FileTooLargeError(path, info.st_size, max_bytes)
+        data = _read_at_most(fh, (info.st_size if max_bytes is None else max_bytes) + 1)
+    if max_bytes is not None and len(data) > max_bytes:  # it grew after fstat
+        raise FileTooLargeError(path, len(data), max_bytes)
+    return data
+
+
+def _read_at_most(fh, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    while total < limit:
+        chunk = fh.read(min(limit - total, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
 def list_files(root: Path) -> list[str]:
-    """Relative POSIX paths of the regular files below ``root`` (no links followed), sorted."""
+    """Relative POSIX paths of the regular files below ``root`` (no links followed), sorted.
+
+    A ``root`` that is itself a symbolic link lists nothing: it may lead out of the job directory.
+    """
     out: list[str] = []
-    if not root.is_dir():
+    try:
+        if not stat.S_ISDIR(os.lstat(root).st_mode):
+            return out
+    except OSError:
         return out
     stack = [(root, "")]
     while stack:
         directory, prefix = stack.pop()
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                rel = f"{prefix}{entry.name}"
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((Path(entry.path), rel + "/"))
-                elif entry.is_file(follow_symlinks=False):
-                    out.append(rel)
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:  # an unreadable subfolder: its files cannot be sent anyway
+            continue
+        for entry in entries:
+            rel = f"{prefix}{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((Path(entry.path), rel + "/"))
+            elif entry.is_file(follow_symlinks=False):
+                out.append(rel)
     out.sort()
     return out

@@ -24,7 +24,7 @@ def resolve_id(ident: str, invocation_ids: Iterable[str], job_ids: Iterable[str]
     job_ids = list(job_ids)
     invs = set(invocation_ids)
     if ident in invs:
-        return sorted((j for j in job_ids if j.split(".", 1)[0] == ident), key=job_sort_key)
+        return _jobs_of(ident, job_ids, ident)
     if ident in set(job_ids):
         return [ident]
     if "." in ident:
@@ -41,7 +41,15 @@ def resolve_id(ident: str, invocation_ids: Iterable[str], job_ids: Iterable[str]
         raise AmbiguousIdError(ident, matching)
     if not matching:
         raise UnknownIdError(ident)
-    return sorted((j for j in job_ids if j.split(".", 1)[0] == matching[0]), key=job_sort_key)
+    return _jobs_of(matching[0], job_ids, ident)
+
+
+def _jobs_of(invocation_id: str, job_ids: Iterable[str], ident: str) -> list[str]:
+    """The invocation's jobs; none at all is an error, never a silent empty export."""
+    found = sorted((j for j in job_ids if j.split(".", 1)[0] == invocation_id), key=job_sort_key)
+    if not found:
+        raise UnknownIdError(ident, f"invocation {invocation_id} has no jobs recorded; nothing to export")
+    return found
 
 
 def resolve_ids(

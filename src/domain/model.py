@@ -62,8 +62,11 @@ class Job:
 
     @property
     def model_id(self) -> str | None:
-        endpoint = (self.config.get("target") or {}).get("api_endpoint") or {}
-        return endpoint.get("model_id")
+        """``target.api_endpoint.model_id`` of the config; None when any part has another shape."""
+        target = self.config.get("target")
+        endpoint = target.get("api_endpoint") if isinstance(target, Mapping) else None
+        model_id = endpoint.get("model_id") if isinstance(endpoint, Mapping) else None
+        return model_id if isinstance(model_id, str) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,8 @@ class TaskResult:
     details: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     artifacts: tuple[str, ...] = ()
     logs: tuple[str, ...] = ()
+    # What the reader skipped or could not use (a symlinked logs/, a FIFO where a file belongs, ...).
+    notes: tuple[str, ...] = ()
 
     def flat_metrics(self) -> dict[str, float]:
         out: dict[str, float] = {}

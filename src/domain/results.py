@@ -23,18 +23,39 @@ def _same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
+_NON_FINITE_WORDS = frozenset(
+    {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan", "-nan"}
+)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
 def as_number(value: Any, where: str) -> float:
-    """A metric value as float; bools, None and non-numeric strings are errors naming ``where``."""
+    """A metric value as float; bools, None, non-numeric strings and numbers too large for a float
+    (``10**400``, ``"1e400"``) are errors naming ``where``. ``inf``/``nan`` spelled as such are values."""
     if isinstance(value, bool) or value is None:
         raise ResultError(f"{where}: value {value!r} is not a number")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):
         try:
-            return float(value.strip())
+            return float(value)
+        except OverflowError:
+            raise ResultError(f"{where}: value {_shown(value)} is out of range for a number") from None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
         except ValueError:
             pass
-    raise ResultError(f"{where}: value {value!r} is not a number")
+        else:
+            if math.isfinite(number) or text.lower() in _NON_FINITE_WORDS:
+                return number
+            raise ResultError(f"{where}: value {_shown(value)} is out of range for a number")
+    raise ResultError(f"{where}: value {_shown(value)} is not a number")
 
 
 class _Collector:
@@ -73,13 +94,14 @@ class _Collector:
         return out
 
 
-def _numeric_stats(stats: Any) -> dict[str, float]:
+def _numeric_stats(stats: Any, where: str) -> dict[str, float]:
+    """The numeric statistics (others, such as a text note, are ignored); an out-of-range one is an error."""
     if not isinstance(stats, Mapping):
         return {}
     out = {}
     for k, v in stats.items():
         if isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[str(k)] = float(v)
+            out[str(k)] = as_number(v, f"{where}.stats.{k}")
     return out
 
 
@@ -103,9 +125,9 @@ def _walk(prefix: str, entry: Any, where: str, sink: _Collector) -> None:
                 raise ResultError(f"{s_where}: expected a mapping with 'value'")
             name = base if score_name == metric_name else f"{base}_{score_name}"
             sink.value(name, as_number(score["value"], f"{s_where}.value"))
-            for stat, v in _numeric_stats(score.get("stats")).items():
+            for stat, v in _numeric_stats(score.get("stats"), s_where).items():
                 sink.stat(name, stat, v)
-        for stat, v in _numeric_stats(metric.get("stats")).items():
+        for stat, v in _numeric_stats(metric.get("stats"), m_where).items():
             sink.stat(base, stat, v)
     groups = entry.get("groups") or {}
     if not isinstance(groups, Mapping):

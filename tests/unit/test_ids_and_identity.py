@@ -51,3 +51,14 @@ def test_multi_task_runs_are_one_per_invocation():
     b = RunIdentity.for_result(_result("i1", "h2", "t2"), "multi_task")
     assert a == b and a.key == "i1"
     assert a.run_id() != RunIdentity.for_result(_result("i1", "h", "t1")).run_id()
+
+
+def test_an_invocation_known_without_any_job_is_an_error_not_an_empty_success():
+    invocations = [*INVS, "0000aaaa0000aaaa"]
+    for ident in ("0000aaaa0000aaaa", "0000aa"):
+        with pytest.raises(UnknownIdError) as err:
+            resolve_id(ident, invocations, JOBS)
+        assert "has no jobs" in str(err.value)
+    job_ids, errors = resolve_ids(["0000aaaa0000aaaa", "ef01"], invocations, JOBS)
+    assert job_ids == [f"ef01000000000000.{n}" for n in (0, 1, 2, 10)]
+    assert [e.ident for e in errors] == ["0000aaaa0000aaaa"]

@@ -179,3 +179,28 @@ def test_flattening_never_drops_or_overwrites_a_value(tree_and_expected):
 def test_flattening_the_same_tree_twice_under_tasks_and_groups_changes_nothing(tree_and_expected):
     tree, expected = tree_and_expected
     assert flat({"tasks": tree["tasks"], "groups": tree["tasks"]}) == expected
+
+
+@pytest.mark.parametrize(
+    "value", [10**400, -(10**400), "1e400", "-1e999"], ids=["int", "-int", "str", "-str"]
+)
+def test_a_value_too_large_for_a_float_is_an_error_naming_where_it_is(value):
+    results = {"tasks": {"t": {"metrics": {"acc": {"scores": {"acc": score(value)}}}}}}
+    with pytest.raises(ResultError) as err:
+        flatten_results(results)
+    assert "results.tasks.t.metrics.acc.scores.acc.value" in str(err.value) and "out of range" in str(
+        err.value
+    )
+
+
+def test_a_stderr_too_large_for_a_float_is_an_error_naming_the_statistic():
+    results = {"tasks": {"t": {"metrics": {"acc": {"scores": {"acc": score(0.5, stderr=10**400)}}}}}}
+    with pytest.raises(ResultError) as err:
+        flatten_results(results)
+    assert "scores.acc.stats.stderr" in str(err.value)
+
+
+def test_infinity_and_nan_spelled_as_such_stay_values():
+    results = {"tasks": {"t": {"metrics": {"a": {"scores": {"a": score("inf"), "b": score("nan")}}}}}}
+    got = flat(results)
+    assert got["t_a"] == math.inf and math.isnan(got["t_a_b"])

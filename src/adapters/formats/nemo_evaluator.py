@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from evalport.adapters.files import list_files
+from evalport.adapters.files import NotRegularFileError, list_files, read_regular_file
 from evalport.adapters.formats.yamlio import describe_yaml_error, load_yaml_file
 from evalport.domain.errors import EvalportError, ResultError
 from evalport.domain.model import Job, JobState, TaskResult
@@ -20,20 +21,33 @@ RESULTS = "results.yml"
 RUN_CONFIG = "run_config.yml"
 METADATA = "metadata.yaml"
 FACTORY_METRICS = "eval_factory_metrics.json"
+_STAGE_EXIT_MAX = 64 * 1024
+_FACTORY_METRICS_MAX = 16 * 1024 * 1024
+
+log = logging.getLogger("evalport.formats.nemo_evaluator")
 
 
 def read_stage_exit(job_dir: Path) -> JobState:
-    """The job's state from ``logs/stage.*`` markers: ``stage.exit`` holds ``<time> <exit code>``."""
+    """The job's state from ``logs/stage.*`` markers: ``stage.exit`` holds ``<time> <exit code>``.
+
+    Only a regular ``stage.exit`` is read (a FIFO there would block forever): anything else makes the
+    state unknown, with a warning naming the file.
+    """
     logs = job_dir / "logs"
+    if os.path.islink(logs):
+        log.warning("%s is a symbolic link; not followed, so the job's state is unknown", logs)
+        return JobState.UNKNOWN
+    exit_path = logs / "stage.exit"
     try:
-        text = (logs / "stage.exit").read_text(errors="replace").split()
+        text = read_regular_file(exit_path, _STAGE_EXIT_MAX).decode("utf-8", "replace").split()
     except FileNotFoundError:
         if (logs / "stage.running").exists():
             return JobState.RUNNING
         if (logs / "stage.pre-start").exists():
             return JobState.PENDING
         return JobState.SUCCEEDED if (job_dir / "artifacts" / RESULTS).is_file() else JobState.UNKNOWN
-    except OSError:
+    except OSError as exc:
+        log.warning("%s %s; the job's state is unknown", exit_path, exc.strerror or exc)
         return JobState.UNKNOWN
     if not text:
         return JobState.UNKNOWN
@@ -56,8 +70,12 @@ def _load(path: Path, job_id: str, *, required: bool) -> Any:
         return None
     except yaml.YAMLError as exc:
         raise ResultError(describe_yaml_error(exc), job_id=job_id, path=path) from None
+    except NotRegularFileError as exc:
+        raise ResultError(
+            f"{exc.strerror}; replace it with the real file", job_id=job_id, path=path
+        ) from None
     except OSError as exc:
-        raise ResultError(f"cannot read: {exc.strerror}", job_id=job_id, path=path) from None
+        raise ResultError(f"cannot read: {exc.strerror or exc}", job_id=job_id, path=path) from None
 
 
 def _dig(mapping: Any, *keys: str) -> Any:
@@ -68,25 +86,71 @@ def _dig(mapping: Any, *keys: str) -> Any:
     return mapping
 
 
-def read_launcher_config(job_dir: Path) -> dict[str, Any]:
-    """The launcher's resolved run config from ``metadata.yaml`` (for jobs found without a DB record)."""
+def read_launcher_config(job_dir: Path, notes: list[str] | None = None) -> dict[str, Any]:
+    """The launcher's resolved run config from ``metadata.yaml`` (for jobs found without a DB record).
+
+    Optional: a missing file is nothing; one that cannot be used is a note in ``notes``.
+    """
+    path = job_dir / "artifacts" / METADATA
     try:
-        meta = load_yaml_file(job_dir / "artifacts" / METADATA)
-    except (OSError, yaml.YAMLError):
+        meta = load_yaml_file(path)
+    except FileNotFoundError:
+        return {}
+    except yaml.YAMLError as exc:
+        _note(notes, f"artifacts/{METADATA} ignored: {describe_yaml_error(exc)}")
+        return {}
+    except OSError as exc:
+        _note(notes, f"artifacts/{METADATA} ignored: it {exc.strerror or exc}")
         return {}
     cfg = _dig(meta, "launcher_resolved_config")
     return cfg if isinstance(cfg, dict) else {}
 
 
+def _note(notes: list[str] | None, text: str) -> None:
+    if notes is not None:
+        notes.append(text)
+
+
+def _factory_metrics(artifacts: Path, notes: list[str]) -> dict[str, Any] | None:
+    path = artifacts / FACTORY_METRICS
+    try:
+        factory = json.loads(read_regular_file(path, _FACTORY_METRICS_MAX))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        notes.append(f"artifacts/{FACTORY_METRICS} ignored: it {exc.strerror or exc}")
+        return None
+    except (ValueError, RecursionError):
+        notes.append(f"artifacts/{FACTORY_METRICS} ignored: not valid JSON")
+        return None
+    return factory if isinstance(factory, dict) else None
+
+
+def _symlink_note(path: Path, name: str) -> str:
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    return f"{name}/ is a symbolic link (to {target}); not followed, so no {name} are exported"
+
+
 def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEEDED) -> TaskResult:
     """Reads one job directory into a TaskResult; every problem is a ResultError naming job and file."""
     artifacts = job_dir / "artifacts"
+    if os.path.islink(artifacts):
+        raise ResultError(
+            f"artifacts/ is a symbolic link (to {os.readlink(artifacts)}); evalport does not follow "
+            "links out of a job directory; put the folder itself in place",
+            job_id=job.job_id,
+            path=job_dir,
+        )
     if not artifacts.is_dir():
         raise ResultError(
             "has no artifacts/ folder; is this a job directory (<invocation dir>/<task>.<index>)?",
             job_id=job.job_id,
             path=job_dir,
         )
+    notes: list[str] = []
     results_path = artifacts / RESULTS
     doc = _load(results_path, job.job_id, required=True)
     if not isinstance(doc, dict) or "results" not in doc:
@@ -121,21 +185,20 @@ def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEED
         )
 
     details: dict[str, Any] = {}
-    try:
-        with open(artifacts / FACTORY_METRICS, "rb") as fh:
-            factory = json.load(fh)
-        if isinstance(factory, dict):
-            details["eval_factory_metrics"] = factory
-    except (OSError, ValueError):
-        pass
+    factory = _factory_metrics(artifacts, notes)
+    if factory is not None:
+        details["eval_factory_metrics"] = factory
 
-    config = job.config or read_launcher_config(job_dir)
+    config = job.config or read_launcher_config(job_dir, notes)
     timestamp = job.timestamp
     if timestamp is None:
         try:
             timestamp = os.stat(results_path).st_mtime
         except OSError:
             timestamp = None
+    logs = job_dir / "logs"
+    if os.path.islink(logs):
+        notes.append(_symlink_note(logs, "logs"))
     return TaskResult(
         job_id=job.job_id,
         invocation_id=job.invocation_id,
@@ -145,25 +208,35 @@ def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEED
         executor=job.executor,
         metrics=tuple(metrics),
         state=state,
-        container=job.data.get("eval_image") or job.data.get("container"),
+        container=_text_or_none(job.data.get("eval_image") or job.data.get("container")),
         timestamp=timestamp,
         config=redact(config),
         details=details,
         artifacts=tuple(list_files(artifacts)),
-        logs=tuple(list_files(job_dir / "logs")),
+        logs=tuple(list_files(logs)),
+        notes=tuple(notes),
     )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return str(value) if value else None
 
 
 ReadRequest = tuple[Job, Path, JobState]
 
 
 def _read_chunk(requests: list[ReadRequest]) -> list[TaskResult | EvalportError]:
+    """Never raises: whatever goes wrong reading a job is that job's ResultError (type and message)."""
     out: list[TaskResult | EvalportError] = []
     for job, directory, state in requests:
         try:
             out.append(read_task_result(job, directory, state))
         except EvalportError as exc:
             out.append(exc)
+        except Exception as exc:  # the safety net of the trust boundary: one job never breaks others
+            log.debug("reading job %s raised", job.job_id, exc_info=True)
+            message = f"could not be read ({type(exc).__name__}: {exc})"
+            out.append(ResultError(message, job_id=job.job_id, path=directory))
     return out
 
 
@@ -192,13 +265,9 @@ class NemoEvaluatorReader:
     def read_many(self, requests: list[ReadRequest]) -> list[TaskResult | EvalportError]:
         if self.workers < 2 or len(requests) < self.parallel_threshold or not _can_fork():
             return _read_chunk(requests)
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from evalport.adapters.formats.read_pool import read_in_workers
 
-        size = max(32, len(requests) // (self.workers * 4))
-        chunks = [requests[i : i + size] for i in range(0, len(requests), size)]
-        with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            return [r for chunk in pool.map(_read_chunk, chunks) for r in chunk]
+        return read_in_workers(_read_chunk, requests, self.workers, job_id=lambda r: r[0].job_id)
 
     def state(self, job_dir: Path) -> JobState:
         return read_stage_exit(job_dir)

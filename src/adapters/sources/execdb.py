@@ -1,14 +1,19 @@
-"""The launcher's execution database: ``~/.nemo-evaluator/exec-db/exec.v1.jsonl``."""
+"""The launcher's execution database: ``~/.nemo-evaluator/exec-db/exec.v1.jsonl``.
+
+Every line is validated (:mod:`records`) before it counts: a line that is no JSON object, or whose
+fields have the wrong shape, is skipped with a warning naming ``<file>:<line>`` and the field, and
+never replaces an earlier valid line for the same job.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from evalport.adapters.sources.records import ExecDbRecord, parse_record
 
 log = logging.getLogger("evalport.sources.execdb")
 
@@ -22,7 +27,7 @@ def default_exec_db_path() -> Path:
 
 @dataclass
 class ExecDbRecords:
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    records: dict[str, ExecDbRecord] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -32,23 +37,43 @@ def _iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def read_exec_db(path: Path) -> ExecDbRecords:
-    """Records by job id; a later line for a job replaces an earlier one; corrupt lines are skipped."""
+    """Valid records by job id; a later valid line for a job replaces an earlier one."""
+    import json
+
     out = ExecDbRecords()
     if not path.exists():
         return out
-    for lineno, raw in _iter_lines(path):
-        if not raw.strip():
-            continue
-        try:
-            rec = json.loads(raw)
-            job_id = rec["job_id"]
-            rec["invocation_id"]
-            if not isinstance(job_id, str):
-                raise TypeError("job_id is not a string")
-        except (ValueError, KeyError, TypeError) as exc:
-            message = f"{path}:{lineno}: skipped a corrupt execution-DB line ({type(exc).__name__}: {exc})"
-            out.warnings.append(message)
-            log.debug(message)
-            continue
-        out.records[job_id] = rec
+    if not path.is_file():
+        out.warnings.append(f"{path}: the execution DB is not a regular file; it is not read")
+        return out
+    try:
+        for lineno, raw in _iter_lines(path):
+            if not raw.strip():
+                continue
+            try:
+                record = parse_record(json.loads(raw))
+            except (ValueError, RecursionError) as exc:
+                message = f"{path}:{lineno}: skipped a corrupt execution-DB line: {_clip(_problem(exc))}"
+                out.warnings.append(message)
+                log.debug(message)
+                continue
+            out.records[record.job_id] = record
+    except OSError as exc:
+        out.warnings.append(f"{path}: cannot read the execution DB: {exc.strerror or exc}")
     return out
+
+
+def _problem(exc: Exception) -> str:
+    import json
+
+    if isinstance(exc, RecursionError):
+        return "not valid JSON (nested too deeply)"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON ({exc.msg} at column {exc.colno})"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return str(exc)
+
+
+def _clip(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
-from collections.abc import Sequence
+import stat
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from evalport.adapters.formats.nemo_evaluator import read_stage_exit
 from evalport.adapters.sources.execdb import ExecDbRecords, default_exec_db_path, read_exec_db
+from evalport.adapters.sources.records import ExecDbRecord
 from evalport.domain.artifacts import ArtifactPolicy
-from evalport.domain.errors import EvalportError, ResultError, UnknownIdError
+from evalport.domain.errors import EvalportError, ResultError, UnknownIdError, UsageError
 from evalport.domain.ids import resolve_ids
 from evalport.domain.model import Job, JobState, LocalLocation, RemoteLocation
 from evalport.domain.ports import StagedJob
@@ -22,11 +25,9 @@ _INVOCATION_DIR = re.compile(r"^(?:\d{8}_\d{6}-)?(?P<inv>[0-9a-f]{8,32})$")
 _JOB_DIR = re.compile(r"^(?P<task>.+)\.(?P<idx>\d+)$")
 
 
-def job_from_record(rec: dict[str, Any]) -> Job:
-    data = rec.get("data") or {}
-    config = rec.get("config") or {}
-    executor = str(rec.get("executor") or "local")
-    job_id = rec["job_id"]
+def job_from_record(rec: ExecDbRecord) -> Job:
+    """A Job from a validated execution-DB record; ``config`` parts of the wrong shape are ignored."""
+    data, config = rec.data, rec.config
     if data.get("output_dir"):
         location: LocalLocation | RemoteLocation = LocalLocation(str(data["output_dir"]))
     elif data.get("remote_rundir_path"):
@@ -38,25 +39,27 @@ def job_from_record(rec: dict[str, Any]) -> Job:
             location = RemoteLocation(str(data.get("hostname") or ""), remote, data.get("username"))
     else:
         location = LocalLocation("")
-    task_name = _task_name(job_id, config, location)
     return Job(
-        job_id=job_id,
-        invocation_id=str(rec["invocation_id"]),
-        task_name=task_name,
-        executor=executor,
+        job_id=rec.job_id,
+        invocation_id=rec.invocation_id,
+        task_name=_task_name(rec.job_id, config, location),
+        executor=rec.executor or "local",
         location=location,
         config=config,
-        timestamp=rec.get("timestamp"),
+        timestamp=rec.timestamp,
         data=data,
     )
 
 
-def _task_name(job_id: str, config: dict[str, Any], location: LocalLocation | RemoteLocation) -> str:
+def _task_name(job_id: str, config: Mapping[str, Any], location: LocalLocation | RemoteLocation) -> str:
+    """``evaluation.tasks[<index>].name``, else the job directory's ``<task>`` part."""
     tail = job_id.rsplit(".", 1)[-1]
-    tasks = (config.get("evaluation") or {}).get("tasks") or []
-    if tail.isdigit() and int(tail) < len(tasks) and isinstance(tasks[int(tail)], dict):
-        name = tasks[int(tail)].get("name")
-        if name:
+    evaluation = config.get("evaluation")
+    tasks = evaluation.get("tasks") if isinstance(evaluation, Mapping) else None
+    if isinstance(tasks, list) and tail.isdigit() and int(tail) < len(tasks):
+        entry = tasks[int(tail)]
+        name = entry.get("name") if isinstance(entry, Mapping) else None
+        if isinstance(name, (str, int, float)) and not isinstance(name, bool) and str(name):
             return str(name)
     m = _JOB_DIR.match(Path(location.path).name) if location.path else None
     return m["task"] if m else ""
@@ -84,30 +87,68 @@ def job_from_dir(path: Path) -> Job:
     )
 
 
+def _is_dir(path: Path) -> bool:
+    """A real directory, not a symlink to one (links may lead anywhere)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _is_job_dir(path: Path) -> bool:
-    return (path / "artifacts").is_dir() or (path / "logs").is_dir()
+    """Has artifacts/ or logs/ (a symlinked one counts, so that reading the job says what is wrong)."""
+    return any(_is_dir(path / name) or os.path.islink(path / name) for name in ("artifacts", "logs"))
 
 
-def expand_job_dirs(paths: Sequence[Path]) -> list[Path]:
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        return sorted(p for p in path.iterdir() if _is_dir(p))
+    except OSError:
+        return []
+
+
+def find_job_dirs(paths: Sequence[Path]) -> tuple[list[Path], list[UsageError]]:
     """Job directories from what the user gave: a job dir, an invocation dir, or a results root.
 
     A results root (the launcher's ``execution.output_dir``) holds invocation dirs, which hold job
-    dirs; anything else is kept as given, so that reading it reports what is wrong with it.
+    dirs. A path that does not exist, or is a folder holding no job directory (``/etc``, an empty
+    folder), is a UsageError naming the path and what was expected; it never becomes a made-up job.
     """
     out: list[Path] = []
-    for path in paths:
-        path = Path(path).expanduser()
-        if _is_job_dir(path) or not path.is_dir():
+    errors: list[UsageError] = []
+    for given in paths:
+        path = Path(given).expanduser()
+        if _is_job_dir(path):
             out.append(path)
             continue
+        if not path.exists():
+            errors.append(UsageError(f"--job-dir {given}: no such file or directory"))
+            continue
+        if not path.is_dir():
+            errors.append(UsageError(f"--job-dir {given}: is not a directory; {_EXPECTED}"))
+            continue
         found: list[Path] = []
-        for child in sorted(p for p in path.iterdir() if p.is_dir()):
+        for child in _subdirs(path):
             if _is_job_dir(child):
                 found.append(child)
             else:
-                found.extend(sorted(g for g in child.iterdir() if g.is_dir() and _is_job_dir(g)))
-        out.extend(found or [path])
-    return out
+                found.extend(g for g in _subdirs(child) if _is_job_dir(g))
+        if found:
+            out.extend(found)
+        else:
+            errors.append(UsageError(f"--job-dir {given}: holds no job directory; {_EXPECTED}"))
+    return out, errors
+
+
+_EXPECTED = (
+    "expected a job directory (<invocation dir>/<task>.<index> with artifacts/ or logs/), "
+    "an invocation directory, or a results root holding them"
+)
+
+
+def expand_job_dirs(paths: Sequence[Path]) -> list[Path]:
+    """The job directories :func:`find_job_dirs` finds (its errors dropped)."""
+    return find_job_dirs(paths)[0]
 
 
 class LocalSource:
@@ -124,14 +165,22 @@ class LocalSource:
     ) -> None:
         self.exec_db = Path(exec_db).expanduser() if exec_db else default_exec_db_path()
         self.use_exec_db = use_exec_db
-        self.job_dirs = expand_job_dirs([Path(p) for p in job_dirs])
-        self.warnings: list[str] = []
+        self.job_dirs, self._job_dir_errors = find_job_dirs([Path(p) for p in job_dirs])
+        self._asked_for_job_dirs = bool(job_dirs)
+        # Printed by `ls` (which resolves nothing); an export reports them as errors instead.
+        self._warnings: list[str] = [str(e) for e in self._job_dir_errors]
         self._jobs: dict[str, Job] | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        """Problems that belong to no job (skipped execution-DB lines, ...); reading the DB first."""
+        self._load()
+        return self._warnings
 
     def _load(self) -> dict[str, Job]:
         if self._jobs is None:
             db = read_exec_db(self.exec_db) if self.use_exec_db else ExecDbRecords()
-            self.warnings.extend(db.warnings)
+            self._warnings.extend(db.warnings)
             jobs = {job_id: job_from_record(rec) for job_id, rec in db.records.items()}
             known_dirs = {j.location.path for j in jobs.values() if isinstance(j.location, LocalLocation)}
             for directory in self.job_dirs:
@@ -146,10 +195,15 @@ class LocalSource:
 
     def resolve(self, ids: Sequence[str]) -> tuple[list[Job], list[EvalportError]]:
         jobs = self._load()
-        if not ids and self.job_dirs:
+        dir_errors: list[EvalportError] = []
+        if not ids and self._asked_for_job_dirs:
             ids = [job_from_dir(d).job_id for d in self.job_dirs]
+            dir_errors = list(self._job_dir_errors)
+            reported = {str(e) for e in dir_errors}
+            self._warnings[:] = [w for w in self._warnings if w not in reported]
         invocations = {j.invocation_id for j in jobs.values()}
         job_ids, errors = resolve_ids(ids, invocations, jobs)
+        errors = [*dir_errors, *errors]
         if not jobs:
             hint = f"the execution DB {self.exec_db} holds no jobs; pass --exec-db or --job-dir"
             errors = [UnknownIdError(e.ident, hint) if isinstance(e, UnknownIdError) else e for e in errors]
