@@ -73,6 +73,7 @@ class ExportService:
                     report.problems.append(f"job {job.job_id}: {got}")
                 else:
                     results.append(got[0])
+                    report.notes.extend(_result_notes(got[0]))
         return results, report
 
     def _read(
@@ -181,6 +182,7 @@ class ExportService:
                     emit([Outcome(job.job_id, s.destination, status, reason) for s in sinks])
                 else:
                     ready.append(got)
+                    report.notes.extend(_result_notes(got[0]))
             for sink in sinks:
                 items = [prepare_item(result, directory, sink) for result, directory in ready]
                 if not items:
@@ -331,6 +333,11 @@ def _emptied_by_filter(
         f"{emptied} of {len(items)} job(s); they are exported without metrics (check the patterns "
         "against `evalport show <job>`)"
     )
+
+
+def _result_notes(result: TaskResult) -> list[str]:
+    """What the reader left out of a job on purpose (a symlinked logs/ folder, a FIFO), per job."""
+    return [f"job {result.job_id}: {note}" for note in result.notes]
 
 
 def fingerprint(item: ExportItem) -> str:

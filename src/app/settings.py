@@ -50,8 +50,13 @@ def load_document(value: str | Path | Mapping[str, Any] | None) -> dict[str, Any
             raise ConfigError(f"--config: inline JSON is not valid: {exc}") from None
     else:
         path = Path(text).expanduser()
+        from evalport.adapters.formats.safe_yaml import YamlLimits
+
         try:
-            raw = path.read_bytes()
+            # A bounded read: `--config <(...)` is a pipe (so no size to stat), and a huge or endless
+            # file must not be read whole; load_yaml_text refuses what is over the limit.
+            with open(path, "rb") as fh:
+                raw = fh.read(YamlLimits.from_env().max_bytes + 1)
         except OSError as exc:
             raise ConfigError(f"--config: cannot read {path}: {exc.strerror or exc}") from None
         import yaml

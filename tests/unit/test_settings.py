@@ -107,3 +107,14 @@ def test_an_override_that_is_not_yaml_is_kept_as_text():
     s = build_settings({}, ["local"], overrides=["output_filename=a: b: c", "format=[csv"])
     assert s.configs["local"]["output_filename"] == "a: b: c"
     assert s.configs["local"]["format"] == "[csv"
+
+
+@pytest.mark.timeout(20)
+def test_an_endless_config_stream_is_refused_after_the_size_limit(monkeypatch):
+    """``--config <(...)`` is a pipe with no size to check first: the read itself is bounded."""
+    from evalport.app.settings import load_document
+    from evalport.domain.errors import ConfigError
+
+    monkeypatch.setenv("EVALPORT_YAML_MAX_BYTES", "1000")
+    with pytest.raises(ConfigError, match="over the limit"):
+        load_document("/dev/zero")
