@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +81,10 @@ def _same_file(src: os.stat_result, dst: Path) -> bool:
         return False
 
 
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns
+
+
 def _temp_name(dst: Path) -> Path:
     return dst.with_name(f".{dst.name}.{os.getpid()}.{os.urandom(6).hex()}.partial")
 
@@ -117,22 +120,23 @@ def _link(src: Path, dst: Path, fd: int, st: os.stat_result, chunk_bytes: int) -
     the same file never share one. The link must be the inode that was scanned.
     """
     linked: Path | None = None
-    for name in (dst, _temp_name(dst)):
-        try:
-            os.link(src, name, follow_symlinks=False)
-            linked = name
-            break
-        except FileExistsError:
-            continue
-        except OSError:
-            break
+    try:
+        os.link(src, dst, follow_symlinks=False)
+        linked = dst
+    except FileExistsError:
+        tmp = _temp_name(dst)
+        with contextlib.suppress(OSError):
+            os.link(src, tmp, follow_symlinks=False)
+            linked = tmp
+    except OSError:
+        pass
     if linked is None:
         _write_temp(dst, st, lambda write: _copy_from_fd(fd, write, st.st_size, chunk_bytes))
         return
     try:
         got = os.lstat(linked)
-        if (got.st_ino, got.st_dev) != (st.st_ino, st.st_dev):
-            raise _Unscannable("it was replaced while being staged")
+        if _identity(got) != _identity(st):
+            raise _Unscannable("it changed while being staged; export again once it is complete")
     except BaseException:
         linked.unlink(missing_ok=True)
         raise
@@ -142,13 +146,23 @@ def _link(src: Path, dst: Path, fd: int, st: os.stat_result, chunk_bytes: int) -
         linked.unlink(missing_ok=True)
 
 
+def _create_temp(dst: Path) -> tuple[int, Path]:
+    """A new file with a name no other process uses, beside ``dst`` (same file system, for rename)."""
+    while True:
+        tmp = _temp_name(dst)
+        try:
+            return os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666
+            ), tmp
+        except FileExistsError:
+            continue
+
+
 def _write_temp(dst: Path, st: os.stat_result, fill: Callable[[Callable[[bytes], object]], None]) -> None:
     """Writes a new file at a unique temp name beside ``dst`` via ``fill(write)``, then renames it."""
-    fd, name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".partial")
-    tmp = Path(name)
+    fd, tmp = _create_temp(dst)
     try:
         with os.fdopen(fd, "wb") as out:
-            os.fchmod(out.fileno(), stat.S_IMODE(st.st_mode))
             fill(out.write)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -168,12 +182,13 @@ def _scan(
 ) -> bool:
     """Streams ``fd`` through the redactor; on the first change writes the masked copy. True if written.
 
+    Reads up to the size the file had when opened (a file still growing is caught when linked).
     Bytes that are not UTF-8 are carried through unchanged (surrogateescape), so a masked copy
     differs from its source only in the masked spans.
     """
     redactor = TextRedactor()
     pending = bytearray()
-    scanned = 0
+    scanned, read = 0, len(first)
     out = None
     tmp: Path | None = None
     block = first
@@ -190,7 +205,8 @@ def _scan(
                         raise _Unscannable(
                             f"it has a line longer than {max_line_bytes} bytes, too long to scan for secrets"
                         )
-                    block = _read(fd, chunk_bytes)
+                    block = _read(fd, min(chunk_bytes, st.st_size - read)) if read < st.st_size else b""
+                    read += len(block)
                     continue
                 lines = bytes(pending) + block[:cut] if pending else block[:cut]
                 pending = bytearray(block[cut:])
@@ -199,17 +215,16 @@ def _scan(
             if final:
                 masked += redactor.finish()
             if out is None and masked != text:
-                fd_out, name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".partial")
-                tmp = Path(name)
+                fd_out, tmp = _create_temp(dst)
                 out = os.fdopen(fd_out, "wb")
-                os.fchmod(fd_out, stat.S_IMODE(st.st_mode))
                 _copy_from_fd(fd, out.write, scanned, chunk_bytes)
             if out is not None:
                 out.write(masked.encode("utf-8", "surrogateescape"))
             scanned += len(lines)
             if final:
                 break
-            block = _read(fd, chunk_bytes)
+            block = _read(fd, min(chunk_bytes, st.st_size - read)) if read < st.st_size else b""
+            read += len(block)
         if out is None:
             return False
         out.close()
@@ -247,7 +262,8 @@ def place_file(
         opened = os.fstat(fd)
         if not stat.S_ISREG(opened.st_mode):
             return _kind(opened.st_mode)
-        first = _read(fd, chunk_bytes)
+        # never ask for more than the file holds: a 1 MiB read buffer costs more than a small file
+        first = _read(fd, min(chunk_bytes, opened.st_size)) if opened.st_size else b""
         binary = b"\0" in first[:BINARY_SNIFF_BYTES]
         if binary or not _scan(fd, dst, opened, first, chunk_bytes, max_line_bytes):
             _link(src, dst, fd, opened, chunk_bytes)
