@@ -59,10 +59,14 @@ _TRIGGER_ANYCASE = re.compile(_TRIGGERS, re.IGNORECASE)
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----", re.IGNORECASE)
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----", re.IGNORECASE)
 
+# ``--flag value``, ``--flag=value`` and an argv list's ``"--flag", "value"``.
 _FLAG = re.compile(
-    r"""(?<![\w-])(?P<k>--?(?P<flag>[A-Za-z][\w.-]*)(?:=|[ \t]+))"""
+    r"""(?<![\w-])(?P<k>--?(?P<flag>[A-Za-z][\w.-]*)(?:=|[ \t]+|(?P<argv>["'])[ \t]*,[ \t]*(?=["'])))"""
     r"""(?P<v>"(?:[^"\\]|\\.)*"?|'[^']*'?|(?!-)[^\s'"]+)"""
 )
+# A YAML list item that is a flag (``- --api-key``): its value is the next item.
+_LIST_FLAG = re.compile(r"""[ \t]*-[ \t]+(?P<q>["']?)--?(?P<flag>[A-Za-z][\w.-]*)(?P=q)[ \t]*""")
+_LIST_ITEM = re.compile(r"""(?P<lead>[ \t]*-[ \t]+)(?P<q>["']?)(?P<v>.*?)(?P=q)[ \t]*""")
 _ASSIGN = re.compile(r"""(?<![\w.-])(?P<q>["']?)(?P<name>[A-Za-z_][\w.-]*)(?P=q)[ \t]*(?P<sep>[:=])[ \t]*""")
 _LEAD = re.compile(r"[ \t]*(?:-[ \t]+)?")
 _BARE_VALUE = re.compile(r"""[^\s,;&'"}\])]+""")
@@ -104,7 +108,12 @@ class _Brackets:
     in_string: bool
 
 
-_State = _Pem | _Block | _Brackets | None
+@dataclass
+class _NextItem:
+    """After a list item that is a secret flag: the next item is its value."""
+
+
+_State = _Pem | _Block | _Brackets | _NextItem | None
 
 
 def _scan_brackets(text: str, pos: int, depth: int, in_string: bool) -> tuple[int | None, int, bool]:
@@ -141,7 +150,8 @@ def _split_eol(line: str) -> tuple[str, str]:
 def _mask_flags(body: str) -> str:
     def sub(m: re.Match[str]) -> str:
         v = m["v"]
-        if not is_secret_key(m["flag"]) or v.strip("'\"") in _NOT_A_VALUE:
+        inner = v.strip("'\"")
+        if not is_secret_key(m["flag"]) or inner in _NOT_A_VALUE or (m["argv"] and inner.startswith("-")):
             return m[0]
         quote = v[0] if v[0] in "'\"" else ""
         return f"{m['k']}{quote}{REDACTED}{quote}"
@@ -268,6 +278,8 @@ class TextRedactor:
         if pem_open:
             self._state = _Pem()
             return body
+        if state is None and (flag := _LIST_FLAG.fullmatch(body)) and is_secret_key(flag["flag"]):
+            state = _NextItem()
         self._state = state
         return body if isinstance(state, _Brackets) else body + eol
 
@@ -285,6 +297,13 @@ class TextRedactor:
                 return ""
             self._state = None
             return self._line(line[end:])
+        if isinstance(state, _NextItem):
+            self._state = None
+            body, eol = _split_eol(line)
+            item = _LIST_ITEM.fullmatch(body)
+            if item is None or item["v"].startswith("-") or item["v"] in _NOT_A_VALUE:
+                return self._line(line)
+            return f"{item['lead']}{item['q']}{REDACTED}{item['q']}{eol}"
         assert isinstance(state, _Block)
         body, eol = _split_eol(line)
         content = body.lstrip(" \t")

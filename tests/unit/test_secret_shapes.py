@@ -4,9 +4,13 @@ Every case plants a canary and asserts it is gone from the masked text; the "sur
 that ordinary text is left exactly as it was.
 """
 
-import pytest
+import itertools
 
-from evalport.domain.redact import REDACTED, redact, redact_config_text, redact_text
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from evalport.domain.redact import REDACTED, TextRedactor, redact, redact_config_text, redact_text
 
 OPENAI = "sk-proj-Zq8CANARYx7Kp2mN4vB6cX9sL1dF3gH5jW0"
 OPENAI_LEGACY = "sk-CANARY1234567890abcdefghijklmnopqrstuv"
@@ -50,6 +54,24 @@ def test_a_well_known_token_shape_is_masked_with_no_key_name_around_it(token):
 def test_a_secret_on_a_recorded_command_line_is_masked(text, canary, kept):
     out = redact_text(text)
     assert canary not in out and kept in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"command": ["python", "run.py", "--api-key", "plaincanary42", "--model", "m"]}',
+        "argv=['run.py', '--password', 'plaincanary42', '--model', 'm']",
+        "command:\n- python\n- --hf-token\n- plaincanary42\n- --model\n- m\n",
+    ],
+)
+def test_a_secret_flag_in_an_argv_list_masks_the_next_item(text):
+    out = redact_config_text(text)
+    assert "plaincanary42" not in out and "--model" in out and "m" in out
+
+
+def test_a_boolean_secret_flag_in_an_argv_list_keeps_the_next_flag():
+    text = '["run.py", "--use-auth-token", "--model", "m"]'
+    assert redact_text(text) == text
 
 
 @pytest.mark.parametrize(
@@ -173,3 +195,32 @@ def test_a_command_string_in_a_config_is_masked_by_content():
     cfg = {"evaluation": {"command": f"eval --api_key {OPENAI} --hf-token plaincanary42 --limit 5"}}
     out = redact(cfg)["evaluation"]["command"]
     assert "CANARY" not in out and "plaincanary42" not in out and "--limit 5" in out
+
+
+_LINES = [
+    "plain line",
+    "  nested: value",
+    "private_key: |",
+    "  -----BEGIN PRIVATE KEY-----",
+    "-----END PRIVATE KEY-----",
+    '"credentials": {',
+    '  "pw": "x}"',
+    "},",
+    "hf_token:",
+    "- item",
+    "- --api-key",
+    f"token {OPENAI}",
+    "",
+    "    deeper",
+]
+
+
+@given(st.lists(st.sampled_from(_LINES), max_size=40), st.lists(st.integers(0, 40), max_size=6))
+def test_masking_text_in_chunks_of_whole_lines_equals_masking_it_whole(lines, cuts):
+    text = "".join(line + "\n" for line in lines)
+    bounds = sorted({0, len(lines), *(c for c in cuts if c <= len(lines))})
+    redactor = TextRedactor()
+    chunks = ["".join(line + "\n" for line in lines[a:b]) for a, b in itertools.pairwise(bounds)]
+    streamed = "".join(redactor.feed(chunk) for chunk in chunks) + redactor.finish()
+    assert streamed == redact_text(text)
+    assert "CANARY" not in streamed
