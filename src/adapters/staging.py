@@ -250,10 +250,13 @@ def place_file(
     """Stages ``src`` at ``dst``: text with secrets masked, binary files as they are.
 
     Returns None once placed, or the reason the file is withheld (nothing is then written).
-    Errors writing ``dst`` are raised (OSError) for the sink to report.
+    A missing source and errors writing ``dst`` are raised (OSError) for the sink to report:
+    the job fails naming the file.
     """
     try:
         fd = os.open(src, _OPEN_FLAGS)
+    except FileNotFoundError:
+        raise
     except OSError as exc:
         if os.path.islink(src):
             return "a symbolic link (not followed)"
@@ -285,6 +288,8 @@ def _unsafe_path(root: Path, rel: str, checked: dict[str, str | None]) -> str | 
             try:
                 mode = os.lstat(root / prefix).st_mode
                 checked[prefix] = None if stat.S_ISDIR(mode) else f"{prefix} is {_kind(mode)}"
+            except FileNotFoundError:
+                raise
             except OSError as exc:
                 checked[prefix] = f"cannot read {prefix}: {exc.strerror or exc}"
         if checked[prefix] is not None:
@@ -309,7 +314,8 @@ def stage_item(
 
     Unchanged files (same mtime as their source) are left alone; text files have secrets masked;
     nothing partial is ever visible at a final name, also when several processes stage the same
-    job into the same folder. Files that may not or cannot be sent are in ``withheld``.
+    job into the same folder. Files that may not or cannot be sent are in ``withheld``; a
+    selected file that no longer exists raises FileNotFoundError naming it (the job fails).
     """
     files: list[str] = []
     withheld: list[tuple[str, str]] = []
@@ -325,6 +331,8 @@ def stage_item(
         try:
             st = os.lstat(src)
             reason = None if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)
+        except FileNotFoundError:
+            raise
         except OSError as exc:
             reason = f"cannot read it: {exc.strerror or exc}"
         if reason is None:

@@ -233,6 +233,14 @@ def test_a_path_that_leaves_the_job_dir_is_withheld(tmp_path):
     assert result.withheld == (("logs/../../secret.txt", "its path leaves the job directory"),)
 
 
+def test_a_selected_file_that_vanished_fails_the_staging_naming_it(tmp_path):
+    item = _job(tmp_path, {"artifacts/results.yml": "score: 1\n"})
+    (tmp_path / "job/artifacts/results.yml").unlink()
+    with pytest.raises(FileNotFoundError) as caught:
+        stage_item(item, tmp_path / "out")
+    assert caught.value.filename.endswith("artifacts/results.yml")
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
 def test_an_unreadable_file_is_withheld(tmp_path):
     item = _job(tmp_path, {"logs/locked.log": "x\n"})
