@@ -2,59 +2,96 @@
 
 The local sink stages into its output folder; tracker sinks stage into a temporary folder and
 upload it with one directory call.
+
+Every text file is scanned for secrets whatever its name or size, streamed in chunks of whole
+lines. A file with no secret is hard-linked (cheap); one with secrets is written masked. What
+cannot be scanned (a line too long, a read error) is withheld, never sent raw; symbolic links and
+special files (FIFOs, devices, sockets) are never followed or opened. Each withheld file is named
+with the reason in :attr:`StageResult.withheld`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from evalport.domain.ports import ExportItem
-from evalport.domain.redact import redact_config_text
+from evalport.domain.secret_text import TextRedactor
 
-REDACTED_SUFFIXES = (".yml", ".yaml", ".json", ".env", ".sh", ".cfg", ".ini", ".toml", ".txt", ".log")
-MAX_REDACTED_SIZE = 64 * 1024 * 1024
+CHUNK_BYTES = 1 << 20
+MAX_LINE_BYTES = 32 << 20
+BINARY_SNIFF_BYTES = 8192
+_OPEN_FLAGS = (
+    os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 @dataclass(frozen=True)
 class StageResult:
+    """``files`` staged (relative paths), how many were (re)written, and ``withheld``: (file, why)."""
+
     files: tuple[str, ...]
     changed: int
+    withheld: tuple[tuple[str, str], ...] = ()
+
+
+class _Unscannable(Exception):
+    """The file cannot be scanned for secrets, so it is not sent."""
 
 
 def file_signatures(item: ExportItem) -> list[tuple[str, int, int]]:
     """(path, size, mtime) of each file an item would send; a missing file is (path, -1, -1).
 
-    Cheap to compute (stat only), and changes whenever a file is rewritten: sinks and the ledger
-    put it in their fingerprints of what was sent.
+    Cheap to compute (lstat only: a link is never followed), and changes whenever a file is
+    rewritten: sinks and the ledger put it in their fingerprints of what was sent.
     """
     out = []
     for rel, path in item.artifact_paths():
         try:
-            st = path.stat()
+            st = os.lstat(path)
             out.append((rel, st.st_size, st.st_mtime_ns))
         except OSError:
             out.append((rel, -1, -1))
     return out
 
 
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link (not followed)"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO, not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a regular file"
+    if stat.S_ISDIR(mode):
+        return "a directory, not a regular file"
+    return "not a regular file"
+
+
 def _same_file(src: os.stat_result, dst: Path) -> bool:
     """A staged copy carries its source's mtime; redaction may change its size, so size is not compared."""
     try:
-        return dst.stat().st_mtime_ns == src.st_mtime_ns
+        return os.lstat(dst).st_mtime_ns == src.st_mtime_ns
     except FileNotFoundError:
         return False
 
 
-def _replace_via_temp(dst: Path, write: Callable[[Path], None], st: os.stat_result | None) -> None:
-    """Writes through a temp name and renames it into place: readers never see a partial file."""
-    tmp = dst.with_name(f".{dst.name}.partial")
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns
+
+
+def _temp_name(dst: Path) -> Path:
+    return dst.with_name(f".{dst.name}.{os.getpid()}.{os.urandom(6).hex()}.partial")
+
+
+def _publish(dst: Path, tmp: Path, st: os.stat_result | None) -> None:
+    """Renames a finished temp file into place (never a partial file at ``dst``); removes it on failure."""
     try:
-        tmp.unlink(missing_ok=True)
-        write(tmp)
         if st is not None:
             os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
         os.replace(tmp, dst)
@@ -63,67 +100,258 @@ def _replace_via_temp(dst: Path, write: Callable[[Path], None], st: os.stat_resu
         raise
 
 
-def _link(src: Path, dst: Path, st: os.stat_result) -> None:
-    """A hard link where the file system allows it (far cheaper than a copy), else a copy.
+def _copy_from_fd(fd: int, out: Callable[[bytes], object], size: int, chunk_bytes: int) -> None:
+    """Writes the first ``size`` bytes of ``fd`` (read by offset, so the scan position is kept)."""
+    offset = 0
+    while offset < size:
+        data = os.pread(fd, min(chunk_bytes, size - offset), offset)
+        if not data:
+            raise _Unscannable("it shrank while being staged")
+        out(data)
+        offset += len(data)
+
+
+def _link(src: Path, dst: Path, fd: int, st: os.stat_result, chunk_bytes: int) -> None:
+    """A hard link where the file system allows it (far cheaper than a copy), else a copy from ``fd``.
 
     Artifacts are finished results, so sharing the inode is safe; the link survives the source's
     deletion, and a source rewritten later (new mtime) is staged again. A new link is atomic by
-    itself; replacing an existing file goes through a temp name.
+    itself; replacing an existing file goes through a unique temp name, so concurrent stagers of
+    the same file never share one. The link must be the inode that was scanned.
     """
-    if not dst.exists():
-        try:
-            os.link(src, dst)
-            return
-        except FileExistsError:
-            pass
-        except OSError:
-            _replace_via_temp(dst, lambda tmp: shutil.copyfile(src, tmp), st)
-            return
+    linked: Path | None = None
     try:
-        _replace_via_temp(dst, lambda tmp: os.link(src, tmp), None)
+        os.link(src, dst, follow_symlinks=False)
+        linked = dst
+    except FileExistsError:
+        tmp = _temp_name(dst)
+        with contextlib.suppress(OSError):
+            os.link(src, tmp, follow_symlinks=False)
+            linked = tmp
     except OSError:
-        _replace_via_temp(dst, lambda tmp: shutil.copyfile(src, tmp), st)
+        pass
+    if linked is None:
+        _write_temp(dst, st, lambda write: _copy_from_fd(fd, write, st.st_size, chunk_bytes))
+        return
+    try:
+        got = os.lstat(linked)
+        if _identity(got) != _identity(st):
+            raise _Unscannable("it changed while being staged; export again once it is complete")
+    except BaseException:
+        linked.unlink(missing_ok=True)
+        raise
+    if linked != dst:
+        _publish(dst, linked, None)
+        # rename() of one hard link onto another of the same inode succeeds and does nothing
+        linked.unlink(missing_ok=True)
 
 
-def place_file(src: Path, dst: Path, st: os.stat_result) -> None:
-    """Stages ``src`` at ``dst``; text files that hold secrets are written with them masked."""
-    if src.suffix.lower() in REDACTED_SUFFIXES and st.st_size <= MAX_REDACTED_SIZE:
-        data = src.read_bytes()
+def _create_temp(dst: Path) -> tuple[int, Path]:
+    """A new file with a name no other process uses, beside ``dst`` (same file system, for rename)."""
+    while True:
+        tmp = _temp_name(dst)
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-        if text is not None:
-            redacted = redact_config_text(text)
-            if redacted != text:
-                _replace_via_temp(dst, lambda tmp: tmp.write_bytes(redacted.encode("utf-8")), st)
-                return
-    _link(src, dst, st)
+            return os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666
+            ), tmp
+        except FileExistsError:
+            continue
 
 
-def stage_item(item: ExportItem, target: Path) -> StageResult:
+def _write_temp(dst: Path, st: os.stat_result, fill: Callable[[Callable[[bytes], object]], None]) -> None:
+    """Writes a new file at a unique temp name beside ``dst`` via ``fill(write)``, then renames it."""
+    fd, tmp = _create_temp(dst)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            fill(out.write)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _publish(dst, tmp, st)
+
+
+def _read(fd: int, n: int) -> bytes:
+    try:
+        return os.read(fd, n)
+    except OSError as exc:
+        raise _Unscannable(f"cannot read it: {exc.strerror or exc}") from exc
+
+
+def _scan(
+    fd: int, dst: Path, st: os.stat_result, first: bytes, chunk_bytes: int, max_line_bytes: int
+) -> bool:
+    """Streams ``fd`` through the redactor; on the first change writes the masked copy. True if written.
+
+    Reads up to the size the file had when opened (a file still growing is caught when linked).
+    Bytes that are not UTF-8 are carried through unchanged (surrogateescape), so a masked copy
+    differs from its source only in the masked spans.
+    """
+    redactor = TextRedactor()
+    pending = bytearray()
+    scanned, read = 0, len(first)
+    out = None
+    tmp: Path | None = None
+    block = first
+    try:
+        while True:
+            final = not block
+            if final:
+                lines, pending = bytes(pending), bytearray()
+            else:
+                cut = block.rfind(b"\n") + 1
+                if cut == 0:
+                    pending += block
+                    if len(pending) > max_line_bytes:
+                        raise _Unscannable(
+                            f"it has a line longer than {max_line_bytes} bytes, too long to scan for secrets"
+                        )
+                    block = _read(fd, min(chunk_bytes, st.st_size - read)) if read < st.st_size else b""
+                    read += len(block)
+                    continue
+                lines = bytes(pending) + block[:cut] if pending else block[:cut]
+                pending = bytearray(block[cut:])
+            text = lines.decode("utf-8", "surrogateescape")
+            masked = redactor.feed(text)
+            if final:
+                masked += redactor.finish()
+            if out is None and masked != text:
+                fd_out, tmp = _create_temp(dst)
+                out = os.fdopen(fd_out, "wb")
+                _copy_from_fd(fd, out.write, scanned, chunk_bytes)
+            if out is not None:
+                out.write(masked.encode("utf-8", "surrogateescape"))
+            scanned += len(lines)
+            if final:
+                break
+            block = _read(fd, min(chunk_bytes, st.st_size - read)) if read < st.st_size else b""
+            read += len(block)
+        if out is None:
+            return False
+        out.close()
+    except BaseException:
+        if out is not None:
+            out.close()
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise
+    assert tmp is not None
+    _publish(dst, tmp, st)
+    return True
+
+
+def place_file(
+    src: Path,
+    dst: Path,
+    st: os.stat_result,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+    max_line_bytes: int = MAX_LINE_BYTES,
+) -> str | None:
+    """Stages ``src`` at ``dst``: text with secrets masked, binary files as they are.
+
+    Returns None once placed, or the reason the file is withheld (nothing is then written).
+    A missing source and errors writing ``dst`` are raised (OSError) for the sink to report:
+    the job fails naming the file.
+    """
+    try:
+        fd = os.open(src, _OPEN_FLAGS)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if os.path.islink(src):
+            return "a symbolic link (not followed)"
+        return f"cannot read it: {exc.strerror or exc}"
+    try:
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
+            return _kind(opened.st_mode)
+        # never ask for more than the file holds: a 1 MiB read buffer costs more than a small file
+        first = _read(fd, min(chunk_bytes, opened.st_size)) if opened.st_size else b""
+        binary = b"\0" in first[:BINARY_SNIFF_BYTES]
+        if binary or not _scan(fd, dst, opened, first, chunk_bytes, max_line_bytes):
+            _link(src, dst, fd, opened, chunk_bytes)
+        return None
+    except _Unscannable as exc:
+        return str(exc)
+    finally:
+        os.close(fd)
+
+
+def _unsafe_path(root: Path, rel: str, checked: dict[str, str | None]) -> str | None:
+    """Why ``rel`` may not be read below ``root`` (a folder on the way is a link, ``..``), else None."""
+    parts = rel.split("/")
+    if rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        return "its path leaves the job directory"
+    for i in range(1, len(parts)):
+        prefix = "/".join(parts[:i])
+        if prefix not in checked:
+            try:
+                mode = os.lstat(root / prefix).st_mode
+                checked[prefix] = None if stat.S_ISDIR(mode) else f"{prefix} is {_kind(mode)}"
+            except FileNotFoundError:
+                raise
+            except OSError as exc:
+                checked[prefix] = f"cannot read {prefix}: {exc.strerror or exc}"
+        if checked[prefix] is not None:
+            return checked[prefix]
+    return None
+
+
+def _drop_stale(dst: Path) -> None:
+    """A copy staged earlier of a file now withheld must not stay at its final name."""
+    with contextlib.suppress(OSError):
+        dst.unlink(missing_ok=True)
+
+
+def stage_item(
+    item: ExportItem,
+    target: Path,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+    max_line_bytes: int = MAX_LINE_BYTES,
+) -> StageResult:
     """Stages the item's selected artifacts and logs at ``target/<artifacts|logs>/...``.
 
     Unchanged files (same mtime as their source) are left alone; text files have secrets masked;
-    nothing partial is ever visible at a final name.
+    nothing partial is ever visible at a final name, also when several processes stage the same
+    job into the same folder. Files that may not or cannot be sent are in ``withheld``; a
+    selected file that no longer exists raises FileNotFoundError naming it (the job fails).
     """
     files: list[str] = []
+    withheld: list[tuple[str, str]] = []
     changed = 0
     made: set[Path] = set()
+    checked: dict[str, str | None] = {}
     for rel, src in item.artifact_paths():
-        dst = target / rel
-        st = src.stat()
-        files.append(rel)
-        if _same_file(st, dst):
+        reason = _unsafe_path(item.directory, rel, checked) if item.directory is not None else None
+        if reason is not None:
+            withheld.append((rel, reason))
             continue
-        if dst.parent not in made:
-            try:
-                dst.parent.mkdir()
-            except FileExistsError:
-                pass
-            except FileNotFoundError:
-                dst.parent.mkdir(parents=True, exist_ok=True)
-            made.add(dst.parent)
-        place_file(src, dst, st)
+        dst = target / rel
+        try:
+            st = os.lstat(src)
+            reason = None if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            reason = f"cannot read it: {exc.strerror or exc}"
+        if reason is None:
+            if _same_file(st, dst):
+                files.append(rel)
+                continue
+            if dst.parent not in made:
+                try:
+                    dst.parent.mkdir()
+                except FileExistsError:
+                    pass
+                except FileNotFoundError:
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                made.add(dst.parent)
+            reason = place_file(src, dst, st, chunk_bytes=chunk_bytes, max_line_bytes=max_line_bytes)
+        if reason is not None:
+            withheld.append((rel, reason))
+            _drop_stale(dst)
+            continue
+        files.append(rel)
         changed += 1
-    return StageResult(tuple(files), changed)
+    return StageResult(tuple(files), changed, tuple(withheld))

@@ -37,16 +37,44 @@ def test_config_files_keep_their_layout_and_lose_their_secrets():
     assert redact_config_text(text) == "target:\n  api_key: ***\n  api_key_name: NGC_API_KEY\nmax_tokens: 5\n"
 
 
-@pytest.mark.parametrize("key", ["api_key", "NGC_API_KEY", "private_key", "aws_secret_access_key", "key",
-                                 "HF_TOKEN", "db_password", "client_secret", "credentials"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "api_key",
+        "NGC_API_KEY",
+        "private_key",
+        "aws_secret_access_key",
+        "key",
+        "HF_TOKEN",
+        "db_password",
+        "client_secret",
+        "credentials",
+        "Authorization",
+        "hf-token",
+    ],
+)
 def test_secret_looking_keys_are_secret(key):
     from evalport.domain.redact import is_secret_key
 
     assert is_secret_key(key)
 
 
-@pytest.mark.parametrize("key", ["run_key", "evalport.run_key", "sort_key", "primary_key", "api_key_name",
-                                 "max_tokens", "keyword", "monkey", "tokenizer"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "run_key",
+        "evalport.run_key",
+        "sort_key",
+        "primary_key",
+        "api_key_name",
+        "max_tokens",
+        "keyword",
+        "monkey",
+        "tokenizer",
+        "api-key-name",
+        "token_env",
+    ],
+)
 def test_ordinary_keys_are_not_secret(key):
     from evalport.domain.redact import is_secret_key
 
