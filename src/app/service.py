@@ -175,14 +175,20 @@ class ExportService:
         with tempfile.TemporaryDirectory(prefix="evalport-stage-") as workdir:
             read = self._read(jobs, policy, Path(workdir), include_failed, states)
             ready: list[tuple[TaskResult, Path]] = []
+            unreadable: list[tuple[ResultSink, Outcome]] = []
             for job, got in read:
                 if isinstance(got, str):
                     status = Status.SKIPPED if got.startswith("skip:") else Status.FAILED
                     reason = got.removeprefix("skip:")
-                    emit([Outcome(job.job_id, s.destination, status, reason) for s in sinks])
+                    outcomes = [Outcome(job.job_id, s.destination, status, reason) for s in sinks]
+                    emit(outcomes)
+                    if status is Status.FAILED:
+                        unreadable.extend(zip(sinks, outcomes, strict=True))
                 else:
                     ready.append(got)
                     report.notes.extend(_result_notes(got[0]))
+            if not dry_run:
+                self._record_failed_reads(unreadable)
             for sink in sinks:
                 items = [prepare_item(result, directory, sink) for result, directory in ready]
                 if not items:
@@ -278,6 +284,22 @@ class ExportService:
         except Exception as exc:  # the ledger is a cache of what happened; never fail an export over it
             log.warning("could not record exports in the ledger: %s", exc)
         return [outcomes[i.result.job_id] for i in items]
+
+    def _record_failed_reads(self, failed: Sequence[tuple[ResultSink, Outcome]]) -> None:
+        """A job that could not be read is a failed delivery too: the ledger's retry backoff (and
+        ``evalport history``) then know of it, so ``watch`` does not re-read it on every poll."""
+        if self.ledger is None or not failed:
+            return
+        from evalport.adapters.ledger import LedgerEntry
+
+        entries = [
+            LedgerEntry(o.job_id, target_key(sink), o.destination, "", o.status.value, o.reason)
+            for sink, o in failed
+        ]
+        try:
+            self.ledger.record(entries)
+        except Exception as exc:  # the ledger is a cache; never fail an export over it
+            log.warning("could not record exports in the ledger: %s", exc)
 
     def _export_one(self, sink: ResultSink, items: list[ExportItem]) -> list[Outcome]:
         try:

@@ -314,9 +314,12 @@ class _Builder:
                 lambda r, w: {**r, "data": {**r["data"], "output_dir": f"{w.directory}\x00/etc"}},
             ),
         ]
+        # A config part of the wrong shape is ignored with a warning: the job itself may still export.
+        shape_only = {"evaluation.tasks is a mapping", "evaluation is a list"}
         for _index, (why, mutate) in enumerate(cases):
             written = record_job()
-            self.add(written, BAD, f"execution-DB line: {why}", EXEC_DB_NAME, mutate(written.record, written))
+            kind = NAMED if why in shape_only else BAD
+            self.add(written, kind, f"execution-DB line: {why}", EXEC_DB_NAME, mutate(written.record, written))
 
     def escaping_ids(self) -> None:
         """Ids that, joined to the local output folder as ``<inv>/<job>``, land in the sentinel folder."""

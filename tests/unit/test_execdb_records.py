@@ -123,3 +123,25 @@ def test_an_unreadable_or_special_execution_db_is_a_warning_not_a_crash(tmp_path
     os.mkfifo(fifo)
     got = read_exec_db(fifo)
     assert got.records == {} and "not a regular file" in got.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ({"evaluation": [{"name": "gsm8k"}]}, "config.evaluation is a list"),
+        ({"evaluation": {"tasks": {"name": "gsm8k"}}}, "config.evaluation.tasks is a dict"),
+        ({"evaluation": {"tasks": ["gsm8k"]}}, "entries that are not mappings"),
+        ({"target": {"api_endpoint": "http://x"}}, "config.target.api_endpoint"),
+    ],
+)
+def test_a_config_part_of_the_wrong_shape_is_a_warning_naming_the_line_and_the_job_is_kept(
+    tmp_path, config, named
+):
+    from evalport.adapters.sources.execdb import read_exec_db
+
+    db = tmp_path / "exec.v1.jsonl"
+    record = {"invocation_id": "abcd1234abcd1234", "job_id": "abcd1234abcd1234.0", "config": config}
+    db.write_text(json.dumps(record) + "\n")
+    got = read_exec_db(db)
+    assert list(got.records) == ["abcd1234abcd1234.0"]
+    assert any(f"{db}:1:" in w and named in w and "abcd1234abcd1234.0" in w for w in got.warnings), got.warnings

@@ -57,6 +57,8 @@ def read_exec_db(path: Path) -> ExecDbRecords:
                 out.warnings.append(message)
                 log.debug(message)
                 continue
+            for problem in record.shape_problems():
+                out.warnings.append(f"{path}:{lineno}: job {record.job_id}: {problem}; that part is ignored")
             out.records[record.job_id] = record
     except OSError as exc:
         out.warnings.append(f"{path}: cannot read the execution DB: {exc.strerror or exc}")

@@ -116,6 +116,27 @@ class ExecDbRecord(BaseModel):
         return self
 
 
+    def shape_problems(self) -> list[str]:
+        """Parts of ``config`` evalport reads whose shape is wrong; they are ignored where used."""
+        problems = []
+        evaluation = self.config.get("evaluation")
+        if evaluation is not None and not isinstance(evaluation, dict):
+            problems.append(f"config.evaluation is a {type(evaluation).__name__}, not a mapping")
+        elif isinstance(evaluation, dict):
+            tasks = evaluation.get("tasks")
+            if tasks is not None and not isinstance(tasks, list):
+                problems.append(f"config.evaluation.tasks is a {type(tasks).__name__}, not a list")
+            elif isinstance(tasks, list) and not all(isinstance(t, dict) for t in tasks):
+                problems.append("config.evaluation.tasks holds entries that are not mappings")
+        target = self.config.get("target")
+        endpoint = target.get("api_endpoint") if isinstance(target, dict) else None
+        if (target is not None and not isinstance(target, dict)) or (
+            endpoint is not None and not isinstance(endpoint, dict)
+        ):
+            problems.append("config.target.api_endpoint is not a mapping")
+        return problems
+
+
 def parse_record(raw: Any) -> ExecDbRecord:
     """The record in a decoded JSON line; a ValueError whose message names the fields that are wrong."""
     if not isinstance(raw, dict):
