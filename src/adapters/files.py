@@ -119,10 +119,12 @@ def _read_at_most(fh, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def list_files(root: Path) -> list[str]:
+def list_files(root: Path, passed_over: list[str] | None = None) -> list[str]:
     """Relative POSIX paths of the regular files below ``root`` (no links followed), sorted.
 
     A ``root`` that is itself a symbolic link lists nothing: it may lead out of the job directory.
+    Entries that are neither files nor folders (links, FIFOs, sockets, devices) are never listed;
+    ``passed_over`` (when given) receives ``"<relative path> (<what it is>)"`` for each of them.
     """
     out: list[str] = []
     try:
@@ -143,5 +145,21 @@ def list_files(root: Path) -> list[str]:
                 stack.append((Path(entry.path), rel + "/"))
             elif entry.is_file(follow_symlinks=False):
                 out.append(rel)
+            elif passed_over is not None:
+                passed_over.append(f"{rel} ({_entry_kind(entry)})")
     out.sort()
     return out
+
+
+def _entry_kind(entry: os.DirEntry[str]) -> str:
+    if entry.is_symlink():
+        return "a symbolic link"
+    try:
+        mode = entry.stat(follow_symlinks=False).st_mode
+    except OSError:
+        return "unreadable"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"

@@ -13,6 +13,7 @@ with the reason in :attr:`StageResult.withheld`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import stat
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from pathlib import Path
 
 from evalport.domain.ports import ExportItem
 from evalport.domain.secret_text import TextRedactor
+
+log = logging.getLogger("evalport.staging")
 
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 32 << 20
@@ -37,6 +40,13 @@ class StageResult:
     files: tuple[str, ...]
     changed: int
     withheld: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def note(self) -> str:
+        """One line naming each withheld file and why (empty when nothing was withheld)."""
+        if not self.withheld:
+            return ""
+        return "not sent: " + "; ".join(f"{rel} ({why})" for rel, why in self.withheld)
 
 
 class _Unscannable(Exception):
@@ -354,4 +364,7 @@ def stage_item(
             continue
         files.append(rel)
         changed += 1
-    return StageResult(tuple(files), changed, tuple(withheld))
+    result = StageResult(tuple(files), changed, tuple(withheld))
+    if withheld:
+        log.warning("job %s: %s", item.result.job_id, result.note)
+    return result

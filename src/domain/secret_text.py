@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 REDACTED = "***"
+# Where a whole YAML/JSON value is replaced: a bare *** would read as a YAML alias (invalid YAML).
+QUOTED = f'"{REDACTED}"'
 
 _SECRET_KEY = re.compile(
     r"(?:^|[_\-.])(?:api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|secret[_\-]?key|ssh[_\-]?key|"
@@ -182,7 +184,7 @@ def _mask_assignments(body: str) -> tuple[str, _State]:
             continue
         if first in "{[":
             end, depth, in_string = _scan_brackets(body, at, 0, False)
-            out.append(body[done:at] + REDACTED)
+            out.append(body[done:at] + (QUOTED if m["sep"] == ":" else REDACTED))
             done = len(body) if end is None else end
             if end is None:
                 state = _Brackets(depth, in_string)
@@ -206,7 +208,7 @@ def _mask_assignments(body: str) -> tuple[str, _State]:
             end = v.end() if v else at
         if body[at:end].strip() in _NOT_A_VALUE:
             continue
-        out.append(body[done:at] + REDACTED)
+        out.append(body[done:at] + (QUOTED if mapping_line else REDACTED))
         done = end
     if not out:
         return body, state
@@ -321,7 +323,7 @@ class TextRedactor:
         if state.emitted:
             return ""
         state.emitted = True
-        return body[:indent] + REDACTED + eol
+        return body[:indent] + (QUOTED if state.items_at_column else REDACTED) + eol
 
 
 def redact_text(text: str) -> str:

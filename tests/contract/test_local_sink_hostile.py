@@ -369,3 +369,23 @@ def test_an_id_never_exported_here_is_not_held(tmp_path):
     located = exported(sink, *JOBS[:1])
     located["inv9.0"] = str(tmp_path / "out" / "inv9" / "inv9.0")
     assert sink.still_holds(located) == {"inv1.0"}
+
+
+# ---- files that turn unsendable between listing and staging ----------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_a_listed_file_that_became_a_fifo_is_named_in_the_outcome_and_the_rest_is_staged(tmp_path: Path):
+    import os
+
+    job_dir = tmp_path / "job"
+    (job_dir / "artifacts").mkdir(parents=True)
+    (job_dir / "artifacts" / "results.yml").write_text("results: {}\n")
+    os.mkfifo(job_dir / "artifacts" / "progress")
+    sink = LocalSink({"output_dir": str(tmp_path / "out")})
+    item = ExportItem(result(), job_dir, artifacts=("progress", "results.yml"))
+    (outcome,) = sink.export([item])
+    assert outcome.status is Status.EXPORTED
+    assert "not sent: artifacts/progress" in outcome.reason and "FIFO" in outcome.reason
+    staged = tmp_path / "out" / "inv1" / "inv1.0" / "artifacts"
+    assert (staged / "results.yml").is_file() and not (staged / "progress").exists()

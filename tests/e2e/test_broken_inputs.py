@@ -63,7 +63,9 @@ def test_ls_and_export_survive_every_kind_of_malformed_execution_db_line(cli, ho
     assert "escape" not in listed.out
     # a bad line never replaces the good record of the same job
     assert jobs[good["job_id"]]["path"] == good["data"]["output_dir"]
-    assert listed.err.count(f"{home.exec_db}:") == 8
+    # 8 lines skipped, and 3 kept whose config parts of the wrong shape are ignored, each named
+    assert listed.err.count(f"{home.exec_db}:") == 8 + 3
+    assert listed.err.count("that part is ignored") == 3
     timestamp_line = len(home.jobs) + 6
     assert f"{home.exec_db}:{timestamp_line}: skipped a corrupt execution-DB line: timestamp:" in listed.err
     assert_no_traceback(listed)
@@ -225,3 +227,16 @@ def test_a_bad_job_dir_beside_a_good_one_is_reported_and_the_good_one_exports(cl
     assert run.code == 1
     assert str(tmp_path / "nope") in run.out + run.err
     assert list(summary(tmp_path / "o")) == [home.jobs[0].job_id]
+
+
+@pytest.mark.timeout(60)
+def test_a_log_that_is_a_fifo_is_named_in_a_note_as_not_sent(cli, home, tmp_path):
+    job = home.jobs[0]
+    os.mkfifo(job.directory / "logs" / "live.pipe")
+    out = tmp_path / "out"
+    run = cli("export", job.job_id, "--output-dir", out, "--copy-logs", "--json")
+    assert run.code == 0, run.out + run.err
+    report = json.loads(run.out)
+    assert [o["status"] for o in report["outcomes"]] == ["exported"]
+    assert any(job.job_id in n and "logs/live.pipe (a FIFO)" in n for n in report["notes"]), report["notes"]
+    assert not list(out.rglob("live.pipe"))

@@ -224,3 +224,25 @@ def test_masking_text_in_chunks_of_whole_lines_equals_masking_it_whole(lines, cu
     streamed = "".join(redactor.feed(chunk) for chunk in chunks) + redactor.finish()
     assert streamed == redact_text(text)
     assert "CANARY" not in streamed
+
+
+def test_a_masked_yaml_file_is_still_yaml_and_a_masked_json_file_still_json():
+    """A bare *** would read as a YAML alias: whole values are replaced by a quoted "***"."""
+    import json
+
+    import yaml
+
+    from evalport.domain.redact import redact_config_text
+
+    text = (
+        "target:\n  api_endpoint:\n    api_key: sk-abcdef1234567890abcdef\n"
+        "token_list: [a1234567, b]\nhf_token:\n  value: hf_abcdefghijklmnopqrstuvwx\n"
+        "private_key: |\n  -----BEGIN PRIVATE KEY-----\n  MIIabc\n  -----END PRIVATE KEY-----\n"
+    )
+    masked = yaml.safe_load(redact_config_text(text))
+    assert masked["target"]["api_endpoint"]["api_key"] == "***"
+    assert masked["token_list"] == "***" and masked["hf_token"] == "***"
+    assert "MIIabc" not in masked["private_key"]
+    doc = {"credentials": {"type": "service_account"}, "private_key": "x", "n": 1}
+    for dumped in (json.dumps(doc), json.dumps(doc, indent=2)):
+        assert json.loads(redact_config_text(dumped)) == {"credentials": "***", "private_key": "***", "n": 1}

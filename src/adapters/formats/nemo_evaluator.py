@@ -199,6 +199,14 @@ def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEED
     logs = job_dir / "logs"
     if os.path.islink(logs):
         notes.append(_symlink_note(logs, "logs"))
+    passed_over: list[str] = []
+    artifact_files = list_files(artifacts, passed_over)
+    artifact_notes = [f"artifacts/{entry}" for entry in passed_over]
+    passed_over.clear()
+    log_files = list_files(logs, passed_over)
+    skipped = artifact_notes + [f"logs/{entry}" for entry in passed_over]
+    if skipped:
+        notes.append("not sent (only regular files leave): " + "; ".join(skipped))
     return TaskResult(
         job_id=job.job_id,
         invocation_id=job.invocation_id,
@@ -212,8 +220,8 @@ def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEED
         timestamp=timestamp,
         config=redact(config),
         details=details,
-        artifacts=tuple(list_files(artifacts)),
-        logs=tuple(list_files(logs)),
+        artifacts=tuple(artifact_files),
+        logs=tuple(log_files),
         notes=tuple(notes),
     )
 

@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 from evalport.adapters.files import atomic_write_text
 from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink
 from evalport.adapters.sinks.local_layout import csv_text, flat_row, folder_name_problem, read_csv_rows, shown
-from evalport.adapters.staging import stage_item
+from evalport.adapters.staging import StageResult, stage_item
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
 from evalport.domain.report import Outcome, Status
 
@@ -142,7 +142,7 @@ class LocalSink(BaseSink):
             )
             return [Outcome(i.result.job_id, self.destination, Status.FAILED, reason) for i in items]
 
-        staged: list[tuple[ExportItem, dict[str, Any], int, bool]] = []
+        staged: list[tuple[ExportItem, dict[str, Any], StageResult, bool]] = []
         outcomes: dict[str, Outcome] = {}
         root = self.output_dir.resolve()
         for item in items:
@@ -168,7 +168,7 @@ class LocalSink(BaseSink):
                     item.result.job_id, self.destination, Status.FAILED, reason
                 )
                 continue
-            staged.append((item, entry, stage.changed, existed))
+            staged.append((item, entry, stage, existed))
 
         previous: dict[str, dict[str, Any]] = {}
         summary = self.summary_path
@@ -184,7 +184,8 @@ class LocalSink(BaseSink):
                 ]
         report_problem = self._write_report() if staged and self.report_path is not None else None
 
-        for item, entry, changed, existed in staged:
+        for item, entry, stage, existed in staged:
+            changed = stage.changed
             job_id = item.result.job_id
             old = previous.get(job_id)
             if summary is None:
@@ -202,7 +203,9 @@ class LocalSink(BaseSink):
             if report_problem:
                 outcomes[job_id] = Outcome(job_id, self.destination, Status.FAILED, report_problem)
                 continue
-            outcomes[job_id] = Outcome(job_id, self.destination, status, location=str(self.job_dir(item)))
+            outcomes[job_id] = Outcome(
+                job_id, self.destination, status, stage.note, location=str(self.job_dir(item))
+            )
         return [outcomes[i.result.job_id] for i in items]
 
     def _write_job_summary(self, job_dir: Path, entry: dict[str, Any]) -> None:

@@ -602,14 +602,14 @@ class MlflowSink(BaseSink):
             params.update(flatten_params(redact(dict(result.config)), depth, prefix="config"))
         return {mlflow_param_key(k): v for k, v in params.items()}
 
-    def _stage(self, item: ExportItem, renamed: dict[str, str], tmp: Path) -> tuple[Path, str] | None:
+    def _stage(self, item: ExportItem, renamed: dict[str, str], tmp: Path) -> tuple[Path, str, str] | None:
         """The job's files (and the metric-name map) in one folder, with a digest of their content."""
         if not item.artifact_paths() and not renamed:
             return None
         import hashlib
 
         target = Path(tempfile.mkdtemp(dir=tmp))
-        stage_item(item, target)
+        withheld = stage_item(item, target).note
         if renamed:
             names = target / NAMES_FILE
             names.parent.mkdir(parents=True, exist_ok=True)
@@ -623,7 +623,7 @@ class MlflowSink(BaseSink):
                 while chunk := fh.read(_DIGEST_CHUNK):
                     digest.update(chunk)
             digest.update(b"\0")
-        return target, digest.hexdigest()[:32]
+        return target, digest.hexdigest()[:32], withheld
 
     def _export_item(
         self, client: Any, experiment_id: str, key: str, state: _RunState | None, item: ExportItem, tmp: Path
@@ -680,6 +680,8 @@ class MlflowSink(BaseSink):
                 f"MLflow params cannot change, so {len(kept)} param(s) keep their logged value "
                 f"({shown}{'; ...' if len(kept) > 3 else ''})"
             )
+        if staged is not None and staged[2]:
+            note = f"{note}; {staged[2]}" if note else staged[2]
 
         if upload:
             assert staged is not None
