@@ -319,7 +319,9 @@ class _Builder:
         for _index, (why, mutate) in enumerate(cases):
             written = record_job()
             kind = NAMED if why in shape_only else BAD
-            self.add(written, kind, f"execution-DB line: {why}", EXEC_DB_NAME, mutate(written.record, written))
+            self.add(
+                written, kind, f"execution-DB line: {why}", EXEC_DB_NAME, mutate(written.record, written)
+            )
 
     def escaping_ids(self) -> None:
         """Ids that, joined to the local output folder as ``<inv>/<job>``, land in the sentinel folder."""

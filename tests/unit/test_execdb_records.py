@@ -144,4 +144,6 @@ def test_a_config_part_of_the_wrong_shape_is_a_warning_naming_the_line_and_the_j
     db.write_text(json.dumps(record) + "\n")
     got = read_exec_db(db)
     assert list(got.records) == ["abcd1234abcd1234.0"]
-    assert any(f"{db}:1:" in w and named in w and "abcd1234abcd1234.0" in w for w in got.warnings), got.warnings
+    assert any(f"{db}:1:" in w and named in w and "abcd1234abcd1234.0" in w for w in got.warnings), (
+        got.warnings
+    )

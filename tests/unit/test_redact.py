@@ -34,7 +34,9 @@ def test_inline_secrets_in_text_are_masked(text, secret):
 
 def test_config_files_keep_their_layout_and_lose_their_secrets():
     text = "target:\n  api_key: nvapi-1\n  api_key_name: NGC_API_KEY\nmax_tokens: 5\n"
-    assert redact_config_text(text) == 'target:\n  api_key: "***"\n  api_key_name: NGC_API_KEY\nmax_tokens: 5\n'
+    assert (
+        redact_config_text(text) == 'target:\n  api_key: "***"\n  api_key_name: NGC_API_KEY\nmax_tokens: 5\n'
+    )
 
 
 @pytest.mark.parametrize(

@@ -115,7 +115,6 @@ class ExecDbRecord(BaseModel):
                 raise ValueError(f"data.{key} {value!r} is not a host or user name")
         return self
 
-
     def shape_problems(self) -> list[str]:
         """Parts of ``config`` evalport reads whose shape is wrong; they are ignored where used."""
         problems = []
