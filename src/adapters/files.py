@@ -59,7 +59,10 @@ class FileTooLargeError(OSError):
         super().__init__(errno.EFBIG, f"{size:,} bytes, over the limit of {limit:,}", str(path))
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a non-regular entry is, for messages: "a FIFO", "a symbolic link", ..."""
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
     if stat.S_ISFIFO(mode):
         return "a FIFO"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
@@ -97,7 +100,7 @@ def read_regular_file(path: Path, max_bytes: int | None = None) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise NotRegularFileError(
-                errno.EINVAL, f"is {_kind(info.st_mode)}, not a regular file; it is not read", str(path)
+                errno.EINVAL, f"is {file_kind(info.st_mode)}, not a regular file; it is not read", str(path)
             )
         if max_bytes is not None and info.st_size > max_bytes:
             raise FileTooLargeError(path, info.st_size, max_bytes)
@@ -152,14 +155,7 @@ def list_files(root: Path, passed_over: list[str] | None = None) -> list[str]:
 
 
 def _entry_kind(entry: os.DirEntry[str]) -> str:
-    if entry.is_symlink():
-        return "a symbolic link"
     try:
-        mode = entry.stat(follow_symlinks=False).st_mode
+        return file_kind(entry.stat(follow_symlinks=False).st_mode)
     except OSError:
         return "unreadable"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalport.adapters.files import file_kind
 from evalport.domain.ports import ExportItem
 from evalport.domain.secret_text import TextRedactor
 
@@ -72,15 +73,7 @@ def file_signatures(item: ExportItem) -> list[tuple[str, int, int]]:
 def _kind(mode: int) -> str:
     if stat.S_ISLNK(mode):
         return "a symbolic link (not followed)"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO, not a regular file"
-    if stat.S_ISSOCK(mode):
-        return "a socket, not a regular file"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device, not a regular file"
-    if stat.S_ISDIR(mode):
-        return "a directory, not a regular file"
-    return "not a regular file"
+    return f"{file_kind(mode)}, not a regular file"
 
 
 def _same_file(src: os.stat_result, dst: Path) -> bool:

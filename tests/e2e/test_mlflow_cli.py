@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evalport.adapters.retry import RetryPolicy
 from evalport.adapters.sinks.mlflow_sink import RUN_KEY_TAG, MlflowSink, mlflow_metric_key
 from evalport.app.cli import main
 from evalport.domain.identity import LogMode, RunIdentity
@@ -28,10 +27,8 @@ SECRET = "nvapi-very-secret"
 
 
 @pytest.fixture(autouse=True)
-def no_ambient_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(MlflowSink, "retry_policy", RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.05))
+def _no_ambient_mlflow(no_ambient_mlflow: None) -> None:
+    """The user's MLFLOW_* settings and long retries never reach these tests."""
 
 
 @pytest.fixture

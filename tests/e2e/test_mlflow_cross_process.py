@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from evalport.adapters.retry import RetryPolicy
-from evalport.adapters.sinks.mlflow_sink import MlflowSink, mlflow_metric_key
+from evalport.adapters.sinks.mlflow_sink import mlflow_metric_key
 from evalport.domain.identity import LogMode
 from evalport.testing.factory import LauncherHome, write_launcher_home
 from tests.e2e.test_mlflow_cli import by_key, evalport_command, key_of, run_export, runs_of
@@ -22,10 +21,8 @@ pytest_plugins = ["tests.support.mlflow_fixtures"]
 
 
 @pytest.fixture(autouse=True)
-def no_ambient_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(MlflowSink, "retry_policy", RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.05))
+def _no_ambient_mlflow(no_ambient_mlflow: None) -> None:
+    """The user's MLFLOW_* settings and long retries never reach these tests."""
 
 
 @pytest.fixture
