@@ -62,11 +62,16 @@ def read_in_workers(
     size = max(32, len(requests) // (workers * 4))
     chunks = [list(requests[i : i + size]) for i in range(0, len(requests), size)]
     got: list[list[Result | EvalportError] | None] = [None] * len(chunks)
-    with _pool(workers) as pool:
+    pool = _pool(workers)
+    try:
         futures = [pool.submit(read_chunk, chunk) for chunk in chunks]
         for i, future in enumerate(futures):
             with contextlib.suppress(BrokenProcessPool):  # its chunks are read again, one by one
                 got[i] = future.result()
+    except BaseException:  # a stop signal: queued chunks are dropped, not read before exiting
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     out: list[Result | EvalportError] = []
     for chunk, results in zip(chunks, got, strict=True):
         out.extend(results if results is not None else _read_one_by_one(read_chunk, chunk, job_id))

@@ -423,9 +423,14 @@ class MlflowSink(BaseSink):
 
             workers = min(self._workers, len(units)) if self._is_http else 1
             if workers > 1:
-                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evalport-mlflow") as pool:
+                pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evalport-mlflow")
+                try:
                     for future in [pool.submit(run_unit, groups) for groups in units.values()]:
                         future.result()
+                except BaseException:  # a stop signal: drop the queued jobs, finish only those in hand
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+                pool.shutdown(wait=True)
             else:
                 for groups in units.values():
                     run_unit(groups)
