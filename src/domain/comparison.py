@@ -217,13 +217,13 @@ def build_comparison(
             per_model.setdefault(r.model_id, []).append(r)
         raw: dict[str, tuple[float | None, float | None, str | None, int]] = {}
         for model in models:
-            runs = per_model.get(model, [])
-            if not runs:
+            model_runs = per_model.get(model, [])
+            if not model_runs:
                 raw[model] = (None, None, None, 0)
                 continue
-            latest = _latest(runs)
+            latest = _latest(model_runs)
             value, stderr = _headline_value(latest, metric)
-            raw[model] = (value, stderr, latest.job_id, len(runs))
+            raw[model] = (value, stderr, latest.job_id, len(model_runs))
 
         finite = [v for v, *_ in raw.values() if v is not None and math.isfinite(v)]
         best_value = (max(finite) if higher else min(finite)) if len(finite) >= 2 else None

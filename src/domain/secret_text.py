@@ -294,11 +294,11 @@ class TextRedactor:
             self._state = None
             return self._line(line[end.end() :])
         if isinstance(state, _Brackets):
-            end, state.depth, state.in_string = _scan_brackets(line, 0, state.depth, state.in_string)
-            if end is None:
+            closed, state.depth, state.in_string = _scan_brackets(line, 0, state.depth, state.in_string)
+            if closed is None:
                 return ""
             self._state = None
-            return self._line(line[end:])
+            return self._line(line[closed:])
         if isinstance(state, _NextItem):
             self._state = None
             body, eol = _split_eol(line)

@@ -63,7 +63,7 @@ def task_chart(comparison: Comparison, column: TaskColumn, salt: str) -> str | N
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         ys = list(range(len(rows)))[::-1]
-        values = [c.value for _, c in rows]
+        values = [float(c.value) for _, c in rows if c.value is not None]
         errs = [c.stderr if c.stderr is not None and math.isfinite(c.stderr) else 0.0 for _, c in rows]
         colors = [BEST if c.best else BASELINE if c.is_baseline else BAR for _, c in rows]
         edges = [BASELINE if c.is_baseline else "none" for _, c in rows]
@@ -78,15 +78,15 @@ def task_chart(comparison: Comparison, column: TaskColumn, salt: str) -> str | N
             error_kw={"ecolor": ERR, "capsize": 2.5},
         )
         ax.set_yticks(ys, [_short(m) for m, _ in rows])
-        for y, (_, cell), err in zip(ys, rows, errs, strict=True):
-            end = cell.value + err if cell.value >= 0 else cell.value - err
+        for y, value, err in zip(ys, values, errs, strict=True):
+            end = value + err if value >= 0 else value - err
             ax.annotate(
-                fmt_value(cell.value),
+                fmt_value(value),
                 (end, y),
-                xytext=(3 if cell.value >= 0 else -3, 0),
+                xytext=(3 if value >= 0 else -3, 0),
                 textcoords="offset points",
                 va="center",
-                ha="left" if cell.value >= 0 else "right",
+                ha="left" if value >= 0 else "right",
                 fontsize=7.5,
             )
         ax.set_xlabel(column.metric or "")

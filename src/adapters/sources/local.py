@@ -203,11 +203,11 @@ class LocalSource:
             self._warnings[:] = [w for w in self._warnings if w not in reported]
         invocations = {j.invocation_id for j in jobs.values()}
         job_ids, errors = resolve_ids(ids, invocations, jobs)
-        errors = [*dir_errors, *errors]
+        found: list[EvalportError] = [*dir_errors, *errors]
         if not jobs:
             hint = f"the execution DB {self.exec_db} holds no jobs; pass --exec-db or --job-dir"
-            errors = [UnknownIdError(e.ident, hint) if isinstance(e, UnknownIdError) else e for e in errors]
-        return [jobs[j] for j in job_ids], errors
+            found = [UnknownIdError(e.ident, hint) if isinstance(e, UnknownIdError) else e for e in found]
+        return [jobs[j] for j in job_ids], found
 
     def job_states(self, jobs: Sequence[Job]) -> dict[str, JobState]:
         out = {}

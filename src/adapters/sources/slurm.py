@@ -232,8 +232,11 @@ class SlurmSource(LocalSource):
                 else shlex.split(os.environ.get(SSH_OPTIONS_ENV, ""))
             )
             config = ssh_config or os.environ.get(SSH_CONFIG_ENV) or None
-            kwargs = {"connect_timeout": connect_timeout} if connect_timeout else {}
-            transport = SshTransport(options, config_file=config, **kwargs)
+            transport = (
+                SshTransport(options, config_file=config, connect_timeout=connect_timeout)
+                if connect_timeout
+                else SshTransport(options, config_file=config)
+            )
         self.transport = transport
 
     # -- helpers -------------------------------------------------------------------------------
