@@ -5,7 +5,8 @@
 - registration: :func:`register_sink` (alias :func:`register_exporter`), :func:`unregister_sink`,
   or an entry point in the group ``evalport.sinks``;
 - the staging helper that copies an item's files with secrets masked: :func:`stage_item`
-  (:class:`StageResult`), and :func:`file_signatures` for fingerprints of what is sent;
+  (:class:`StageResult`), :func:`file_signatures` for fingerprints of what is sent, and
+  :class:`RetryPolicy` for bounded retries of a server's transient errors;
 - the domain types a sink receives and returns: :class:`ExportItem`, :class:`TaskResult`,
   :class:`Metric`, :class:`Outcome`, :class:`Status`, :class:`RunIdentity`, :class:`LogMode`,
   :class:`SinkCapabilities`, :class:`CheckResult`, :class:`ArtifactPolicy`, :class:`MetricFilter`,
@@ -16,6 +17,7 @@ Tests for a sink come from ``evalport.testing`` (``SinkContract``).
 
 from __future__ import annotations
 
+from evalport.adapters.retry import RetryPolicy
 from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink, SinkConfig, TrackerSinkConfig
 from evalport.adapters.staging import StageResult, file_signatures, stage_item
 from evalport.app.registry import register_exporter, register_sink, register_source, unregister_sink
@@ -53,6 +55,7 @@ __all__ = [
     "ResultError",
     "ResultSink",
     "ResultSource",
+    "RetryPolicy",
     "RunIdentity",
     "SinkCapabilities",
     "SinkConfig",

@@ -205,7 +205,7 @@ class SqliteLedger:
         """Every job id with an event; raises LedgerUnavailable when the file cannot be read."""
         if not self.path.exists():
             return []
-        return [row[0] for row in self._query("SELECT DISTINCT job_id FROM events", [])]
+        return [str(row[0]) for row in self._query("SELECT DISTINCT job_id FROM events", [])]
 
     def _query(self, sql: str, args: Sequence[object]) -> list[tuple[object, ...]]:
         try:

@@ -30,8 +30,8 @@ def export(
     launcher run config, an evalport config, flat options for every destination, or options keyed
     by destination (``{"local": {...}, "mlflow": {...}}``), read by the same rule as the CLI's.
     Raises only for usage and configuration errors; every job or destination problem is an
-    outcome in the report. The ledger (``ledger=False`` to bypass it) skips what a destination already holds unchanged,
-    unless ``force``.
+    outcome in the report. The ledger (``ledger=False`` to bypass it) skips what a destination
+    already holds unchanged, unless ``force``.
     """
     from evalport.app.container import container_for
     from evalport.app.request import ExportRequest

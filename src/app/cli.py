@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import sys
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from cyclopts import App, Parameter
 
@@ -44,13 +44,13 @@ JobDirs = Annotated[
 ]
 
 
-def _stderr():
+def _stderr() -> Any:
     from evalport.app.cli_output import console
 
     return console(stderr=True)
 
 
-def _container(exec_db: str | None, job_dirs: list[str] | None, request=None, **options):
+def _container(exec_db: str | None, job_dirs: list[str] | None, request: Any = None, **options: Any) -> Any:
     """The composition root for one command; a request adds the exec DB and job dirs its config names."""
     from evalport.app.container import build_container, container_for
 
@@ -59,11 +59,11 @@ def _container(exec_db: str | None, job_dirs: list[str] | None, request=None, **
     return build_container(exec_db=exec_db, job_dirs=job_dirs or [], **options)
 
 
-def _service(exec_db: str | None, job_dirs: list[str] | None, request=None):
+def _service(exec_db: str | None, job_dirs: list[str] | None, request: Any = None) -> Any:
     return _container(exec_db, job_dirs, request).service()
 
 
-def _warn_source(service) -> None:
+def _warn_source(service: Any) -> None:
     from evalport.app.cli_output import warning
 
     for message in service.source.warnings:
@@ -293,7 +293,7 @@ def history(
     return EXIT_OK
 
 
-def _history_job_ids(container, ledger, ids: list[str]) -> list[str]:
+def _history_job_ids(container: Any, ledger: Any, ids: list[str]) -> list[str]:
     """The job ids ``ids`` name among the source's jobs and the ledger's (an unknown id: exit 2)."""
     from evalport.domain.ids import resolve_ids
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 from cyclopts import Parameter
 
@@ -95,10 +95,10 @@ def watch(
     )
     plan = _container(exec_db, job_dir, request).service().plan(request)
 
-    def make_service():
+    def make_service() -> Any:
         return _container(exec_db, job_dir, request).service()
 
-    def show(o) -> None:
+    def show(o: Any) -> None:
         if o.status.value in ("exported", "updated", "failed"):
             print(
                 f"{o.job_id} -> {o.destination}: {o.status.value}" + (f" ({o.reason})" if o.reason else ""),

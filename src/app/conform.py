@@ -43,12 +43,12 @@ class _CompletedSink:
 
 def complete_sink(sink: Any) -> ResultSink:
     if all(hasattr(sink, m) for m in _SINK_DEFAULTS):
-        return sink  # type: ignore[no-any-return]
+        return sink
     completed = _CompletedSink(sink)
     for member in _SINK_DEFAULTS:  # the sink's own members win over the defaults
         if hasattr(sink, member):
             setattr(completed, member, getattr(sink, member))
-    return completed  # type: ignore[return-value]
+    return completed  # type: ignore[return-value]  # name/capabilities come from the wrapped sink
 
 
 class _CompletedSource:
@@ -70,8 +70,8 @@ class _CompletedSource:
 
 def complete_source(source: Any) -> ResultSource:
     if hasattr(source, "warnings") and hasattr(source, "close"):
-        return source  # type: ignore[no-any-return]
-    return _CompletedSource(source)  # type: ignore[return-value]
+        return source
+    return _CompletedSource(source)
 
 
 class _CompletedReader:
@@ -82,7 +82,7 @@ class _CompletedReader:
         return getattr(self._reader, name)
 
     def read(self, job: Any, directory: Any, state: Any) -> TaskResult:
-        return self._reader.read(job, directory, state)  # type: ignore[no-any-return]
+        return self._reader.read(job, directory, state)
 
     def read_many(self, requests: Sequence[ReadRequest]) -> list[TaskResult | EvalportError]:
         out: list[TaskResult | EvalportError] = []
@@ -95,4 +95,4 @@ class _CompletedReader:
 
 
 def complete_reader(reader: Any) -> ResultReader:
-    return reader if hasattr(reader, "read_many") else _CompletedReader(reader)  # type: ignore[no-any-return]
+    return reader if hasattr(reader, "read_many") else _CompletedReader(reader)

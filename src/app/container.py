@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalport.domain.ports import ExportLedger, ResultSource
 
@@ -37,7 +37,10 @@ def _import_dependency_injector() -> Any:
     return containers
 
 
-containers = _import_dependency_injector()
+if TYPE_CHECKING:
+    from dependency_injector import containers
+else:
+    containers = _import_dependency_injector()
 from dependency_injector import providers  # noqa: E402
 
 from evalport.adapters.formats.nemo_evaluator import NemoEvaluatorReader  # noqa: E402
@@ -55,7 +58,7 @@ def make_ledger(setting: Any) -> ExportLedger | None:
         from evalport.adapters.ledger import SqliteLedger
 
         return SqliteLedger(None if setting is True else setting)
-    return setting  # type: ignore[no-any-return]
+    return setting
 
 
 def make_source(registry: Any, name: str, exec_db: str | None, job_dirs: Sequence[str]) -> ResultSource:
@@ -95,12 +98,12 @@ class Reporting:
     def format_for(self, output: str | None, fmt: str | None) -> str:
         from evalport.adapters.report import format_for
 
-        return format_for(output, fmt)  # type: ignore[no-any-return]
+        return format_for(output, fmt)
 
     def render(self, comparison: Any, fmt: str, **options: Any) -> str:
         from evalport.adapters.report import render
 
-        return render(comparison, fmt, **options)  # type: ignore[no-any-return]
+        return render(comparison, fmt, **options)
 
     def staged_links(self, folder: Path, results: Any) -> Any:
         from evalport.adapters.report import staged_links
@@ -113,7 +116,7 @@ class Reporting:
         atomic_write_text(path, text)
 
 
-class Container(containers.DeclarativeContainer):  # type: ignore[misc]
+class Container(containers.DeclarativeContainer):
     config = providers.Configuration()
 
     source_registry = providers.Singleton(source_registry)

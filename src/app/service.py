@@ -98,7 +98,8 @@ class ExportService:
         usage error when no id names one (as in ``export``). A job left out for its state (failed,
         running) is a problem, or with ``skips_are_problems=False`` a note."""
         if isinstance(ids, ExportRequest):
-            ids, include_failed = ids.ids, ids.include_failed
+            include_failed = ids.include_failed
+            ids = ids.ids
         report = ExportReport()
         results: list[TaskResult] = []
         jobs, errors = self.resolve_or_raise(ids)
