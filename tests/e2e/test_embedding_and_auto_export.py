@@ -270,7 +270,9 @@ def test_auto_export_of_a_job_that_cannot_be_read_exits_3_with_a_line_not_a_trac
 
 
 def test_a_source_written_before_the_port_had_warnings_still_exports(home, tmp_path):
-    jobs = [Job(w.job_id, w.invocation_id, w.task, "custom", LocalLocation(str(w.directory))) for w in home.jobs]
+    jobs = [
+        Job(w.job_id, w.invocation_id, w.task, "custom", LocalLocation(str(w.directory))) for w in home.jobs
+    ]
 
     class OlderSource(InMemorySource):
         def __init__(self, *args) -> None:

@@ -165,7 +165,9 @@ class RecorderSink(BaseSink):
 
 OPTIONS = {"label": "x", "size": 3, "log_metrics": ["score"]}
 DOCUMENTS = {
-    "launcher": {"execution": {"auto_export": {"destinations": ["recorder"], "configs": {"recorder": OPTIONS}}}},
+    "launcher": {
+        "execution": {"auto_export": {"destinations": ["recorder"], "configs": {"recorder": OPTIONS}}}
+    },
     "export block": {"export": {"recorder": OPTIONS}},
     "keyed by destination": {"recorder": OPTIONS},
     "flat": OPTIONS,

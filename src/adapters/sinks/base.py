@@ -98,4 +98,3 @@ class BaseSink:
 
     def close(self) -> None:
         return None
-
