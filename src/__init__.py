@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ExportReport",
+    "ExportRequest",
     "ExportService",
     "__version__",
     "export",
@@ -22,6 +23,7 @@ __all__ = [
 if TYPE_CHECKING:
     from evalport.app.api import export, export_results
     from evalport.app.registry import register_exporter, register_sink
+    from evalport.app.request import ExportRequest
     from evalport.app.service import ExportService
     from evalport.domain.report import ExportReport
 
@@ -29,6 +31,7 @@ _LAZY = {
     "export": "evalport.app.api",
     "export_results": "evalport.app.api",
     "ExportService": "evalport.app.service",
+    "ExportRequest": "evalport.app.request",
     "ExportReport": "evalport.domain.report",
     "register_sink": "evalport.app.registry",
     "register_exporter": "evalport.app.registry",

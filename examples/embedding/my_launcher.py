@@ -15,11 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import evalport
-from evalport.domain.artifacts import ArtifactPolicy
-from evalport.domain.errors import EvalportError, ResultError, UnknownIdError
+from evalport.domain.errors import UnknownIdError
 from evalport.domain.ids import resolve_ids
-from evalport.domain.model import Job, JobState, LocalLocation
-from evalport.domain.ports import StagedJob
+from evalport.domain.model import LocalLocation
+from evalport.plugin import ArtifactPolicy, EvalportError, Job, JobState, ResultError, StagedJob
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS jobs "
@@ -34,6 +33,7 @@ class MyLauncherSource:
 
     def __init__(self, db: Path) -> None:
         self.db = db
+        self.warnings: list[str] = []  # problems to put in the report (none here)
 
     def list_jobs(self) -> list[Job]:
         with sqlite3.connect(self.db) as conn:

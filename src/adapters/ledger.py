@@ -19,10 +19,19 @@ import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 
 from evalport.domain.errors import EvalportError
+from evalport.domain.ports import ExportItem, LedgerEntry
+
+__all__ = [
+    "LEDGER_FILE",
+    "LedgerEntry",
+    "LedgerUnavailable",
+    "SqliteLedger",
+    "default_state_dir",
+    "fingerprint",
+]
 
 log = logging.getLogger("evalport.ledger")
 LEDGER_FILE = "ledger.sqlite"
@@ -57,17 +66,15 @@ class LedgerUnavailable(EvalportError):
     """
 
 
-@dataclass(frozen=True)
-class LedgerEntry:
-    job_id: str
-    target: str
-    destination: str
-    fingerprint: str
-    status: str
-    reason: str = ""
-    location: str = ""
-    attempts: int = 0
-    updated_at: float = 0.0
+def fingerprint(item: ExportItem) -> str:
+    """What was sent, as a short hash: the result's summary and the files (names, sizes, mtimes)."""
+    import hashlib
+    import json
+
+    from evalport.adapters.staging import file_signatures
+
+    body = json.dumps([item.result.summary(), file_signatures(item)], sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()[:24]
 
 
 class SqliteLedger:
@@ -86,6 +93,9 @@ class SqliteLedger:
     def available(self) -> bool:
         """False once the ledger failed in this process (it is then neither read nor written)."""
         return not self._broken
+
+    def fingerprint(self, item: ExportItem) -> str:
+        return fingerprint(item)
 
     def take_warnings(self) -> list[str]:
         """Warnings not yet handed out (each problem is reported once)."""
@@ -174,17 +184,33 @@ class SqliteLedger:
                 conn.execute("ROLLBACK")
                 raise
 
-    def history(self, prefix: str = "", limit: int = 200) -> list[dict[str, object]]:
-        """Events newest first; raises LedgerUnavailable when the file cannot be read."""
+    def history(self, job_ids: Sequence[str] | None = None, limit: int = 200) -> list[dict[str, object]]:
+        """Events of ``job_ids`` (every job when None), newest first; raises LedgerUnavailable when
+        the file cannot be read."""
+        if not self.path.exists() or (job_ids is not None and not job_ids):
+            return []
+        where, args = "", []
+        if job_ids is not None:
+            where = f"WHERE job_id IN ({','.join('?' * len(job_ids))}) "
+            args = list(job_ids)
+        rows = self._query(
+            "SELECT at, job_id, destination, target, status, reason, location FROM events "
+            f"{where}ORDER BY at DESC, rowid DESC LIMIT ?",
+            [*args, limit],
+        )
+        keys = ("at", "job_id", "destination", "target", "status", "reason", "location")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def known_job_ids(self) -> list[str]:
+        """Every job id with an event; raises LedgerUnavailable when the file cannot be read."""
         if not self.path.exists():
             return []
+        return [str(row[0]) for row in self._query("SELECT DISTINCT job_id FROM events", [])]
+
+    def _query(self, sql: str, args: Sequence[object]) -> list[tuple[object, ...]]:
         try:
             with closing(self._connect()) as conn:
-                rows = conn.execute(
-                    "SELECT at, job_id, destination, target, status, reason, location FROM events "
-                    "WHERE job_id LIKE ? ORDER BY at DESC, rowid DESC LIMIT ?",
-                    (prefix.replace("%", r"\%") + "%", limit),
-                ).fetchall()
+                return conn.execute(sql, list(args)).fetchall()
         except (sqlite3.Error, OSError) as exc:
             import shlex
 
@@ -193,5 +219,3 @@ class SqliteLedger:
                 f"the export ledger {self.path} cannot be read ({type(exc).__name__}: {exc}); if it is "
                 f"damaged, move it aside ({aside}): the next export starts a new one"
             ) from None
-        keys = ("at", "job_id", "destination", "target", "status", "reason", "location")
-        return [dict(zip(keys, row, strict=True)) for row in rows]

@@ -12,7 +12,7 @@ from evalport.domain.report import ExportReport
 
 def export(
     ids: str | Sequence[str],
-    dest: str | Sequence[str] = "local",
+    dest: str | Sequence[str] | None = None,
     config: Mapping[str, Any] | str | None = None,
     *,
     overrides: Sequence[str] = (),
@@ -26,19 +26,27 @@ def export(
 ) -> ExportReport:
     """Exports invocations or jobs to one or several destinations and returns the report.
 
-    ``config`` is a launcher run config, an evalport config, flat options for every destination,
-    or options keyed by destination (``{"local": {...}, "mlflow": {...}}``). Raises only for usage
-    and configuration errors; every job or destination problem is an outcome in the report.
-    The ledger (``ledger=False`` to bypass it) skips what a destination already holds unchanged,
-    unless ``force``.
+    ``dest`` defaults to the destinations the config names, else ``local``. ``config`` is a
+    launcher run config, an evalport config, flat options for every destination, or options keyed
+    by destination (``{"local": {...}, "mlflow": {...}}``), read by the same rule as the CLI's.
+    Raises only for usage and configuration errors; every job or destination problem is an
+    outcome in the report. The ledger (``ledger=False`` to bypass it) skips what a destination
+    already holds unchanged, unless ``force``.
     """
-    from evalport.app.container import build_container
+    from evalport.app.container import container_for
+    from evalport.app.request import ExportRequest
 
-    ids = [ids] if isinstance(ids, str) else list(ids)
-    service = build_container(exec_db=exec_db, job_dirs=job_dirs, source=source, ledger=ledger).service()
-    return service.export(
-        ids, dest, config, overrides=overrides, include_failed=include_failed, dry_run=dry_run, force=force
+    request = ExportRequest(
+        ids=ids,
+        destinations=dest or (),
+        config=config,
+        overrides=overrides,
+        include_failed=include_failed,
+        dry_run=dry_run,
+        force=force,
     )
+    container = container_for(request, exec_db=exec_db, job_dirs=job_dirs, source=source, ledger=ledger)
+    return container.service().execute(request)
 
 
 def export_results(

@@ -32,31 +32,28 @@ class AutoExportResult:
         return EXIT_EXPORT_FAILED if self.report is not None and not self.report.ok else 0
 
 
-def load_run_config(job_dir: Path, run_config: str | Path | None) -> dict[str, Any]:
+def load_run_config(job_dir: Path, run_config: str | Path | None, directories: Any) -> dict[str, Any]:
     """``--run-config FILE``, else the launcher's resolved config in ``artifacts/metadata.yaml``."""
-    from evalport.adapters.formats.nemo_evaluator import read_launcher_config
     from evalport.app.settings import load_document
 
     if run_config is not None:
         doc = load_document(str(run_config))
         return doc.get("launcher_resolved_config", doc) if isinstance(doc, dict) else {}
-    config = read_launcher_config(job_dir)
+    config = directories.launcher_config(job_dir)
     if not config:
         raise ConfigError(
             f"{job_dir / 'artifacts' / 'metadata.yaml'} holds no launcher_resolved_config; "
             "pass the run config with --run-config FILE"
         )
-    return config
+    return dict(config)
 
 
-def job_state(job_dir: Path, exit_code: int | None) -> JobState:
+def job_state(job_dir: Path, exit_code: int | None, directories: Any) -> JobState:
     """The evaluation's own exit code when given; else its markers. Inside the job, the launcher may
     not have written ``stage.exit`` yet, so a job with results and no exit marker counts as done."""
-    from evalport.adapters.formats.nemo_evaluator import read_stage_exit
-
     if exit_code is not None:
         return JobState.SUCCEEDED if exit_code == 0 else JobState.FAILED
-    state = read_stage_exit(job_dir)
+    state: JobState = directories.stage_exit(job_dir)
     if state in (JobState.RUNNING, JobState.PENDING) and (job_dir / "artifacts" / "results.yml").is_file():
         return JobState.SUCCEEDED
     return state
@@ -72,24 +69,28 @@ def auto_export(
     ledger: Any = True,
 ) -> AutoExportResult:
     """Exports one job directory to the destinations its run config names (or ``destinations``)."""
-    from evalport.adapters.sources.local import LocalSource, job_from_dir
     from evalport.app.container import build_container
-    from evalport.app.settings import build_settings
+    from evalport.app.request import ExportRequest
 
     job_dir = Path(job_dir).expanduser().resolve()
-    job = job_from_dir(job_dir)
-    config = load_run_config(job_dir, run_config)
+    container = build_container(job_dirs=[job_dir], source_kind="job_dirs", ledger=ledger)
+    directories = container.job_directories()
+    job = directories.job(job_dir)
+    config = load_run_config(job_dir, run_config, directories)
     auto = (config.get("execution") or {}).get("auto_export") or {}
     if not destinations and not auto.get("destinations"):
         return AutoExportResult(
             job.job_id, JobState.UNKNOWN, None, "no destinations in execution.auto_export"
         )
-    state = job_state(job_dir, exit_code)
+    state = job_state(job_dir, exit_code, directories)
     if state is not JobState.SUCCEEDED:
         return AutoExportResult(job.job_id, state, None, f"job {job.job_id} {state.value}; not exported")
-    settings = build_settings(config, destinations, overrides=overrides)
-    source = LocalSource(job_dirs=[job_dir], use_exec_db=False)
-    service = build_container(source=source, ledger=ledger).service()
-    sinks = service.build_sinks(settings)
-    report = service.export_to([job.job_id], sinks, states={job.job_id: state})
+    request = ExportRequest(
+        ids=[job.job_id],
+        destinations=destinations,
+        config=config,
+        overrides=overrides,
+        states={job.job_id: state},
+    )
+    report = container.service().execute(request)
     return AutoExportResult(job.job_id, state, report, "")

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import sys
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from cyclopts import App, Parameter
 
@@ -44,36 +44,30 @@ JobDirs = Annotated[
 ]
 
 
-def _stderr():
+def _stderr() -> Any:
     from evalport.app.cli_output import console
 
     return console(stderr=True)
 
 
-def _service(exec_db: str | None, job_dirs: list[str] | None, config_doc: dict | None = None):
-    from evalport.app.container import build_container
+def _container(exec_db: str | None, job_dirs: list[str] | None, request: Any = None, **options: Any) -> Any:
+    """The composition root for one command; a request adds the exec DB and job dirs its config names."""
+    from evalport.app.container import build_container, container_for
 
-    config_doc = config_doc or {}
-    container = build_container(
-        exec_db=exec_db or config_doc.get("exec_db"),
-        job_dirs=[*(job_dirs or []), *(config_doc.get("job_dirs") or [])],
-    )
-    return container.service()
+    if request is not None:
+        return container_for(request, exec_db=exec_db, job_dirs=job_dirs or [], **options)
+    return build_container(exec_db=exec_db, job_dirs=job_dirs or [], **options)
 
 
-def _warn_source(service) -> None:
+def _service(exec_db: str | None, job_dirs: list[str] | None, request: Any = None) -> Any:
+    return _container(exec_db, job_dirs, request).service()
+
+
+def _warn_source(service: Any) -> None:
     from evalport.app.cli_output import warning
 
-    for message in getattr(service.source, "warnings", []):
+    for message in service.source.warnings:
         warning(message)
-
-
-def _resolve_or_usage_error(service, ids: list[str]):
-    """The jobs ``ids`` name; when none is found, the source's reasons as a usage error (exit 2)."""
-    jobs, errors = service.resolve(ids)
-    if errors and not jobs:
-        raise _Usage("; ".join(str(e) for e in errors))
-    return jobs, errors
 
 
 @app.command
@@ -106,74 +100,48 @@ def export(
     job_dir: JobDirs = None,
 ) -> int:
     """Export invocations or jobs (ids or unique prefixes) to one or more destinations."""
-    from evalport.app.settings import build_settings, load_document
+    from evalport.app.request import ExportRequest
 
-    doc = load_document(config)
-    service = _service(exec_db, job_dir, doc if any(k in doc for k in ("exec_db", "job_dirs")) else None)
-    flags = {
-        "format": format,
-        "output_dir": output_dir,
-        "output_filename": output_filename,
-        "log_metrics": log_metrics,
-        "copy_logs": copy_logs,
-        "only_required": only_required,
-    }
-    settings = build_settings(doc, dest or [], overrides=override or [])
-    _apply_flags(service, settings, flags)
-    sinks = service.build_sinks(settings)
-    if not ids and not job_dir and not doc.get("job_dirs"):
-        raise _Usage("give at least one invocation or job id (or --job-dir); `evalport ls` lists them")
-    report = _run_with_progress(
-        service,
-        ids or [],
-        sinks,
+    request = ExportRequest(
+        ids=ids or [],
+        destinations=dest or [],
+        config=config,
+        overrides=override or [],
+        flags={
+            "format": format,
+            "output_dir": output_dir,
+            "output_filename": output_filename,
+            "log_metrics": log_metrics,
+            "copy_logs": copy_logs,
+            "only_required": only_required,
+        },
         include_failed=include_failed,
         dry_run=dry_run,
         force=force,
-        quiet=json_output,
     )
+    service = _service(exec_db, job_dir, request)
+    plan = service.plan(request)
+    if not ids and not job_dir and not request.job_dirs:
+        raise _Usage("give at least one invocation or job id (or --job-dir); `evalport ls` lists them")
+    console = _stderr()
+    if json_output or not console.is_terminal:
+        report = service.run(plan)
+    else:
+        from evalport.app.observers import ProgressObserver
+
+        with ProgressObserver(console) as progress:
+            report = service.run(plan, progress)
     if json_output:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         from evalport.app.cli_output import print_report
 
-        print_report(report, sinks)
+        print_report(report, plan.sinks)
     return report.exit_code()
 
 
 class _Usage(Exception):
     pass
-
-
-def _apply_flags(service, settings, flags: dict) -> None:
-    """CLI flags go to every chosen destination whose config has that option."""
-    for key, value in flags.items():
-        if value is None:
-            continue
-        takers = [d for d in settings.destinations if key in service.sinks.get(d).Config.model_fields]
-        if not takers:
-            raise _Usage(f"--{key.replace('_', '-')} does not apply to {', '.join(settings.destinations)}")
-        for d in takers:
-            settings.configs[d][key] = value
-
-
-def _run_with_progress(service, ids, sinks, *, include_failed: bool, dry_run: bool, force: bool, quiet: bool):
-    console = _stderr()
-    options = {"include_failed": include_failed, "dry_run": dry_run, "force": force}
-    if quiet or not console.is_terminal:
-        return service.export_to(ids, sinks, **options)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("exporting"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("export", total=None)
-        return service.export_to(ids, sinks, **options, on_outcome=lambda _o: progress.advance(task))
 
 
 @app.command(name="ls")
@@ -191,7 +159,7 @@ def list_jobs(
 
     service = _service(exec_db, job_dir)
     # the named jobs, or else every job; each --job-dir given must be a job
-    named, errors = _resolve_or_usage_error(service, ids or []) if ids or job_dir else ([], [])
+    named, errors = service.resolve_or_raise(ids or []) if ids or job_dir else ([], [])
     jobs = named if ids else service.source.list_jobs()
     for e in errors:
         error(e)
@@ -250,11 +218,11 @@ def show(
 ) -> int:
     """Show the metrics of each job, as a table."""
     from evalport.app.cli_output import add_row, console, error, table
+    from evalport.app.request import ExportRequest
     from evalport.domain.filters import MetricFilter
 
     service = _service(exec_db, job_dir)
-    _resolve_or_usage_error(service, ids)
-    results, report = service.read_results(ids)
+    results, report = service.read_results(ExportRequest(ids=ids, include_failed=True))
     flt = MetricFilter.of(log_metrics)
     for problem in report.problems:
         error(problem)
@@ -273,31 +241,40 @@ def show(
 
 @app.command
 def history(
-    ident: str = "",
+    ids: list[str] | None = None,
     /,
     *,
     limit: int = 50,
     json_output: Annotated[bool, Parameter(name="--json")] = False,
+    exec_db: ExecDb = None,
+    job_dir: JobDirs = None,
 ) -> int:
-    """Show what went where: the export ledger's events, newest first (optionally for an id prefix)."""
+    """Show what went where: the export ledger's events, newest first (optionally of some ids).
+
+    Takes every id form ``export`` takes (invocations, jobs, unique prefixes, ``<prefix>.<index>``),
+    also of jobs the execution DB no longer lists.
+    """
     import time
 
-    from evalport.adapters.ledger import SqliteLedger
     from evalport.app.cli_output import add_row, console, describe_exception, plain, table, warning
 
+    container = _container(exec_db, job_dir)
     try:
-        ledger = SqliteLedger()
+        ledger = container.ledger()
     except Exception as exc:  # e.g. $EVALPORT_STATE_DIR=~nobody/state
         warning(f"cannot locate the export ledger: {describe_exception(exc)}; check $EVALPORT_STATE_DIR")
         if json_output:
             print("[]")
         return EXIT_FAILED
     try:
-        rows = ledger.history(ident, limit)
+        job_ids = _history_job_ids(container, ledger, ids or []) if ids else None
+        rows = ledger.history(job_ids, limit)
+    except _Usage:
+        raise
     except Exception as exc:  # a cache that cannot be read: say so and what to do, never a traceback
-        from evalport.adapters.ledger import LedgerUnavailable
+        from evalport.domain.errors import EvalportError
 
-        if isinstance(exc, LedgerUnavailable):
+        if isinstance(exc, EvalportError):
             warning(str(exc))
         else:
             warning(f"the export ledger {ledger.path} cannot be read ({describe_exception(exc)})")
@@ -316,15 +293,34 @@ def history(
     return EXIT_OK
 
 
+def _history_job_ids(container: Any, ledger: Any, ids: list[str]) -> list[str]:
+    """The job ids ``ids`` name among the source's jobs and the ledger's (an unknown id: exit 2)."""
+    from evalport.domain.ids import resolve_ids
+
+    try:
+        listed = [j.job_id for j in container.source().list_jobs()]
+    except Exception:  # no execution DB here: the ledger's own ids still resolve
+        listed = []
+    known = list(dict.fromkeys([*listed, *ledger.known_job_ids()]))
+    found, errors = resolve_ids(ids, {j.split(".", 1)[0] for j in known}, known)
+    if errors and not found:
+        raise _Usage("; ".join(str(e) for e in errors))
+    from evalport.app.cli_output import error
+
+    for e in errors:
+        error(e)
+    return found
+
+
 @app.command
 def sinks() -> int:
     """List the destinations that can be exported to (built-in and plugins)."""
     import warnings
 
     from evalport.app.cli_output import warning
-    from evalport.app.registry import MissingExtraError, sink_registry
+    from evalport.app.registry import MissingExtraError
 
-    registry = sink_registry()
+    registry = _container(None, None).sinks()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         catalog = registry.catalog()
@@ -352,21 +348,20 @@ def doctor(
     Exit codes: 0 every destination ok, 1 one cannot be reached, 2 one is not installed or configured.
     """
     from evalport.app.cli_output import plain
-    from evalport.app.registry import MissingExtraError
-    from evalport.app.settings import build_settings, load_document
+    from evalport.app.request import ExportRequest
 
-    service = _service(exec_db, None)
-    settings = build_settings(load_document(config), dest or [], overrides=override or [])
+    request = ExportRequest(destinations=dest or [], config=config, overrides=override or [])
+    plan = _service(exec_db, None, request).plan(request, lenient=True)
     err = _stderr()
     code = EXIT_OK
-    for destination in settings.destinations:
-        try:
-            sink = service.build_sink(destination, settings.configs.get(destination))
-        except MissingExtraError as missing:
+    built = iter(plan.sinks)
+    for destination in plan.destinations:
+        missing = plan.unavailable.get(destination)
+        if missing is not None:
             err.print(f"[red]FAIL[/] {plain(missing)}")
             code = EXIT_USAGE
             continue
-        result = sink.check()
+        result = next(built).check()
         mark = "[green]ok[/]" if result.ok else "[red]FAIL[/]"
         err.print(f"{mark} {plain(result.message)}")
         if not result.ok and code == EXIT_OK:

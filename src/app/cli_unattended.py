@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 from cyclopts import Parameter
 
-from evalport.app.cli import DEBUG_ENV, EXIT_OK, ExecDb, JobDirs, _apply_flags, _service, _stderr
+from evalport.app.cli import DEBUG_ENV, EXIT_OK, ExecDb, JobDirs, _container, _stderr
 
 
 def auto_export_command(
@@ -82,21 +82,23 @@ def watch(
     import signal
 
     from evalport.app.cli_output import warning
-    from evalport.app.container import build_container
-    from evalport.app.settings import build_settings, load_document
+    from evalport.app.request import ExportRequest
     from evalport.app.watch import Watcher, check_interval
 
     check_interval(interval)
-    doc = load_document(config)
-    settings = build_settings(doc, dest or [], overrides=override or [])
-    first = _service(exec_db, job_dir)
-    _apply_flags(first, settings, {"output_dir": output_dir})
-    sinks = first.build_sinks(settings)
+    request = ExportRequest(
+        destinations=dest or [],
+        config=config,
+        overrides=override or [],
+        flags={"output_dir": output_dir},
+        include_failed=include_failed,
+    )
+    plan = _container(exec_db, job_dir, request).service().plan(request)
 
-    def make_service():
-        return build_container(exec_db=exec_db, job_dirs=job_dir or []).service()
+    def make_service() -> Any:
+        return _container(exec_db, job_dir, request).service()
 
-    def show(o) -> None:
+    def show(o: Any) -> None:
         if o.status.value in ("exported", "updated", "failed"):
             print(
                 f"{o.job_id} -> {o.destination}: {o.status.value}" + (f" ({o.reason})" if o.reason else ""),
@@ -105,7 +107,7 @@ def watch(
 
     watcher = Watcher(
         make_service,
-        sinks,
+        plan.sinks,
         interval=interval,
         include_failed=include_failed,
         on_outcome=show,
@@ -114,7 +116,7 @@ def watch(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: watcher.stop.set())
     print(
-        f"watching for finished jobs every {interval:g}s; exporting to {', '.join(settings.destinations)}",
+        f"watching for finished jobs every {interval:g}s; exporting to {', '.join(plan.destinations)}",
         flush=True,
     )
     watcher.run(max_cycles=1 if once else None)

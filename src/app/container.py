@@ -1,7 +1,9 @@
-"""The single composition root: settings -> source -> reader -> sink registry -> ExportService.
+"""The composition root: settings -> source -> reader -> sink registry -> planner -> ExportService.
 
-Tests and launchers override providers (``container.source.override(my_source)``) instead of
-patching modules.
+The only module of ``evalport.app`` that imports adapters. Every entry point (the CLI's commands,
+auto-export, watch, report, the Python API) gets its objects from a :class:`Container`; tests and
+launchers override providers (``container.source.override(providers.Object(my_source))``) instead
+of patching modules.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalport.domain.ports import ExportLedger, ResultSource
 
@@ -35,10 +37,15 @@ def _import_dependency_injector() -> Any:
     return containers
 
 
-containers = _import_dependency_injector()
+if TYPE_CHECKING:
+    from dependency_injector import containers
+else:
+    containers = _import_dependency_injector()
 from dependency_injector import providers  # noqa: E402
 
 from evalport.adapters.formats.nemo_evaluator import NemoEvaluatorReader  # noqa: E402
+from evalport.app.conform import complete_reader, complete_source  # noqa: E402
+from evalport.app.plan import Planner, SinkFactory  # noqa: E402
 from evalport.app.registry import sink_registry, source_registry  # noqa: E402
 from evalport.app.service import ExportService  # noqa: E402
 
@@ -47,35 +54,95 @@ def make_ledger(setting: Any) -> ExportLedger | None:
     """``True``: the default ledger in the state directory; a path: that file; ``False``: none."""
     if setting is False or setting is None:
         return None
-    if setting is True:
+    if setting is True or isinstance(setting, (str, Path)):
         from evalport.adapters.ledger import SqliteLedger
 
-        return SqliteLedger()
-    if isinstance(setting, (str, Path)):
-        from evalport.adapters.ledger import SqliteLedger
-
-        return SqliteLedger(setting)
+        return SqliteLedger(None if setting is True else setting)
     return setting
 
 
-def make_source(name: str, exec_db: str | None, job_dirs: Sequence[str]) -> ResultSource:
-    source_cls = source_registry().get(name)
-    return source_cls(exec_db=exec_db, job_dirs=list(job_dirs or ()))
+def make_source(registry: Any, name: str, exec_db: str | None, job_dirs: Sequence[str]) -> ResultSource:
+    """A source from the registry by name (``slurm``, the default, or ``local``, or a plugin's)."""
+    return complete_source(registry.get(name)(exec_db=exec_db, job_dirs=list(job_dirs or ())))
+
+
+def make_job_dir_source(job_dirs: Sequence[str]) -> ResultSource:
+    """Only the given job directories, without the execution DB (what auto-export reads)."""
+    from evalport.adapters.sources.local import LocalSource
+
+    return LocalSource(job_dirs=list(job_dirs), use_exec_db=False)
+
+
+class JobDirectories:
+    """What auto-export asks of a job directory, answered by the nemo-evaluator adapters."""
+
+    def job(self, job_dir: Path) -> Any:
+        from evalport.adapters.sources.local import job_from_dir
+
+        return job_from_dir(job_dir)
+
+    def launcher_config(self, job_dir: Path) -> dict[str, Any]:
+        from evalport.adapters.formats.nemo_evaluator import read_launcher_config
+
+        return read_launcher_config(job_dir) or {}
+
+    def stage_exit(self, job_dir: Path) -> Any:
+        from evalport.adapters.formats.nemo_evaluator import read_stage_exit
+
+        return read_stage_exit(job_dir)
+
+
+class Reporting:
+    """The report renderers and the atomic writer, for ``evalport report``."""
+
+    def format_for(self, output: str | None, fmt: str | None) -> str:
+        from evalport.adapters.report import format_for
+
+        return format_for(output, fmt)
+
+    def render(self, comparison: Any, fmt: str, **options: Any) -> str:
+        from evalport.adapters.report import render
+
+        return render(comparison, fmt, **options)
+
+    def staged_links(self, folder: Path, results: Any) -> Any:
+        from evalport.adapters.report import staged_links
+
+        return staged_links(folder, results)
+
+    def write(self, path: Path, text: str) -> None:
+        from evalport.adapters.files import atomic_write_text
+
+        atomic_write_text(path, text)
 
 
 class Container(containers.DeclarativeContainer):
     config = providers.Configuration()
 
-    source = providers.Singleton(
-        make_source,
-        name=config.source.as_(lambda v: v or "slurm"),
-        exec_db=config.exec_db,
-        job_dirs=config.job_dirs.as_(lambda v: list(v or ())),
-    )
-    reader = providers.Singleton(NemoEvaluatorReader)
+    source_registry = providers.Singleton(source_registry)
     sinks = providers.Singleton(sink_registry)
-    ledger = providers.Singleton(make_ledger, config.ledger)
-    service = providers.Factory(ExportService, source=source, reader=reader, sinks=sinks, ledger=ledger)
+    source = providers.Singleton(
+        providers.Selector(
+            config.source_kind.as_(lambda v: v or "registry"),
+            registry=providers.Factory(
+                make_source,
+                registry=source_registry,
+                name=config.source.as_(lambda v: v or "slurm"),
+                exec_db=config.exec_db,
+                job_dirs=config.job_dirs.as_(lambda v: list(v or ())),
+            ),
+            job_dirs=providers.Factory(
+                make_job_dir_source, job_dirs=config.job_dirs.as_(lambda v: list(v or ()))
+            ),
+        )
+    )
+    reader = providers.Singleton(lambda: complete_reader(NemoEvaluatorReader()))
+    sink_factory = providers.Factory(SinkFactory, registry=sinks)
+    planner = providers.Factory(Planner, sinks=sink_factory)
+    ledger = providers.Singleton(make_ledger, config.ledger.as_(lambda v: True if v is None else v))
+    service = providers.Factory(ExportService, source=source, reader=reader, planner=planner, ledger=ledger)
+    job_directories = providers.Singleton(JobDirectories)
+    reporting = providers.Singleton(Reporting)
 
 
 def build_container(
@@ -84,18 +151,40 @@ def build_container(
     job_dirs: Sequence[str | Path] = (),
     source: ResultSource | None = None,
     source_name: str = "slurm",
+    source_kind: str = "registry",
     ledger: ExportLedger | str | Path | bool = True,
 ) -> Container:
-    """The wired container; ``ledger=False`` exports without consulting or recording the ledger."""
+    """The wired container. ``source_kind="job_dirs"`` reads only ``job_dirs`` (no execution DB);
+    ``ledger=False`` exports without consulting or recording the ledger."""
     container = Container()
     container.config.from_dict(
         {
             "source": source_name,
+            "source_kind": source_kind,
             "exec_db": str(exec_db) if exec_db else None,
             "job_dirs": [str(p) for p in job_dirs],
         }
     )
-    container.ledger.override(providers.Object(make_ledger(ledger)))
+    if not isinstance(ledger, (bool, str, Path)):
+        container.ledger.override(providers.Object(ledger))
+    else:
+        container.config.ledger.from_value(str(ledger) if isinstance(ledger, Path) else ledger)
     if source is not None:
-        container.source.override(providers.Object(source))
+        container.source.override(providers.Object(complete_source(source)))
     return container
+
+
+def container_for(
+    request: Any,
+    *,
+    exec_db: str | Path | None = None,
+    job_dirs: Sequence[str | Path] = (),
+    **options: Any,
+) -> Container:
+    """The container for an ExportRequest: the source also reads the ``exec_db`` and ``job_dirs`` its
+    config document names (the command line's ``--exec-db`` wins; job dirs add up)."""
+    return build_container(
+        exec_db=exec_db or request.exec_db,
+        job_dirs=[*job_dirs, *request.job_dirs],
+        **options,
+    )

@@ -19,7 +19,6 @@ log = logging.getLogger("evalport.registry")
 SINK_GROUP = "evalport.sinks"
 SOURCE_GROUP = "evalport.sources"
 
-_registered: dict[str, dict[str, Any]] = {SINK_GROUP: {}, SOURCE_GROUP: {}}
 T = TypeVar("T")
 
 
@@ -80,29 +79,6 @@ def missing_requirements(kind: str, name: str, cls: Any) -> MissingExtraError | 
     return MissingExtraError(kind, name, extra, missing) if missing else None
 
 
-def register_sink(name: str) -> Callable[[T], T]:
-    """Class decorator registering a sink in this process: ``@register_sink("my-dest")``."""
-
-    def decorate(cls: T) -> T:
-        if not getattr(cls, "name", None):
-            cls.name = name  # type: ignore[attr-defined]
-        _registered[SINK_GROUP][name] = cls
-        return cls
-
-    return decorate
-
-
-register_exporter = register_sink  # the reference launcher's name, so custom exporters port easily
-
-
-def register_source(name: str) -> Callable[[T], T]:
-    def decorate(cls: T) -> T:
-        _registered[SOURCE_GROUP][name] = cls
-        return cls
-
-    return decorate
-
-
 def _entry_points(group: str) -> dict[str, Any]:
     from importlib.metadata import entry_points
 
@@ -110,17 +86,35 @@ def _entry_points(group: str) -> dict[str, Any]:
 
 
 class Registry:
-    """Looks names up lazily: an entry point is imported only when its adapter is asked for."""
+    """Adapters by name: entry points, looked up lazily (imported only when asked for), plus classes
+    registered in this process with :meth:`register` (which win over an entry point of that name).
 
-    def __init__(self, group: str, kind: str) -> None:
+    Each instance holds its own registrations; :func:`sink_registry` and :func:`source_registry`
+    give the process-wide ones that ``@register_sink`` writes to and the container hands out.
+    """
+
+    def __init__(self, group: str, kind: str, port: Any = None) -> None:
         self.group = group
         self.kind = kind
+        self.port = port
+        self._registered: dict[str, Any] = {}
         self._loaded: dict[str, Any] = {}
         self._broken: dict[str, str] = {}
         self._installed: set[str] = set()
 
+    def register(self, name: str, cls: Any) -> Any:
+        """Registers ``cls`` under ``name`` in this registry (a later registration replaces it)."""
+        self._registered[name] = cls
+        self._installed.discard(name)
+        return cls
+
+    def unregister(self, name: str) -> None:
+        """Forgets an in-process registration (an entry point of that name is found again)."""
+        self._registered.pop(name, None)
+        self._installed.discard(name)
+
     def names(self) -> list[str]:
-        return sorted(set(_entry_points(self.group)) | set(_registered[self.group]))
+        return sorted(set(_entry_points(self.group)) | set(self._registered))
 
     def get(self, name: str) -> Any:
         """The adapter class; a usage error if it is unknown, broken, or its extra is not installed."""
@@ -133,8 +127,8 @@ class Registry:
         return obj
 
     def _load(self, name: str) -> Any:
-        if name in _registered[self.group]:
-            return _registered[self.group][name]
+        if name in self._registered:
+            return self._registered[name]
         if name in self._loaded:
             return self._loaded[name]
         eps = _entry_points(self.group)
@@ -155,8 +149,20 @@ class Registry:
             return self._broken_plugin(name, ep, exc)
         except Exception as exc:  # a broken plugin must not take the others down
             return self._broken_plugin(name, ep, exc)
+        self._check_conformance(name, ep.value, obj)
         self._loaded[name] = obj
         return obj
+
+    def _check_conformance(self, name: str, where: str, cls: Any) -> None:
+        """A warning naming a plugin whose class lacks members of the port (it is still returned)."""
+        missing = nonconforming_members(cls, self.port) if self.port is not None else []
+        if missing:
+            warnings.warn(
+                f"{self.kind} plugin {name!r} ({where}) does not implement the {self.port.__name__} port: "
+                f"missing {', '.join(missing)}",
+                PluginWarning,
+                stacklevel=4,
+            )
 
     def _broken_plugin(self, name: str, ep: Any, exc: Exception) -> Any:
         self._broken[name] = f"{type(exc).__name__}: {exc}"
@@ -191,9 +197,69 @@ class Registry:
         return dict(self._broken)
 
 
+def nonconforming_members(cls: Any, port: Any) -> list[str]:
+    """The members of the Protocol ``port`` that ``cls`` does not define (checked on the class,
+    so nothing is instantiated; ``runtime_checkable`` cannot look at a class's instance members)."""
+    from evalport.domain.ports import protocol_members
+
+    return [m for m in protocol_members(port) if not hasattr(cls, m) and m not in _instance_members(cls)]
+
+
+def _instance_members(cls: Any) -> set[str]:
+    """Names a class declares for its instances without a class-level value (``name: str``)."""
+    out: set[str] = set()
+    for klass in getattr(cls, "__mro__", ()):
+        out.update(getattr(klass, "__annotations__", {}))
+    return out
+
+
+_DEFAULTS: dict[str, Registry] = {}
+
+
 def sink_registry() -> Registry:
-    return Registry(SINK_GROUP, "destination")
+    """The process-wide sink registry (``@register_sink`` writes here; the container hands it out)."""
+    if SINK_GROUP not in _DEFAULTS:
+        from evalport.domain.ports import ResultSink
+
+        _DEFAULTS[SINK_GROUP] = Registry(SINK_GROUP, "destination", ResultSink)
+    return _DEFAULTS[SINK_GROUP]
 
 
 def source_registry() -> Registry:
-    return Registry(SOURCE_GROUP, "source")
+    """The process-wide source registry."""
+    if SOURCE_GROUP not in _DEFAULTS:
+        from evalport.domain.ports import ResultSource
+
+        _DEFAULTS[SOURCE_GROUP] = Registry(SOURCE_GROUP, "source", ResultSource)
+    return _DEFAULTS[SOURCE_GROUP]
+
+
+def register_sink(name: str, registry: Registry | None = None) -> Callable[[T], T]:
+    """Class decorator registering a sink in this process: ``@register_sink("my-dest")``.
+
+    Registers in ``registry`` when given, else in the process-wide one; undo with
+    :func:`unregister_sink`.
+    """
+
+    def decorate(cls: T) -> T:
+        if not getattr(cls, "name", None):
+            cls.name = name  # type: ignore[attr-defined]
+        (registry or sink_registry()).register(name, cls)
+        return cls
+
+    return decorate
+
+
+register_exporter = register_sink  # the reference launcher's name, so custom exporters port easily
+
+
+def unregister_sink(name: str, registry: Registry | None = None) -> None:
+    (registry or sink_registry()).unregister(name)
+
+
+def register_source(name: str, registry: Registry | None = None) -> Callable[[T], T]:
+    def decorate(cls: T) -> T:
+        (registry or source_registry()).register(name, cls)
+        return cls
+
+    return decorate

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from cyclopts import Parameter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from evalport.app.cli import EXIT_FAILED, EXIT_OK, ExecDb, JobDirs, _service
+from evalport.app.cli import EXIT_FAILED, EXIT_OK, ExecDb, JobDirs, _container
 from evalport.app.cli_output import error, warning
 from evalport.domain.errors import ConfigError, UsageError
 
@@ -95,28 +95,32 @@ def report(
     ] = None,
     title: Annotated[str | None, Parameter(help="the report's title")] = None,
     config: Annotated[str | None, Parameter(help="YAML/JSON file with a report: block")] = None,
+    include_failed: Annotated[bool, Parameter(help="also compare failed jobs (left out by default)")] = False,
     exec_db: ExecDb = None,
     job_dir: JobDirs = None,
 ) -> int:
     """Compare models across tasks: a matrix of headline scores, charts and job details."""
-    from evalport.adapters.files import atomic_write_text
-    from evalport.adapters.report import format_for, render, staged_links
+    from evalport.app.request import ExportRequest
     from evalport.domain.comparison import build_comparison
     from evalport.domain.filters import MetricFilter
 
     opts, doc = _options(config)
     if not ids and not job_dir and not doc.get("job_dirs"):
         raise UsageError("give at least one invocation or job id (or --job-dir); `evalport ls` lists them")
-    fmt = format_for(output, format)
+    request = ExportRequest(ids=ids or [], config=doc, include_failed=include_failed)
+    container = _container(exec_db, job_dir, request)
+    reporting = container.reporting()
+    fmt = reporting.format_for(output, format)
     if fmt == "html":
         _require_charts()
     target = output if output is not None else ("-" if fmt == "md" else DEFAULT_HTML)
     metric_filter = MetricFilter.of(log_metrics if log_metrics is not None else opts.log_metrics)
 
-    service = _service(exec_db, job_dir, doc if any(k in doc for k in ("exec_db", "job_dirs")) else None)
-    results, read = service.read_results(ids or [])
+    results, read = container.service().read_results(request, skips_are_problems=False)
     for problem in read.problems:
         error(problem)
+    for note in read.notes:
+        warning(note)
     if not results:
         unreadable = any(p.startswith("job ") for p in read.problems)
         if unreadable:
@@ -133,14 +137,14 @@ def report(
         warning(note)
     page_title = title or opts.title
     if target == "-":
-        text = render(comparison, fmt, title=page_title)
+        text = reporting.render(comparison, fmt, title=page_title)
         sys.stdout.write(text)
     else:
         path = Path(target).expanduser()
-        links = staged_links(path.parent, comparison.results) if fmt == "html" else None
-        text = render(comparison, fmt, title=page_title, links=links)
+        links = reporting.staged_links(path.parent, comparison.results) if fmt == "html" else None
+        text = reporting.render(comparison, fmt, title=page_title, links=links)
         try:
-            atomic_write_text(path, text)
+            reporting.write(path, text)
         except OSError as exc:
             raise UsageError(f"cannot write {path}: {exc.strerror or exc}; choose another --output") from None
         print(

@@ -1,27 +1,40 @@
-"""The application service: ids in, one ExportReport out, for any number of destinations."""
+"""The use case: one ExportPlan in, one ExportReport out, for any number of destinations.
+
+Every entry point (the CLI's export, watch, doctor and report, auto-export, the Python API)
+builds an :class:`~evalport.app.request.ExportRequest`, asks :meth:`ExportService.plan` for a plan
+and hands it to :meth:`ExportService.run`. The service sees only ports: a source, a reader, the
+sinks the plan built, a ledger and an observer; the container wires the adapters behind them.
+"""
 
 from __future__ import annotations
 
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from evalport.app.registry import Registry, sink_registry
-from evalport.app.settings import ExportSettings, build_settings, validate_sink_config
+from evalport.app.observers import CallbackObserver, ExportObserver, NullObserver
+from evalport.app.plan import ExportPlan, Planner
+from evalport.app.request import ExportRequest
 from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.errors import EvalportError, UsageError
-from evalport.domain.filters import MetricFilter
 from evalport.domain.model import Job, JobState, TaskResult
-from evalport.domain.ports import ExportItem, ExportLedger, ResultReader, ResultSink, ResultSource, StagedJob
+from evalport.domain.ports import (
+    ExportItem,
+    ExportLedger,
+    LedgerEntry,
+    ResultReader,
+    ResultSink,
+    ResultSource,
+    StagedJob,
+)
 from evalport.domain.redact import redact_text
 from evalport.domain.report import ExportReport, Outcome, Status
 
 log = logging.getLogger("evalport.service")
 
-OutcomeCallback = Callable[[Outcome], None]
 _NOT_FINISHED = (JobState.RUNNING, JobState.PENDING)
 
 
@@ -38,39 +51,65 @@ class ExportService:
         self,
         source: ResultSource,
         reader: ResultReader,
-        sinks: Registry | None = None,
+        planner: Planner,
         ledger: ExportLedger | None = None,
     ) -> None:
         self.source = source
         self.reader = reader
-        self.sinks = sinks or sink_registry()
+        self.planner = planner
         self.ledger = ledger
 
-    # -- building sinks -------------------------------------------------------------------------
-    def build_sink(self, destination: str, raw_config: Mapping[str, Any] | None = None) -> ResultSink:
-        sink_cls = self.sinks.get(destination)
-        config = validate_sink_config(sink_cls, destination, raw_config or {})
-        return sink_cls(config)
+    # -- planning --------------------------------------------------------------------------------
+    def plan(self, request: ExportRequest, *, lenient: bool = False) -> ExportPlan:
+        """The request's destinations validated and their sinks built; raises for usage errors."""
+        return self.planner.plan(request, lenient=lenient)
 
-    def build_sinks(self, settings: ExportSettings) -> list[ResultSink]:
+    def build_sink(self, destination: str, raw_config: Mapping[str, Any] | None = None) -> ResultSink:
+        return self.planner.sinks.build(destination, raw_config)
+
+    def build_sinks(self, settings: Any) -> list[ResultSink]:
         return [self.build_sink(d, settings.configs.get(d)) for d in settings.destinations]
+
+    def execute(self, request: ExportRequest, observer: ExportObserver | None = None) -> ExportReport:
+        """Plans ``request`` and runs the plan."""
+        return self.run(self.plan(request), observer)
 
     # -- reading ---------------------------------------------------------------------------------
     def resolve(self, ids: Sequence[str]) -> tuple[list[Job], list[EvalportError]]:
         return self.source.resolve(ids)
 
+    def resolve_or_raise(self, ids: Sequence[str]) -> tuple[list[Job], list[EvalportError]]:
+        """The jobs ``ids`` name; when ids were given and none names a job, a usage error (exit 2)."""
+        jobs, errors = self.source.resolve(ids)
+        if errors and not jobs:
+            raise UsageError("; ".join(str(e) for e in errors))
+        return jobs, errors
+
     def read_results(
-        self, ids: Sequence[str], *, include_failed: bool = True
+        self,
+        ids: Sequence[str] | ExportRequest,
+        *,
+        include_failed: bool = True,
+        skips_are_problems: bool = True,
     ) -> tuple[list[TaskResult], ExportReport]:
-        """Results of the named jobs (for ``show`` and reports); problems land in the report."""
+        """Results of the named jobs (for ``show`` and ``report``); problems land in the report.
+
+        Given a request, its ids and ``include_failed`` are used; an id that names no job is a
+        usage error when no id names one (as in ``export``). A job left out for its state (failed,
+        running) is a problem, or with ``skips_are_problems=False`` a note."""
+        if isinstance(ids, ExportRequest):
+            include_failed = ids.include_failed
+            ids = ids.ids
         report = ExportReport()
         results: list[TaskResult] = []
-        jobs, errors = self.source.resolve(ids)
+        jobs, errors = self.resolve_or_raise(ids)
         report.problems.extend(str(e) for e in errors)
         with tempfile.TemporaryDirectory(prefix="evalport-stage-") as workdir:
             for job, got in self._read(jobs, ArtifactPolicy(False), Path(workdir), include_failed):
                 if isinstance(got, str):
-                    report.problems.append(f"job {job.job_id}: {got}")
+                    skipped = got.startswith("skip:")
+                    line = f"job {job.job_id}: {got.removeprefix('skip:')}"
+                    (report.problems if skips_are_problems or not skipped else report.notes).append(line)
                 else:
                     results.append(got[0])
                     report.notes.extend(_result_notes(got[0]))
@@ -107,16 +146,7 @@ class ExportService:
         return out
 
     def _read_many(self, requests: list[tuple[Job, Path, JobState]]) -> list[TaskResult | EvalportError]:
-        read_many = getattr(self.reader, "read_many", None)
-        if read_many is not None:
-            return read_many(requests)
-        out: list[TaskResult | EvalportError] = []
-        for job, directory, state in requests:
-            try:
-                out.append(self.reader.read(job, directory, state))
-            except EvalportError as exc:
-                out.append(exc)
-        return out
+        return self.reader.read_many(requests) if requests else []
 
     # -- exporting -------------------------------------------------------------------------------
     def export(
@@ -130,19 +160,20 @@ class ExportService:
         include_failed: bool = False,
         dry_run: bool = False,
         force: bool = False,
-        on_outcome: OutcomeCallback | None = None,
+        on_outcome: Any = None,
     ) -> ExportReport:
         """Exports ``ids`` to each destination; raises only for usage or configuration errors."""
-        from evalport.app.settings import load_document
-
-        if isinstance(destinations, str):
-            destinations = [destinations]
-        doc = load_document(configs) if not _is_per_dest(configs, destinations) else {"export": dict(configs)}
-        settings = build_settings(doc, destinations, flags=flags, overrides=overrides)
-        sinks = self.build_sinks(settings)
-        return self.export_to(
-            ids, sinks, include_failed=include_failed, dry_run=dry_run, force=force, on_outcome=on_outcome
+        request = ExportRequest(
+            ids=ids,
+            destinations=destinations,
+            config=configs,
+            overrides=overrides,
+            flags=flags or {},
+            include_failed=include_failed,
+            dry_run=dry_run,
+            force=force,
         )
+        return self.execute(request, CallbackObserver(on_outcome) if on_outcome else None)
 
     def export_to(
         self,
@@ -153,27 +184,58 @@ class ExportService:
         dry_run: bool = False,
         force: bool = False,
         states: Mapping[str, JobState] | None = None,
-        on_outcome: OutcomeCallback | None = None,
+        on_outcome: Any = None,
     ) -> ExportReport:
-        """Exports to already-built sinks. ``states`` overrides the source's view of job states
-        (auto-export knows its own job's exit code before the launcher writes it down)."""
+        """Exports to already-built sinks (a plan without planning)."""
+        plan = ExportPlan(
+            ids=tuple(ids),
+            sinks=tuple(sinks),
+            include_failed=include_failed,
+            dry_run=dry_run,
+            force=force,
+            states=dict(states or {}),
+        )
+        return self.run(plan, CallbackObserver(on_outcome) if on_outcome else None)
+
+    def run(self, plan: ExportPlan, observer: ExportObserver | None = None) -> ExportReport:
+        """Runs ``plan``: resolve -> state -> stage -> read once -> each sink (ledger first)."""
+        sinks = list(plan.sinks)
         if not sinks:
             raise UsageError("no destination given; pass --dest (local, mlflow, wandb, gsheets, ...)")
+        observer = observer or NullObserver()
         report = ExportReport()
-        jobs, errors = self.source.resolve(ids)
+        jobs, errors = self.resolve_or_raise(plan.ids)
         report.problems.extend(str(e) for e in errors)
-        if errors and not jobs:
-            raise UsageError("; ".join(str(e) for e in errors))
+        observer.started(len(jobs), len(sinks))
 
         def emit(outcomes: Sequence[Outcome]) -> None:
             report.add(outcomes)
-            if on_outcome:
-                for o in outcomes:
-                    on_outcome(o)
+            for o in outcomes:
+                observer.outcome(o)
 
+        try:
+            self._run(plan, sinks, jobs, report, emit)
+        finally:
+            report.notes.extend(self.source.warnings)
+            if self.ledger is not None:
+                report.notes.extend(self.ledger.take_warnings())
+            self.source.close()
+            for sink in sinks:
+                sink.close()
+            observer.finished(report)
+        return report
+
+    def _run(
+        self,
+        plan: ExportPlan,
+        sinks: list[ResultSink],
+        jobs: list[Job],
+        report: ExportReport,
+        emit: Any,
+    ) -> None:
         policy = ArtifactPolicy.covering(s.policy for s in sinks)
         with tempfile.TemporaryDirectory(prefix="evalport-stage-") as workdir:
-            read = self._read(jobs, policy, Path(workdir), include_failed, states)
+            read = self._read(jobs, policy, Path(workdir), plan.include_failed, plan.states)
             ready: list[tuple[TaskResult, Path]] = []
             unreadable: list[tuple[ResultSink, Outcome]] = []
             for job, got in read:
@@ -187,7 +249,7 @@ class ExportService:
                 else:
                     ready.append(got)
                     report.notes.extend(_result_notes(got[0]))
-            if not dry_run:
+            if not plan.dry_run:
                 self._record_failed_reads(unreadable)
             for sink in sinks:
                 items = [prepare_item(result, directory, sink) for result, directory in ready]
@@ -196,77 +258,50 @@ class ExportService:
                 emptied = _emptied_by_filter(sink, ready, items)
                 if emptied:
                     report.notes.append(emptied)
-                if dry_run:
-                    describe = getattr(sink, "describe", None)
-                    where = describe() if describe else sink.destination
-                    emit(
-                        [
-                            Outcome(
-                                i.result.job_id,
-                                sink.destination,
-                                Status.PLANNED,
-                                f"would export {len(i.result.flat_metrics())} metrics, "
-                                f"{len(i.artifacts)} artifacts, {len(i.logs)} logs to {where}",
-                            )
-                            for i in items
-                        ]
-                    )
-                    continue
-                emit(self._export_with_ledger(sink, items, force, report.notes))
-        report.notes.extend(getattr(self.source, "warnings", []))
-        take_warnings = getattr(self.ledger, "take_warnings", None)
-        if take_warnings is not None:
-            report.notes.extend(take_warnings())
-        self.source.close()
-        for sink in sinks:
-            close = getattr(sink, "close", None)
-            if close:
-                close()
-        return report
+                emit(self._export_with_ledger(sink, items, plan, report.notes))
 
     def _export_with_ledger(
-        self, sink: ResultSink, items: list[ExportItem], force: bool, notes: list[str]
+        self, sink: ResultSink, items: list[ExportItem], plan: ExportPlan, notes: list[str]
     ) -> list[Outcome]:
-        """Skips what the ledger says this target already holds unchanged, unless ``force``.
+        """Skips what the ledger says this target already holds unchanged, unless ``force``; in a
+        dry run, says what would be sent and what the ledger would skip, and sends nothing.
 
         The ledger is a cache: a skip is trusted only for the jobs the sink confirms its
         destination still holds (``still_holds``); the others are sent again, and a note says so.
         """
-        if self.ledger is None:
-            return self._export_one(sink, items)
-        from evalport.adapters.ledger import LedgerEntry
-
-        target = target_key(sink)
-        prints = {i.result.job_id: fingerprint(i) for i in items}
-        prior = {} if force else self.ledger.lookup((j, target) for j in prints)
-        candidates = {}
-        for item in items:
-            job_id = item.result.job_id
-            entry = prior.get((job_id, target))
-            if entry is not None and entry.fingerprint == prints[job_id] and Status(entry.status).delivered:
-                candidates[job_id] = entry
-        held = _confirmed(sink, {j: e.location for j, e in candidates.items()}) if candidates else set()
-        gone = len(candidates) - len(held)
-        if gone:
-            notes.append(
-                f"{sink.destination}: the ledger said {gone} job(s) were exported unchanged, but the "
-                "destination no longer holds them; exported again"
-            )
+        ledger = self.ledger
+        target = sink.target_key()
+        prints = {i.result.job_id: ledger.fingerprint(i) for i in items} if ledger is not None else {}
+        held = self._held_unchanged(sink, target, prints, plan.force, notes)
         outcomes: dict[str, Outcome] = {}
         fresh = []
         for item in items:
             job_id = item.result.job_id
-            entry = candidates.get(job_id)
-            if entry is not None and job_id in held:
+            entry = held.get(job_id)
+            if entry is not None:
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.updated_at))
-                reason = f"already exported on {when} (ledger); pass --force to send it again"
+                skip = "a real run skips it" if plan.dry_run else "pass --force to send it again"
+                reason = f"already exported on {when} (ledger); {skip}"
+                if plan.dry_run:
+                    reason += "; pass --force to send it again"
                 outcomes[job_id] = Outcome(job_id, sink.destination, Status.UNCHANGED, reason, entry.location)
             else:
                 fresh.append(item)
+        if plan.dry_run:
+            where = sink.describe()
+            for i in fresh:
+                outcomes[i.result.job_id] = Outcome(
+                    i.result.job_id,
+                    sink.destination,
+                    Status.PLANNED,
+                    f"would export {len(i.result.flat_metrics())} metrics, "
+                    f"{len(i.artifacts)} artifacts, {len(i.logs)} logs to {where}",
+                )
+            return [outcomes[i.result.job_id] for i in items]
         sent = self._export_one(sink, fresh) if fresh else []
         outcomes.update((o.job_id, o) for o in sent)
-        try:
-            self.ledger.record(
+        if ledger is not None:
+            self._record(
                 [
                     LedgerEntry(
                         o.job_id,
@@ -281,25 +316,48 @@ class ExportService:
                     if o.job_id in prints
                 ]
             )
+        return [outcomes[i.result.job_id] for i in items]
+
+    def _held_unchanged(
+        self, sink: ResultSink, target: str, prints: Mapping[str, str], force: bool, notes: list[str]
+    ) -> dict[str, LedgerEntry]:
+        """The ledger's entries for jobs this target holds unchanged, as the sink confirms."""
+        if self.ledger is None or force or not prints:
+            return {}
+        prior = self.ledger.lookup((j, target) for j in prints)
+        candidates: dict[str, LedgerEntry] = {}
+        for job_id, print_ in prints.items():
+            entry = prior.get((job_id, target))
+            if entry is not None and entry.fingerprint == print_ and Status(entry.status).delivered:
+                candidates[job_id] = entry
+        if not candidates:
+            return {}
+        held = _confirmed(sink, {j: e.location for j, e in candidates.items()})
+        gone = len(candidates) - len(held)
+        if gone:
+            notes.append(
+                f"{sink.destination}: the ledger said {gone} job(s) were exported unchanged, but the "
+                "destination no longer holds them; exported again"
+            )
+        return {j: e for j, e in candidates.items() if j in held}
+
+    def _record(self, entries: list[LedgerEntry]) -> None:
+        if self.ledger is None or not entries:
+            return
+        try:
+            self.ledger.record(entries)
         except Exception as exc:  # the ledger is a cache of what happened; never fail an export over it
             log.warning("could not record exports in the ledger: %s", exc)
-        return [outcomes[i.result.job_id] for i in items]
 
     def _record_failed_reads(self, failed: Sequence[tuple[ResultSink, Outcome]]) -> None:
         """A job that could not be read is a failed delivery too: the ledger's retry backoff (and
         ``evalport history``) then know of it, so ``watch`` does not re-read it on every poll."""
-        if self.ledger is None or not failed:
-            return
-        from evalport.adapters.ledger import LedgerEntry
-
-        entries = [
-            LedgerEntry(o.job_id, target_key(sink), o.destination, "", o.status.value, o.reason)
-            for sink, o in failed
-        ]
-        try:
-            self.ledger.record(entries)
-        except Exception as exc:  # the ledger is a cache; never fail an export over it
-            log.warning("could not record exports in the ledger: %s", exc)
+        self._record(
+            [
+                LedgerEntry(o.job_id, sink.target_key(), o.destination, "", o.status.value, o.reason)
+                for sink, o in failed
+            ]
+        )
 
     def _export_one(self, sink: ResultSink, items: list[ExportItem]) -> list[Outcome]:
         try:
@@ -325,11 +383,8 @@ class ExportService:
 
 def _confirmed(sink: ResultSink, located: Mapping[str, str]) -> set[str]:
     """The jobs ``sink`` confirms its destination still holds; none when it cannot tell (it raised)."""
-    still_holds = getattr(sink, "still_holds", None)
-    if still_holds is None:  # a sink written before the port had it: trust the ledger, as before
-        return set(located)
     try:
-        return set(still_holds(located)) & set(located)
+        return set(sink.still_holds(located)) & set(located)
     except Exception:
         log.debug("sink %s could not confirm what it holds", sink.destination, exc_info=True)
         return set()
@@ -339,8 +394,7 @@ def _emptied_by_filter(
     sink: ResultSink, ready: Sequence[tuple[TaskResult, Path]], items: Sequence[ExportItem]
 ) -> str:
     """A note when the sink's metric filter left jobs that had metrics with none, else ''."""
-    metric_filter = getattr(sink, "metric_filter", None)
-    patterns = getattr(metric_filter, "patterns", ())
+    patterns = sink.metric_filter.patterns
     if not patterns:
         return ""
     emptied = sum(
@@ -362,42 +416,9 @@ def _result_notes(result: TaskResult) -> list[str]:
     return [f"job {result.job_id}: {note}" for note in result.notes]
 
 
-def fingerprint(item: ExportItem) -> str:
-    """What was sent, as a short hash: the result's summary and the files (names, sizes, mtimes)."""
-    import hashlib
-    import json
-
-    from evalport.adapters.staging import file_signatures
-
-    body = json.dumps([item.result.summary(), file_signatures(item)], sort_keys=True, default=str)
-    return hashlib.sha256(body.encode()).hexdigest()[:24]
-
-
-def target_key(sink: ResultSink) -> str:
-    """A destination with its settings: ``mlflow@<hash of the redacted config>``."""
-    import hashlib
-    import json
-
-    from evalport.domain.redact import redact
-
-    config = getattr(sink, "config", None)
-    dump = config.model_dump(mode="json") if hasattr(config, "model_dump") else repr(config)
-    digest = hashlib.sha256(json.dumps(redact(dump), sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return f"{sink.destination}@{digest}"
-
-
-def _is_per_dest(configs: Any, destinations: Sequence[str]) -> bool:
-    """``export(ids, ["local", "mlflow"], {"local": {...}, "mlflow": {...}})``: configs by destination."""
-    return (
-        isinstance(configs, Mapping)
-        and bool(configs)
-        and all(k in destinations and isinstance(v, Mapping) for k, v in configs.items())
-    )
-
-
 def prepare_item(result: TaskResult, directory: Path | None, sink: ResultSink) -> ExportItem:
     """The item a sink receives: the sink's metric filter applied, its artifact policy's files chosen."""
-    metric_filter: MetricFilter = getattr(sink, "metric_filter", None) or MetricFilter()
+    metric_filter = sink.metric_filter
     policy = sink.policy
     return ExportItem(
         result=metric_filter.apply_to(result),

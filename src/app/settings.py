@@ -1,7 +1,9 @@
 """Destination settings from YAML/JSON, launcher run-config blocks, CLI flags and ``-o`` overrides.
 
-Precedence, lowest first: ``execution.auto_export.configs.<dest>``, top-level ``export.<dest>``,
-flat options given with ``--config``, CLI flags, then ``-o [export.][<dest>.]key=value``.
+Precedence, lowest first: ``execution.auto_export.configs.<dest>``, top-level ``export.<dest>``
+(or the same options keyed by destination at the top: ``{"mlflow": {...}}``), flat options given
+with ``--config``, CLI flags, then ``-o [export.][<dest>.]key=value``. One rule for every entry
+point: the CLI, the Python API, auto-export and watch all come here through the planner.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,14 +129,33 @@ def _set_path(target: dict[str, Any], path: list[str], value: Any) -> None:
     target[path[-1]] = value
 
 
+def is_keyed_by_destination(doc: Mapping[str, Any], names: Collection[str]) -> bool:
+    """``{"local": {...}, "mlflow": {...}}``: every top-level key a destination, every value options."""
+    return (
+        bool(doc)
+        and not any(k in doc for k in EVALPORT_KEYS + LAUNCHER_KEYS)
+        and all(k in names and isinstance(v, Mapping) for k, v in doc.items())
+    )
+
+
 def build_settings(
     doc: Mapping[str, Any] | None,
     destinations: Sequence[str] = (),
     *,
     flags: Mapping[str, Any] | None = None,
     overrides: Sequence[str] = (),
+    known: Collection[str] = (),
+    accepts: Callable[[str, str], bool] | None = None,
 ) -> ExportSettings:
+    """Destinations and their raw options from any accepted document shape.
+
+    ``known`` are the destination names there are (a document keyed by them is read like an
+    ``export:`` block); ``accepts(destination, key)`` says whether a destination has an option, so
+    a flag goes only to the destinations that take it (none taking it is an error).
+    """
     doc = dict(doc or {})
+    if is_keyed_by_destination(doc, {*destinations, *known}):
+        doc = {"export": doc, **({} if destinations else {"destinations": list(doc)})}
     structured = any(k in doc for k in EVALPORT_KEYS + LAUNCHER_KEYS)
     is_launcher = any(k in doc for k in LAUNCHER_KEYS)
     if structured and not is_launcher:
@@ -163,7 +184,10 @@ def build_settings(
     for key, value in (flags or {}).items():
         if value is None:
             continue
-        for dest in dests:
+        takers = [d for d in dests if accepts is None or accepts(d, key)]
+        if not takers:
+            raise ConfigError(f"--{key.replace('_', '-')} does not apply to {', '.join(dests)}")
+        for dest in takers:
             configs[dest][key] = value
 
     for text in overrides:

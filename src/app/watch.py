@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalport.app.service import ExportService, target_key
+from evalport.app.plan import ExportPlan
+from evalport.app.service import ExportService
 from evalport.domain.errors import UsageError
 from evalport.domain.model import Job, JobState
 from evalport.domain.ports import ResultSink
@@ -78,7 +79,7 @@ class Watcher:
             {JobState.FAILED, JobState.CANCELLED} if self.include_failed else set()
         )
         finished = [j for j in jobs if states.get(j.job_id) in wanted]
-        targets = {target_key(s): s for s in self.sinks}
+        targets = {s.target_key(): s for s in self.sinks}
         known = dict(service.ledger.lookup((j.job_id, t) for j in finished for t in targets))
         self._forget_what_destinations_lost(known, targets)
         now = time.time()
@@ -128,7 +129,10 @@ class Watcher:
 
     def _export(self, service: ExportService, job: Job, sinks: list[ResultSink]) -> list[Outcome]:
         try:
-            report = service.export_to([job.job_id], sinks, include_failed=self.include_failed, force=True)
+            plan = ExportPlan(
+                ids=(job.job_id,), sinks=tuple(sinks), include_failed=self.include_failed, force=True
+            )
+            report = service.run(plan)
         except Exception as exc:
             attempts = self._crashes.get(job.job_id, (0, 0.0))[0] + 1
             self._crashes[job.job_id] = (attempts, time.time())

@@ -1,4 +1,6 @@
-"""The ports: where results come from (ResultSource) and where they go (ResultSink)."""
+"""The ports: where results come from (ResultSource), how they are read (ResultReader), where they
+go (ResultSink) and what was sent where (ExportLedger). Every member the application uses is
+declared here; :func:`protocol_members` lists them for the registry's conformance check."""
 
 from __future__ import annotations
 
@@ -57,11 +59,58 @@ class CheckResult:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """The latest state of one (job, target) in the ledger: what was sent (``fingerprint``), the
+    outcome, where it went, and for failures how often it was tried (``watch`` backs off)."""
+
+    job_id: str
+    target: str
+    destination: str
+    fingerprint: str
+    status: str
+    reason: str = ""
+    location: str = ""
+    attempts: int = 0
+    updated_at: float = 0.0
+
+
+ReadRequest = tuple[Job, Path, JobState]
+
+
+def config_target_key(destination: str, config: Any) -> str:
+    """A destination with its settings: ``mlflow@<hash of the redacted config>`` (the ledger's target)."""
+    import hashlib
+    import json
+
+    from evalport.domain.redact import redact
+
+    dump = config.model_dump(mode="json") if hasattr(config, "model_dump") else repr(config)
+    digest = hashlib.sha256(json.dumps(redact(dump), sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"{destination}@{digest}"
+
+
+def protocol_members(port: type) -> list[str]:
+    """The attribute and method names a Protocol class declares (its own and inherited ones)."""
+    names: set[str] = set()
+    for klass in port.__mro__:
+        if klass in (Protocol, object) or klass.__module__ == "typing":
+            continue
+        names.update(n for n in vars(klass) if not n.startswith("_"))
+        names.update(getattr(klass, "__annotations__", {}))
+    return sorted(names)
+
+
 @runtime_checkable
 class ResultSource(Protocol):
     """Resolves ids to jobs, reports their state, and stages their files locally in batches."""
 
     name: str
+
+    @property
+    def warnings(self) -> list[str]:
+        """Problems met while reading the source (a bad DB line, an unreachable host), for the report."""
+        ...
 
     def list_jobs(self) -> list[Job]: ...
 
@@ -80,6 +129,10 @@ class ResultReader(Protocol):
     """Reads a staged job directory into a TaskResult (nemo-evaluator's format first)."""
 
     def read(self, job: Job, directory: Path, state: JobState) -> TaskResult: ...
+
+    def read_many(self, requests: Sequence[ReadRequest]) -> list[TaskResult | EvalportError]:
+        """Each request's result, or the error that names its job and file (in request order)."""
+        ...
 
 
 @runtime_checkable
@@ -109,10 +162,38 @@ class ResultSink(Protocol):
 
     def check(self) -> CheckResult: ...
 
+    def describe(self) -> str:
+        """Where the results went, for people (a folder, a tracking URI and experiment)."""
+        ...
+
+    def target_key(self) -> str:
+        """The ledger's name for this destination with its settings (``mlflow@<hash>``): the same
+        job sent to two tracking servers is two targets."""
+        ...
+
+    def close(self) -> None: ...
+
 
 class ExportLedger(Protocol):
-    """What went where: consulted before sending, written after (adapters.ledger.SqliteLedger)."""
+    """What went where: consulted before sending, written after (adapters.ledger.SqliteLedger).
 
-    def lookup(self, keys: Iterable[tuple[str, str]]) -> Mapping[tuple[str, str], Any]: ...
+    A cache: its own problems never fail an export; they become :meth:`take_warnings`.
+    """
 
-    def record(self, entries: Sequence[Any]) -> None: ...
+    def lookup(self, keys: Iterable[tuple[str, str]]) -> Mapping[tuple[str, str], LedgerEntry]: ...
+
+    def record(self, entries: Sequence[LedgerEntry]) -> None: ...
+
+    def fingerprint(self, item: ExportItem) -> str:
+        """What ``item`` sends, as a short hash (the result and its files' names, sizes and mtimes)."""
+        ...
+
+    def history(self, job_ids: Sequence[str] | None = None, limit: int = 200) -> list[dict[str, object]]:
+        """Events newest first, of ``job_ids`` (all when None)."""
+        ...
+
+    def known_job_ids(self) -> list[str]:
+        """Every job id the ledger has an event for (to resolve ids of jobs no source lists any more)."""
+        ...
+
+    def take_warnings(self) -> list[str]: ...

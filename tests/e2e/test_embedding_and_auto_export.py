@@ -34,6 +34,7 @@ class InMemorySource:
         self.jobs = {j.job_id: j for j in jobs}
         self.states = states
         self.staged: list[list[str]] = []
+        self.warnings: list[str] = []
 
     def list_jobs(self):
         return list(self.jobs.values())
@@ -266,3 +267,18 @@ def test_auto_export_of_a_job_that_cannot_be_read_exits_3_with_a_line_not_a_trac
     as_json = auto("--job-dir", job.directory, "--json")
     assert as_json.returncode == 3
     assert json.loads(as_json.stdout)["ok"] is False
+
+
+def test_a_source_written_before_the_port_had_warnings_still_exports(home, tmp_path):
+    jobs = [
+        Job(w.job_id, w.invocation_id, w.task, "custom", LocalLocation(str(w.directory))) for w in home.jobs
+    ]
+
+    class OlderSource(InMemorySource):
+        def __init__(self, *args) -> None:
+            super().__init__(*args)
+            del self.warnings
+
+    source = OlderSource(jobs, {j.job_id: JobState.SUCCEEDED for j in jobs})
+    report = evalport.export(jobs[0].job_id, "local", {"output_dir": str(tmp_path / "o")}, source=source)
+    assert report.ok and report.counts() == {"exported": 1}

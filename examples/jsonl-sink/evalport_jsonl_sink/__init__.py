@@ -10,10 +10,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalport.adapters.sinks.base import BaseSink, TrackerSinkConfig
-from evalport.domain.identity import RunIdentity
-from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
-from evalport.domain.report import Outcome, Status
+from evalport.plugin import (
+    BaseSink,
+    CheckResult,
+    ExportItem,
+    Outcome,
+    RunIdentity,
+    SinkCapabilities,
+    Status,
+    TrackerSinkConfig,
+)
 
 
 class JsonlConfig(TrackerSinkConfig):

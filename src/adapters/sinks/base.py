@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.filters import MetricFilter
 from evalport.domain.identity import LogMode
-from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
+from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities, config_target_key
 from evalport.domain.report import Outcome
 
 
@@ -89,6 +89,12 @@ class BaseSink:
 
     def check(self) -> CheckResult:
         return CheckResult(True, f"{self.name}: nothing to check")
+
+    def describe(self) -> str:
+        return self.destination
+
+    def target_key(self) -> str:
+        return config_target_key(self.destination, self.config)
 
     def close(self) -> None:
         return None

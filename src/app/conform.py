@@ -1,0 +1,98 @@
+"""Objects written before the ports were complete, given the members they lack.
+
+A sink class from before ``describe``/``target_key``/``close``/``still_holds`` were on the
+ResultSink port, or an embedding launcher's source without ``warnings``, keeps working: the
+composition root wraps it once here, so the service calls every port member directly and never
+probes. The defaults are what the service did before: trust the ledger, no warnings, nothing to
+close, the destination as its description.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from evalport.domain.errors import EvalportError
+from evalport.domain.model import TaskResult
+from evalport.domain.ports import ReadRequest, ResultReader, ResultSink, ResultSource, config_target_key
+
+_SINK_DEFAULTS = ("still_holds", "describe", "target_key", "close")
+
+
+class _CompletedSink:
+    """Delegates to the wrapped sink; supplies the port members it does not define."""
+
+    def __init__(self, sink: Any) -> None:
+        self._sink = sink
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sink, name)
+
+    def still_holds(self, located: Mapping[str, str]) -> set[str]:
+        return set(located)
+
+    def describe(self) -> str:
+        return str(self._sink.destination)
+
+    def target_key(self) -> str:
+        return config_target_key(self._sink.destination, getattr(self._sink, "config", None))
+
+    def close(self) -> None:
+        return None
+
+
+def complete_sink(sink: Any) -> ResultSink:
+    if all(hasattr(sink, m) for m in _SINK_DEFAULTS):
+        return sink
+    completed = _CompletedSink(sink)
+    for member in _SINK_DEFAULTS:  # the sink's own members win over the defaults
+        if hasattr(sink, member):
+            setattr(completed, member, getattr(sink, member))
+    return completed  # type: ignore[return-value]  # name/capabilities come from the wrapped sink
+
+
+class _CompletedSource:
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(getattr(self._source, "warnings", None) or [])
+
+    def close(self) -> None:
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()
+
+
+def complete_source(source: Any) -> ResultSource:
+    if hasattr(source, "warnings") and hasattr(source, "close"):
+        return source
+    return _CompletedSource(source)
+
+
+class _CompletedReader:
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reader, name)
+
+    def read(self, job: Any, directory: Any, state: Any) -> TaskResult:
+        return self._reader.read(job, directory, state)
+
+    def read_many(self, requests: Sequence[ReadRequest]) -> list[TaskResult | EvalportError]:
+        out: list[TaskResult | EvalportError] = []
+        for job, directory, state in requests:
+            try:
+                out.append(self._reader.read(job, directory, state))
+            except EvalportError as exc:
+                out.append(exc)
+        return out
+
+
+def complete_reader(reader: Any) -> ResultReader:
+    return reader if hasattr(reader, "read_many") else _CompletedReader(reader)

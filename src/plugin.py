@@ -1,0 +1,75 @@
+"""Everything a third-party sink needs, in one import: ``from evalport.plugin import ...``.
+
+- the base class and config models: :class:`BaseSink`, :class:`SinkConfig`,
+  :class:`ArtifactSinkConfig`, :class:`TrackerSinkConfig`;
+- registration: :func:`register_sink` (alias :func:`register_exporter`), :func:`unregister_sink`,
+  or an entry point in the group ``evalport.sinks``;
+- the staging helper that copies an item's files with secrets masked: :func:`stage_item`
+  (:class:`StageResult`), :func:`file_signatures` for fingerprints of what is sent, and
+  :class:`RetryPolicy` for bounded retries of a server's transient errors;
+- the domain types a sink receives and returns: :class:`ExportItem`, :class:`TaskResult`,
+  :class:`Metric`, :class:`Outcome`, :class:`Status`, :class:`RunIdentity`, :class:`LogMode`,
+  :class:`SinkCapabilities`, :class:`CheckResult`, :class:`ArtifactPolicy`, :class:`MetricFilter`,
+  and the ports :class:`ResultSink` and :class:`ResultSource` to check a class against.
+
+Tests for a sink come from ``evalport.testing`` (``SinkContract``).
+"""
+
+from __future__ import annotations
+
+from evalport.adapters.retry import RetryPolicy
+from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink, SinkConfig, TrackerSinkConfig
+from evalport.adapters.staging import StageResult, file_signatures, stage_item
+from evalport.app.registry import register_exporter, register_sink, register_source, unregister_sink
+from evalport.domain.artifacts import ArtifactPolicy
+from evalport.domain.errors import ConfigError, DestinationError, EvalportError, ResultError
+from evalport.domain.filters import MetricFilter
+from evalport.domain.identity import LogMode, RunIdentity
+from evalport.domain.model import Job, JobState, Metric, TaskResult
+from evalport.domain.ports import (
+    CheckResult,
+    ExportItem,
+    ResultSink,
+    ResultSource,
+    SinkCapabilities,
+    StagedJob,
+)
+from evalport.domain.redact import redact, redact_text
+from evalport.domain.report import Outcome, Status
+
+__all__ = [
+    "ArtifactPolicy",
+    "ArtifactSinkConfig",
+    "BaseSink",
+    "CheckResult",
+    "ConfigError",
+    "DestinationError",
+    "EvalportError",
+    "ExportItem",
+    "Job",
+    "JobState",
+    "LogMode",
+    "Metric",
+    "MetricFilter",
+    "Outcome",
+    "ResultError",
+    "ResultSink",
+    "ResultSource",
+    "RetryPolicy",
+    "RunIdentity",
+    "SinkCapabilities",
+    "SinkConfig",
+    "StageResult",
+    "StagedJob",
+    "Status",
+    "TaskResult",
+    "TrackerSinkConfig",
+    "file_signatures",
+    "redact",
+    "redact_text",
+    "register_exporter",
+    "register_sink",
+    "register_source",
+    "stage_item",
+    "unregister_sink",
+]
