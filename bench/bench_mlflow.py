@@ -27,7 +27,7 @@ def main() -> None:
         del os.environ[name]
 
     from evalport.adapters.formats.nemo_evaluator import read_task_result
-    from evalport.adapters.sinks.mlflow_sink import MlflowSink
+    from evalport.adapters.sinks.mlflow import MlflowSink
     from evalport.adapters.sources.local import LocalSource
     from evalport.app.service import prepare_item
     from evalport.testing.factory import write_launcher_home

@@ -13,19 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from evalport.adapters.retry import RetryPolicy
-from evalport.adapters.sinks.mlflow_names import tag_equals_filter
-from evalport.adapters.sinks.mlflow_sink import RUN_KEY_TAG, MlflowSink, mlflow_metric_key
+from evalport.adapters.sinks.mlflow import RUN_KEY_TAG, MlflowSink, mlflow_metric_key
+from evalport.adapters.sinks.mlflow.names import tag_equals_filter
 from evalport.app.service import prepare_item
 from evalport.domain.identity import RunIdentity
 from evalport.domain.model import Metric
 from evalport.domain.report import Status
 from evalport.testing import SinkContract
 from evalport.testing.sink_contract import StoredRun
+from tests.support.mlflow_server import FAST_RETRIES
 
 pytest_plugins = ["tests.support.mlflow_fixtures"]
 
-FAST = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.05, total_timeout=5)
 
 
 def all_files(client, run_id: str, path: str | None = None) -> list[str]:
@@ -79,7 +78,7 @@ class MlflowContract(SinkContract):
     @pytest.fixture
     def make_sink(self, tracking_uri, experiment_name):
         return lambda **options: MlflowSink(
-            {"tracking_uri": tracking_uri, "experiment_name": experiment_name, **options}, retry=FAST
+            {"tracking_uri": tracking_uri, "experiment_name": experiment_name, **FAST_RETRIES, **options}
         )
 
     @pytest.fixture
@@ -90,7 +89,7 @@ class MlflowContract(SinkContract):
     def refusing_sink(self):
         from tests.support.mlflow_server import free_port
 
-        return MlflowSink({"tracking_uri": f"http://127.0.0.1:{free_port()}"}, retry=FAST)
+        return MlflowSink({"tracking_uri": f"http://127.0.0.1:{free_port()}", **FAST_RETRIES})
 
     # ---- MLflow-specific behaviour ------------------------------------------------------------
     def test_renamed_metrics_keep_their_original_names_in_an_artifact(self, make_sink, tracking_uri, results):
@@ -245,7 +244,7 @@ class TestMlflowSinkOnSqlite(MlflowContract):
         odd = tmp_path / "my evals $(touch pwned) `id`"
         odd.mkdir()
         uri = f"sqlite:///{odd / 'mlflow.db'}"
-        sink = MlflowSink({"tracking_uri": uri, "copy_artifacts": False}, retry=FAST)
+        sink = MlflowSink({"tracking_uri": uri, "copy_artifacts": False, **FAST_RETRIES})
         assert sink.export([prepare_item(*results[0], sink)])[0].status is Status.EXPORTED
         hint = sink.describe().split("(view: ", 1)[1].removesuffix(")")
         assert shlex.split(hint) == ["mlflow", "ui", "--backend-store-uri", uri]
@@ -263,9 +262,9 @@ class TestMlflowSinkOnSqlite(MlflowContract):
         uri = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
         (tmp_path / "fresh").mkdir()
         code = (
-            "import sys; from evalport.adapters.sinks.mlflow_sink import MlflowSink; "
+            "import sys; from evalport.adapters.sinks.mlflow import MlflowSink; "
             "sink = MlflowSink({'tracking_uri': sys.argv[1]}); "
-            "sink._client(); print(sink._experiment_id(sink._client())[0])"
+            "print(sink._writer().experiment_id()[0])"
         )
         procs = [
             subprocess.Popen(
@@ -276,5 +275,5 @@ class TestMlflowSinkOnSqlite(MlflowContract):
         outs = [p.communicate(timeout=300) for p in procs]
         assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
         assert len({out.strip() for out, _ in outs}) == 1, "one experiment, found by every process"
-        sink = MlflowSink({"tracking_uri": uri}, retry=FAST)
+        sink = MlflowSink({"tracking_uri": uri, **FAST_RETRIES})
         assert sink.export([prepare_item(*results[0], sink)])[0].status is Status.EXPORTED

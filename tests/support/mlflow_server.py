@@ -18,6 +18,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+#: MLflow sink options for tests: a call is tried twice, 10 ms apart, so a dead server is reported at once.
+FAST_RETRIES = {"retries": 2, "retry_wait": 0.01}
+
 
 def free_port() -> int:
     with socket.socket() as s:
