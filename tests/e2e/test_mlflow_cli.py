@@ -274,6 +274,9 @@ def test_a_server_dying_mid_export_fails_exactly_the_jobs_it_missed_and_a_rerun_
         for o in report["outcomes"]
         if o["status"] == "failed"
     )
+    assert any(o["reason"].startswith("not tried: ") for o in report["outcomes"]), (
+        "once the server is known to be down, the remaining jobs are not tried"
+    )
 
     server.start()
     complete = {}
