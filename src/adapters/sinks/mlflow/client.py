@@ -98,8 +98,9 @@ def _forget_engine(uri: str) -> None:
         if engine is not None:
             engine.dispose()
         cached = getattr(type(utils._tracking_store_registry), "_get_store_with_resolved_uri", None)
-        if hasattr(cached, "cache_clear"):
-            cached.cache_clear()
+        cache_clear = getattr(cached, "cache_clear", None)
+        if callable(cache_clear):
+            cache_clear()
     except Exception:  # another MLflow version: a new process still sees the new store
         log.debug("mlflow: cannot drop the cached store of %s", uri, exc_info=True)
 

@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,8 @@ class RunWriter:
         while True:
             page = self.dest.call(
                 "search runs",
-                lambda token=token: self.client.search_runs(
+                partial(
+                    self.client.search_runs,
                     [experiment_id],
                     flt,
                     max_results=1000,
@@ -193,9 +195,7 @@ class RunWriter:
             m, metrics = metrics[:room], metrics[room:]
             self.dest.call(
                 "log metrics, params and tags",
-                lambda m=m, p=p, t=t: self.client.log_batch(
-                    run_id, metrics=m, params=p, tags=t, synchronous=True
-                ),
+                partial(self.client.log_batch, run_id, metrics=m, params=p, tags=t, synchronous=True),
             )
 
     # ---- is it still there? -------------------------------------------------------------------
@@ -208,7 +208,7 @@ class RunWriter:
             flt = "attributes.run_id IN (" + ", ".join(f"'{i}'" for i in chunk) + ")"
             runs = self.dest.call(
                 "search runs",
-                lambda flt=flt: self.client.search_runs([experiment_id], flt, max_results=1000),
+                partial(self.client.search_runs, [experiment_id], flt, max_results=1000),
             )
             alive.update(r.info.run_id for r in runs if r.info.status == "FINISHED")
         return alive
