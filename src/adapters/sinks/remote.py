@@ -254,9 +254,6 @@ class Destination:
                 self._down = reason
         self._down_event.set()
 
-    def is_transient(self, exc: BaseException) -> bool:
-        return self.rules.is_transient(exc)
-
     def failure(
         self, what: str, error: BaseException, transient: bool = False, attempts: int = 1
     ) -> CallFailed:
