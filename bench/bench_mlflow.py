@@ -27,7 +27,7 @@ def main() -> None:
         del os.environ[name]
 
     from evalport.adapters.formats.nemo_evaluator import read_task_result
-    from evalport.adapters.sinks.mlflow_sink import MlflowSink
+    from evalport.adapters.sinks.mlflow import MlflowSink
     from evalport.adapters.sources.local import LocalSource
     from evalport.app.service import prepare_item
     from evalport.testing.factory import write_launcher_home
@@ -40,8 +40,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-mlflow-") as tmp:
         root = Path(tmp)
         per_inv = 5
-        home = write_launcher_home(root / "launcher", invocations=-(-args.jobs // per_inv),
-                                   tasks_per_invocation=per_inv, seed=1)
+        home = write_launcher_home(
+            root / "launcher", invocations=-(-args.jobs // per_inv), tasks_per_invocation=per_inv, seed=1
+        )
         jobs = sorted(LocalSource(home.exec_db).list_jobs(), key=lambda j: j.job_id)[: args.jobs]
         results = [(read_task_result(j, Path(j.location.path)), Path(j.location.path)) for j in jobs]
         print(f"{len(results)} jobs; import mlflow {t_import:.3f} s (once per process, not counted below)")
@@ -60,8 +61,10 @@ def main() -> None:
             assert {o.status.value for o in again} == {"unchanged"}, again[:3]
             n = len(items)
             store = f"store {prepare:5.3f} s + " if prepare else ""
-            print(f"{label:28} {store}export {t_export:6.3f} s = {t_export / n * 1000:5.1f} ms/job "
-                  f"(total {prepare + t_export:6.3f} s) | unchanged re-export {t_again:6.3f} s")
+            print(
+                f"{label:28} {store}export {t_export:6.3f} s = {t_export / n * 1000:5.1f} ms/job "
+                f"(total {prepare + t_export:6.3f} s) | unchanged re-export {t_again:6.3f} s"
+            )
 
         def fresh_sqlite(name: str) -> tuple[str, float]:
             from mlflow import MlflowClient

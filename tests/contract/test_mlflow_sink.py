@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import shlex
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from evalport.adapters.retry import RetryPolicy
-from evalport.adapters.sinks.mlflow_names import tag_equals_filter
-from evalport.adapters.sinks.mlflow_sink import RUN_KEY_TAG, MlflowSink, mlflow_metric_key
+from evalport.adapters.sinks.mlflow import RUN_KEY_TAG, MlflowSink, mlflow_metric_key
+from evalport.adapters.sinks.mlflow.names import tag_equals_filter
 from evalport.app.service import prepare_item
 from evalport.domain.identity import RunIdentity
 from evalport.domain.model import Metric
 from evalport.domain.report import Status
 from evalport.testing import SinkContract
+from evalport.testing.factory import write_launcher_home
 from evalport.testing.sink_contract import StoredRun
+from evalport.testing.sink_contract import _load as load_results
+from tests.support.mlflow_server import FAST_RETRIES
 
 pytest_plugins = ["tests.support.mlflow_fixtures"]
-
-FAST = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.05, total_timeout=5)
 
 
 def all_files(client, run_id: str, path: str | None = None) -> list[str]:
@@ -79,7 +83,7 @@ class MlflowContract(SinkContract):
     @pytest.fixture
     def make_sink(self, tracking_uri, experiment_name):
         return lambda **options: MlflowSink(
-            {"tracking_uri": tracking_uri, "experiment_name": experiment_name, **options}, retry=FAST
+            {"tracking_uri": tracking_uri, "experiment_name": experiment_name, **FAST_RETRIES, **options}
         )
 
     @pytest.fixture
@@ -90,7 +94,7 @@ class MlflowContract(SinkContract):
     def refusing_sink(self):
         from tests.support.mlflow_server import free_port
 
-        return MlflowSink({"tracking_uri": f"http://127.0.0.1:{free_port()}"}, retry=FAST)
+        return MlflowSink({"tracking_uri": f"http://127.0.0.1:{free_port()}", **FAST_RETRIES})
 
     # ---- MLflow-specific behaviour ------------------------------------------------------------
     def test_renamed_metrics_keep_their_original_names_in_an_artifact(self, make_sink, tracking_uri, results):
@@ -195,10 +199,65 @@ class MlflowContract(SinkContract):
         assert (MlflowSink.extra, MlflowSink.requires) == ("mlflow", ("mlflow",))
 
 
+def kill_after_finished_runs(server, runs: int) -> threading.Thread:
+    """Kills the server (SIGKILL, a crash) once its store holds ``runs`` finished runs."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(sqlite3.Error):
+                if server.count_runs("FINISHED") >= runs:
+                    break
+            time.sleep(0.005)
+        server.stop(kill=True)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
 class TestMlflowSinkOnServer(MlflowContract):
     @pytest.fixture
     def tracking_uri(self, live_mlflow_server) -> str:
         return live_mlflow_server.url
+
+    def test_the_server_going_down_mid_export_marks_the_rest_not_tried_and_a_rerun_completes_them(
+        self, mlflow_server, experiment_name, tmp_path
+    ):
+        home = write_launcher_home(tmp_path / "launcher", invocations=4, tasks_per_invocation=3, seed=3)
+        options = {"tracking_uri": mlflow_server.url, "experiment_name": experiment_name, **FAST_RETRIES}
+        sink = MlflowSink(options, workers=1)
+        items = [prepare_item(r, d, sink) for r, d in load_results(home)]
+        watcher = kill_after_finished_runs(mlflow_server.start(), mlflow_server.count_runs("FINISHED") + 3)
+        try:
+            started = time.monotonic()
+            outcomes = sink.export(items)
+            took = time.monotonic() - started
+        finally:
+            watcher.join(timeout=70)
+            mlflow_server.start()  # on the same port and store
+        by_status: dict[Status, list] = {}
+        for outcome in outcomes:
+            by_status.setdefault(outcome.status, []).append(outcome)
+        assert set(by_status) == {Status.EXPORTED, Status.FAILED}, by_status
+        not_tried = [o for o in by_status[Status.FAILED] if o.reason.startswith("not tried: ")]
+        assert not_tried, [o.reason for o in by_status[Status.FAILED]]
+        assert all(f"MLflow at {mlflow_server.url} did not answer" in o.reason for o in not_tried)
+        assert took < 20, f"the jobs after the crash waited ({took:.1f} s)"
+
+        again = MlflowSink(options).export(items)
+        statuses = {o.job_id: o.status for o in again}
+        assert {statuses[o.job_id] for o in by_status[Status.EXPORTED]} == {Status.UNCHANGED}
+        assert {statuses[o.job_id] for o in not_tried} == {Status.EXPORTED}
+        assert all(o.status is not Status.FAILED for o in again), again
+        from mlflow import MlflowClient
+
+        client = MlflowClient(mlflow_server.url)
+        experiment = client.get_experiment_by_name(experiment_name)
+        runs = client.search_runs([experiment.experiment_id], max_results=1000)
+        keys = [r.data.tags[RUN_KEY_TAG] for r in runs]
+        assert sorted(keys) == sorted({RunIdentity.for_result(i.result).key for i in items}), "no duplicates"
+        assert {r.info.status for r in runs} == {"FINISHED"}
 
     def test_check_finds_the_server_and_tells_whether_the_experiment_exists(self, make_sink, results):
         sink = make_sink()
@@ -245,7 +304,7 @@ class TestMlflowSinkOnSqlite(MlflowContract):
         odd = tmp_path / "my evals $(touch pwned) `id`"
         odd.mkdir()
         uri = f"sqlite:///{odd / 'mlflow.db'}"
-        sink = MlflowSink({"tracking_uri": uri, "copy_artifacts": False}, retry=FAST)
+        sink = MlflowSink({"tracking_uri": uri, "copy_artifacts": False, **FAST_RETRIES})
         assert sink.export([prepare_item(*results[0], sink)])[0].status is Status.EXPORTED
         hint = sink.describe().split("(view: ", 1)[1].removesuffix(")")
         assert shlex.split(hint) == ["mlflow", "ui", "--backend-store-uri", uri]
@@ -263,9 +322,9 @@ class TestMlflowSinkOnSqlite(MlflowContract):
         uri = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
         (tmp_path / "fresh").mkdir()
         code = (
-            "import sys; from evalport.adapters.sinks.mlflow_sink import MlflowSink; "
+            "import sys; from evalport.adapters.sinks.mlflow import MlflowSink; "
             "sink = MlflowSink({'tracking_uri': sys.argv[1]}); "
-            "sink._client(); print(sink._experiment_id(sink._client())[0])"
+            "print(sink._writer().experiment_id()[0])"
         )
         procs = [
             subprocess.Popen(
@@ -276,5 +335,5 @@ class TestMlflowSinkOnSqlite(MlflowContract):
         outs = [p.communicate(timeout=300) for p in procs]
         assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
         assert len({out.strip() for out, _ in outs}) == 1, "one experiment, found by every process"
-        sink = MlflowSink({"tracking_uri": uri}, retry=FAST)
+        sink = MlflowSink({"tracking_uri": uri, **FAST_RETRIES})
         assert sink.export([prepare_item(*results[0], sink)])[0].status is Status.EXPORTED

@@ -15,20 +15,22 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evalport.adapters.sinks.mlflow_sink import RUN_KEY_TAG, MlflowSink, mlflow_metric_key
+from evalport.adapters.sinks.mlflow import RUN_KEY_TAG, MlflowSink, mlflow_metric_key
 from evalport.app.cli import main
 from evalport.domain.identity import LogMode, RunIdentity
 from evalport.testing.factory import LauncherHome, WrittenJob, write_launcher_home
-from tests.support.mlflow_server import MlflowServer, free_port
+from tests.support.mlflow_server import FAST_RETRIES, MlflowServer, free_port
 
 pytest_plugins = ["tests.support.mlflow_fixtures"]
 
 SECRET = "nvapi-very-secret"
+#: `-o export.mlflow.<option>` for short retries: a dead server is reported at once.
+FAST_OPTIONS = tuple(f"{k}={v}" for k, v in FAST_RETRIES.items())
 
 
 @pytest.fixture(autouse=True)
 def _no_ambient_mlflow(no_ambient_mlflow: None) -> None:
-    """The user's MLFLOW_* settings and long retries never reach these tests."""
+    """The user's MLFLOW_* settings never reach these tests."""
 
 
 @pytest.fixture
@@ -54,7 +56,7 @@ def run_export(
         "--exec-db",
         str(home.exec_db),
         "--json",
-        *(x for o in options for x in ("-o", f"export.mlflow.{o}")),
+        *(x for o in (*FAST_OPTIONS, *options) for x in ("-o", f"export.mlflow.{o}")),
     ]
     code = main(argv)
     report = json.loads(capsys.readouterr().out)
@@ -271,6 +273,9 @@ def test_a_server_dying_mid_export_fails_exactly_the_jobs_it_missed_and_a_rerun_
         uri in o["reason"] and "did not answer" in o["reason"]
         for o in report["outcomes"]
         if o["status"] == "failed"
+    )
+    assert any(o["reason"].startswith("not tried: ") for o in report["outcomes"]), (
+        "once the server is known to be down, the remaining jobs are not tried"
     )
 
     server.start()

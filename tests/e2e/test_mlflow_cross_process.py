@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from evalport.adapters.sinks.mlflow_sink import mlflow_metric_key
+from evalport.adapters.sinks.mlflow import mlflow_metric_key
 from evalport.domain.identity import LogMode
 from evalport.testing.factory import LauncherHome, write_launcher_home
 from tests.e2e.test_mlflow_cli import by_key, evalport_command, key_of, run_export, runs_of
@@ -22,7 +22,7 @@ pytest_plugins = ["tests.support.mlflow_fixtures"]
 
 @pytest.fixture(autouse=True)
 def _no_ambient_mlflow(no_ambient_mlflow: None) -> None:
-    """The user's MLFLOW_* settings and long retries never reach these tests."""
+    """The user's MLFLOW_* settings never reach these tests."""
 
 
 @pytest.fixture

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from evalport.adapters.retry import RetryPolicy
-from evalport.adapters.sinks.mlflow_sink import MlflowSink
 from tests.support.mlflow_server import MlflowServer
 
 
@@ -50,7 +48,6 @@ def store_dir(uri: str) -> Path:
 
 @pytest.fixture
 def no_ambient_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No MLFLOW_* variable of the user's leaks in, and MLflow calls retry briefly."""
+    """No MLFLOW_* variable of the user's leaks in (short retries: pass ``mlflow_server.FAST_RETRIES`` options)."""
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(MlflowSink, "retry_policy", RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.05))

@@ -1,0 +1,52 @@
+"""The MLflow sink's options (docs/sinks/mlflow.md lists them)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from evalport.adapters.sinks.base import TrackerSinkConfig
+from evalport.adapters.sinks.remote import RemoteOptions
+
+#: The placeholders a ``run_name`` template may use.
+RUN_NAME_FIELDS = ("invocation_id", "model_id", "harness", "task", "job_id")
+
+
+class MlflowSinkConfig(TrackerSinkConfig, RemoteOptions):
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI; else $MLFLOW_TRACKING_URI; else sqlite:///mlflow.db here",
+    )
+    experiment_name: str = Field(default="evalport", min_length=1)
+    run_name: str | None = Field(
+        default=None, description="run name; may use {invocation_id} {model_id} {harness} {task} {job_id}"
+    )
+    description: str | None = Field(default=None, description="the run's description (mlflow.note.content)")
+    tags: dict[str, str] = Field(default_factory=dict, description="extra tags on every run")
+    extra_metadata: dict[str, Any] = Field(default_factory=dict, description="extra params on every run")
+    log_config_params: bool = Field(default=False, description="log the run config, flattened, as params")
+    log_config_params_max_depth: int = Field(default=10, ge=1, le=50)
+    skip_existing: bool = Field(default=False, description="leave jobs already in MLflow untouched")
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tag_values_as_text(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {str(k): v if isinstance(v, str) else json.dumps(v, default=str) for k, v in value.items()}
+        return value
+
+    @field_validator("run_name")
+    @classmethod
+    def _run_name_fields(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                value.format(**{f: "x" for f in RUN_NAME_FIELDS})
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(
+                    f"run_name {value!r} uses an unknown placeholder ({exc}); "
+                    f"use {', '.join('{' + f + '}' for f in RUN_NAME_FIELDS)}"
+                ) from None
+        return value

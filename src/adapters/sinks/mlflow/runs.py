@@ -1,0 +1,214 @@
+"""The MLflow calls an export makes, each through the export's :class:`Destination` (retries).
+
+:class:`RunWriter` finds runs by their run-key tag, creates a run under the run key's lock, and
+writes a :class:`~evalport.adapters.sinks.mlflow.plan.RunDelta`: one directory upload, as few
+``log_batch`` calls as MLflow's limits allow, one ``set_terminated``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from evalport.adapters.sinks.mlflow.client import TrackingStore
+from evalport.adapters.sinks.mlflow.contents import RUN_KEY_TAG
+from evalport.adapters.sinks.mlflow.errors import ExperimentDeleted
+from evalport.adapters.sinks.mlflow.locks import held, run_lock_path
+from evalport.adapters.sinks.mlflow.names import (
+    mlflow_metric_key,
+    stored_run_key,
+    tag_equals_filter,
+    tag_prefix_filter,
+)
+from evalport.adapters.sinks.mlflow.plan import RunDelta, RunState, WantedRun
+from evalport.adapters.sinks.remote import CallFailed, Destination
+
+# MLflow's per-call limits for log_batch.
+MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ENTITIES = 1000, 100, 100, 1000
+#: Runs asked about per search (``attributes.run_id IN (...)``).
+RUNS_PER_SEARCH = 100
+
+
+@dataclass
+class RunWriter:
+    client: Any
+    dest: Destination
+    store: TrackingStore
+    experiment: str
+
+    # ---- the experiment -----------------------------------------------------------------------
+    def lookup_experiment(self) -> Any:
+        name = self.experiment
+        return self.dest.call(
+            f"look up experiment {name!r}", lambda: self.client.get_experiment_by_name(name)
+        )
+
+    def experiment_id(self) -> tuple[str, bool]:
+        """(id, created now): looked up once per export call, created when missing."""
+        name = self.experiment
+        experiment = self.lookup_experiment()
+        if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                raise self.dest.failure(f"use experiment {name!r}", ExperimentDeleted())
+            return experiment.experiment_id, False
+        location = None
+        db = self.store.sqlite_path
+        if db is not None:
+            # Without this MLflow puts artifacts in ./mlruns of whatever directory the export ran in.
+            slug = mlflow_metric_key(name).replace("/", "_").replace(" ", "_")
+            location = (db.resolve().parent / "mlartifacts" / slug).as_uri()
+
+        def create() -> tuple[str, bool]:
+            from mlflow.exceptions import MlflowException
+
+            try:
+                return self.client.create_experiment(name, artifact_location=location), True
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                return self.client.get_experiment_by_name(name).experiment_id, False  # created concurrently
+
+        return self.dest.call(f"create experiment {name!r}", create)
+
+    # ---- finding and creating runs --------------------------------------------------------------
+    def find_runs(self, experiment_id: str, keys: list[str]) -> dict[str, Any]:
+        """The oldest active run carrying each key (one search for an invocation's keys).
+
+        Runs carry ``stored_run_key(key)``: the key itself, or its hash when it is too long for a tag.
+        """
+        wanted = {stored_run_key(k): k for k in keys}
+        stored = list(wanted)
+        if len(stored) == 1:
+            flt: str | None = tag_equals_filter(RUN_KEY_TAG, stored[0])[0]
+        else:
+            prefix = os.path.commonprefix(stored)  # noqa: RUF071 - a string prefix for LIKE is meant
+            flt = tag_prefix_filter(RUN_KEY_TAG, prefix) if prefix else None
+            if flt is None:
+                return {k: v for one in keys for k, v in self.find_runs(experiment_id, [one]).items()}
+        found: dict[str, Any] = {}
+        token = None
+        while True:
+            page = self.dest.call(
+                "search runs",
+                partial(
+                    self.client.search_runs,
+                    [experiment_id],
+                    flt,
+                    max_results=1000,
+                    order_by=["attributes.start_time ASC"],
+                    page_token=token,
+                ),
+            )
+            for run in page:  # LIKE (and a superset filter) may match more than asked: compare exactly
+                key = wanted.get(run.data.tags.get(RUN_KEY_TAG, ""))
+                if key is not None and key not in found:
+                    found[key] = run
+            token = page.token
+            if not token:
+                return found
+
+    def find_or_create(self, experiment_id: str, key: str, wanted: WantedRun) -> tuple[RunState, bool]:
+        """(the run for ``key``, created now): looked up again and created under the run key's lock.
+
+        The export's first search found no run, but another process may have created one since;
+        the lock makes "search, then create" one step for every evalport process on this machine.
+        """
+        with held(run_lock_path(self.store.uri, self.experiment, key, self.store.sqlite_path)):
+            run = self.find_runs(experiment_id, [key]).get(key)
+            if run is not None:
+                return RunState.of(run), False
+            return self._create_run(experiment_id, wanted.creation_tags(MAX_TAGS)), True
+
+    def _create_run(self, experiment_id: str, tags: dict[str, str]) -> RunState:
+        """A new run carrying the run key and the first job's tags (one log_batch transaction fewer)."""
+        name = tags.pop("mlflow.runName")
+        run = self.dest.call(
+            "create a run",
+            lambda: self.client.create_run(
+                experiment_id, start_time=int(time.time() * 1000), tags=tags, run_name=name
+            ),
+        )
+        return RunState(run.info.run_id, run.info.artifact_uri, False, {}, {}, dict(run.data.tags))
+
+    # ---- writing a delta ----------------------------------------------------------------------
+    def write(self, state: RunState, delta: RunDelta, files: Path | None, prefix: str | None) -> RunDelta:
+        """Uploads, logs and finishes as ``delta`` says; returns the delta as written."""
+        if delta.upload:
+            assert files is not None
+            self._upload(state, files, prefix)
+        if delta.logs:
+            sent = self._log_batch_once_more(state.run_id, delta)
+            delta = replace(delta, params={k: delta.params[k] for k in sent})
+        if delta.finish:
+            run_id = state.run_id
+            self.dest.call("finish the run", lambda: self.client.set_terminated(run_id, "FINISHED"))
+        return delta
+
+    def _upload(self, state: RunState, directory: Path, prefix: str | None) -> None:
+        """One directory upload per job."""
+        if self.store.uri.startswith("databricks"):
+            self.dest.call(
+                "upload artifacts", lambda: self.client.log_artifacts(state.run_id, str(directory), prefix)
+            )
+            return
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        repo = get_artifact_repository(state.artifact_uri, tracking_uri=self.store.uri)
+        self.dest.call("upload artifacts", lambda: repo.log_artifacts(str(directory), prefix))
+
+    def _log_batch_once_more(self, run_id: str, delta: RunDelta) -> list[str]:
+        """log_batch; when MLflow refuses it, once more without the params the run holds by now.
+
+        Another process exporting the same job at the same moment writes the same params into the
+        same run (the lock covers only find-or-create), and MLflow refuses a param logged twice.
+        Returns the keys of the params sent.
+        """
+        params = list(delta.params)
+        try:
+            self._log_batch(run_id, delta, params)
+            return params
+        except CallFailed as failure:
+            if failure.transient or not params:
+                raise
+            held_now = self.dest.call("read the run", lambda: self.client.get_run(run_id)).data.params
+            rest = [k for k in params if k not in held_now]
+            self._log_batch(run_id, delta, rest)
+            return rest
+
+    def _log_batch(self, run_id: str, delta: RunDelta, param_keys: Iterable[str]) -> None:
+        """As few log_batch calls as MLflow's limits allow (1000 metrics, 100 params, 100 tags each)."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, v, now, 0) for k, v in delta.metrics.items()]
+        params = [Param(k, delta.params[k]) for k in param_keys]
+        tags = [RunTag(k, v) for k, v in delta.tags.items()]
+        while metrics or params or tags:
+            p, params = params[:MAX_PARAMS], params[MAX_PARAMS:]
+            t, tags = tags[:MAX_TAGS], tags[MAX_TAGS:]
+            room = min(MAX_METRICS, MAX_ENTITIES - len(p) - len(t))
+            m, metrics = metrics[:room], metrics[room:]
+            self.dest.call(
+                "log metrics, params and tags",
+                partial(self.client.log_batch, run_id, metrics=m, params=p, tags=t, synchronous=True),
+            )
+
+    # ---- is it still there? -------------------------------------------------------------------
+    def finished_runs(self, experiment_id: str, run_ids: Iterable[str]) -> set[str]:
+        """Which of ``run_ids`` are active, finished runs of the experiment (one search per 100)."""
+        ids = sorted(set(run_ids))
+        alive: set[str] = set()
+        for start in range(0, len(ids), RUNS_PER_SEARCH):
+            chunk = ids[start : start + RUNS_PER_SEARCH]
+            flt = "attributes.run_id IN (" + ", ".join(f"'{i}'" for i in chunk) + ")"
+            runs = self.dest.call(
+                "search runs",
+                partial(self.client.search_runs, [experiment_id], flt, max_results=1000),
+            )
+            alive.update(r.info.run_id for r in runs if r.info.status == "FINISHED")
+        return alive

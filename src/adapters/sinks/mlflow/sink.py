@@ -1,0 +1,293 @@
+"""The MLflow sink: one run per task (or per invocation), found again by a run-key tag and upserted.
+
+Talks to MLflow through ``MlflowClient`` only (the fluent API keeps global state). Per job it
+makes one lookup, at most one ``create_run``, batched ``log_batch`` calls, one directory upload
+and one ``set_terminated``; nothing is written when nothing differs (:mod:`.plan` decides what).
+mlflow is imported lazily.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, ClassVar
+
+from evalport.adapters.retry import RetryPolicy
+from evalport.adapters.sinks.base import BaseSink
+from evalport.adapters.sinks.mlflow.client import TrackingStore, mlflow_http_settings
+from evalport.adapters.sinks.mlflow.config import MlflowSinkConfig
+from evalport.adapters.sinks.mlflow.contents import (
+    is_multi_task,
+    job_metrics,
+    job_tag,
+    names_file,
+    wanted_run,
+)
+from evalport.adapters.sinks.mlflow.errors import MLFLOW_RULES, explain
+from evalport.adapters.sinks.mlflow.plan import RunState, holds_job, outcome_status, plan_run_delta
+from evalport.adapters.sinks.mlflow.runs import RunWriter
+from evalport.adapters.sinks.remote import CallFailed, Destination, one_line, stage_for_upload
+from evalport.domain.identity import RunIdentity
+from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
+from evalport.domain.report import Outcome, Status
+
+__all__ = ["MlflowSink"]
+
+# The run id in a location this sink returned (``runs:/<id>`` or ``.../runs/<id>``).
+_LOCATED_RUN = re.compile(r"(?:^runs:/|/runs/)([0-9A-Za-z_-]{1,64})$")
+#: Longest wait between two tries of one call, and the most time spent on one call.
+MAX_WAIT, CALL_TIMEOUT = 4.0, 30.0
+
+Units = list[dict[str, list[int]]]  # per invocation: run key -> indices of its items
+
+
+class MlflowSink(BaseSink):
+    """MLflow tracking (server or sqlite): runs per task or invocation, upserted by a run-key tag."""
+
+    name: ClassVar[str] = "mlflow"
+    extra: ClassVar[str | None] = "mlflow"
+    requires: ClassVar[tuple[str, ...]] = ("mlflow",)
+    Config = MlflowSinkConfig
+    # MLflow keeps NaN but stores +-inf as +-1.797e308 (its SQL stores clamp them): not faithful.
+    capabilities = SinkCapabilities(
+        artifacts=True, logs=True, upsert=True, multi_task=True, non_finite_values=False
+    )
+    config: MlflowSinkConfig
+
+    #: Seconds MLflow's HTTP client waits for a response (unless MLFLOW_HTTP_REQUEST_TIMEOUT is set).
+    http_timeout: ClassVar[int] = 15
+    #: Jobs exported concurrently against an HTTP tracking server (sqlite stores go one at a time).
+    workers: ClassVar[int] = 4
+
+    def __init__(
+        self, config: MlflowSinkConfig | dict[str, Any] | None = None, *, workers: int | None = None
+    ):
+        super().__init__(config)
+        self._workers = workers or type(self).workers
+        self._store = TrackingStore.resolve(self.config.tracking_uri)
+        self._client_cache: Any = None
+
+    @property
+    def tracking_uri(self) -> str:
+        return self._store.uri
+
+    def describe(self) -> str:
+        """Where results went and how to look at them (printed by the CLI after an export)."""
+        return self._store.describe(self.config.experiment_name)
+
+    def _client(self) -> Any:
+        if self._client_cache is None:
+            self._client_cache = self._store.open_client()
+        return self._client_cache
+
+    def _writer(self, policy: RetryPolicy | None = None) -> RunWriter:
+        """A writer for one export (or one question): its own view of whether MLflow is down."""
+        where = self._store.shown
+        dest = Destination(
+            policy or self.config.retry_policy(MAX_WAIT, CALL_TIMEOUT),
+            MLFLOW_RULES,
+            explain=lambda failure: explain(where, failure),
+        )
+        return RunWriter(self._client(), dest, self._store, self.config.experiment_name)
+
+    def _outcome(self, item: ExportItem, status: Status, reason: str = "", location: str = "") -> Outcome:
+        return Outcome(item.result.job_id, self.destination, status, reason, location)
+
+    # ---- export ---------------------------------------------------------------------------------
+    def export(self, items: Sequence[ExportItem]) -> list[Outcome]:
+        if not items:
+            return []
+        # invocation -> run key -> item indices: one run lookup per invocation, one run per key.
+        by_invocation: dict[str, dict[str, list[int]]] = {}
+        for index, item in enumerate(items):
+            key = RunIdentity.for_result(item.result, self.config.log_mode).key
+            by_invocation.setdefault(item.result.invocation_id, {}).setdefault(key, []).append(index)
+        outcomes: list[Outcome | None] = [None] * len(items)
+        with (
+            mlflow_http_settings(self.http_timeout),
+            tempfile.TemporaryDirectory(prefix="evalport-mlflow-") as tmp,
+        ):
+            try:
+                writer = self._writer()
+                experiment_id, fresh = writer.experiment_id()
+            except CallFailed as failure:
+                return [self._outcome(i, Status.FAILED, failure.reason) for i in items]
+            except Exception as exc:  # a malformed URI, a missing driver...
+                reason = f"cannot use MLflow tracking URI {self._store.shown}: {one_line(exc)}"
+                return [self._outcome(i, Status.FAILED, reason) for i in items]
+
+            def export_unit(groups: dict[str, list[int]]) -> None:
+                done = self._export_unit(writer, experiment_id, fresh, groups, items, Path(tmp))
+                for index, outcome in done.items():
+                    outcomes[index] = outcome
+
+            self._run_units(export_unit, list(by_invocation.values()))
+        return [
+            o if o is not None else self._outcome(items[i], Status.FAILED, "mlflow: no outcome recorded")
+            for i, o in enumerate(outcomes)
+        ]
+
+    def _run_units(self, export_unit: Callable[[dict[str, list[int]]], None], units: Units) -> None:
+        """Invocations concurrently against a server (a sqlite store takes one writer at a time)."""
+        workers = min(self._workers, len(units)) if self._store.is_http else 1
+        if workers <= 1:
+            for groups in units:
+                export_unit(groups)
+            return
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evalport-mlflow")
+        try:
+            for future in [pool.submit(export_unit, groups) for groups in units]:
+                future.result()
+        except BaseException:  # a stop signal: drop the queued jobs, finish only those in hand
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+
+    def _export_unit(
+        self,
+        writer: RunWriter,
+        experiment_id: str,
+        fresh: bool,
+        groups: dict[str, list[int]],
+        items: Sequence[ExportItem],
+        tmp: Path,
+    ) -> dict[int, Outcome]:
+        """One invocation's items: one search for its runs (none in a new experiment), then each run."""
+        indices = [i for group in groups.values() for i in group]
+        if writer.dest.down:
+            return {i: self._outcome(items[i], Status.FAILED, writer.dest.not_tried) for i in indices}
+        try:
+            found = {} if fresh else writer.find_runs(experiment_id, list(groups))
+        except CallFailed as failure:
+            return {i: self._outcome(items[i], Status.FAILED, failure.reason) for i in indices}
+        out: dict[int, Outcome] = {}
+        for key, group in groups.items():
+            run = found.get(key)
+            done = self._export_run(writer, experiment_id, key, run, [items[i] for i in group], tmp)
+            out.update(zip(group, done, strict=True))
+        return out
+
+    def _export_run(
+        self, writer: RunWriter, experiment_id: str, key: str, run: Any, items: list[ExportItem], tmp: Path
+    ) -> list[Outcome]:
+        """The items sharing one run (one item per_task; an invocation's tasks in multi_task)."""
+        state = None if run is None else RunState.of(run)
+        out: list[Outcome] = []
+        for item in items:
+            if writer.dest.down:  # known down: fail at once, nothing staged or sent
+                out.append(self._outcome(item, Status.FAILED, writer.dest.not_tried))
+                continue
+            try:
+                state, outcome = self._export_item(writer, experiment_id, key, state, item, tmp)
+                out.append(outcome)
+            except CallFailed as failure:
+                out.append(self._outcome(item, Status.FAILED, failure.reason))
+            except OSError as exc:
+                where = getattr(exc, "filename", None) or item.directory
+                out.append(self._outcome(item, Status.FAILED, f"cannot stage {where}: {exc.strerror or exc}"))
+        return out
+
+    def _export_item(
+        self,
+        writer: RunWriter,
+        experiment_id: str,
+        key: str,
+        state: RunState | None,
+        item: ExportItem,
+        tmp: Path,
+    ) -> tuple[RunState | None, Outcome]:
+        """Writes what differs between the job and its run (creating the run when there is none)."""
+        result = item.result
+        multi = is_multi_task(self.config)
+        tag = job_tag(result)
+        known = holds_job(state, tag, multi)
+        if self.config.skip_existing and known:
+            assert state is not None
+            return state, self._skipped(item, state)
+        metrics, renamed = job_metrics(result)
+        staged = stage_for_upload(item, tmp, names_file(renamed))
+        wanted = wanted_run(self.config, result, key, metrics, staged.digest if staged else None)
+        if state is None:
+            state, created = writer.find_or_create(experiment_id, key, wanted)
+            if not created:  # another process made it meanwhile: update it like any found run
+                known = holds_job(state, tag, multi)
+                if self.config.skip_existing and known:
+                    return state, self._skipped(item, state)
+        delta = writer.write(
+            state,
+            plan_run_delta(state, wanted),
+            staged.directory if staged else None,
+            result.task if multi else None,
+        )
+        state = state.applied(delta)
+        note = "; ".join(n for n in (delta.note(), staged.note if staged else "") if n)
+        return state, self._outcome(
+            item, outcome_status(known, delta), note, self._store.location(state.run_id)
+        )
+
+    def _skipped(self, item: ExportItem, state: RunState) -> Outcome:
+        reason = f"already in MLflow run {state.run_id}; skip_existing is set"
+        return self._outcome(item, Status.SKIPPED, reason, self._store.location(state.run_id))
+
+    # ---- is it still there? ---------------------------------------------------------------------
+    def still_holds(self, located: Mapping[str, str]) -> set[str]:
+        """The jobs whose recorded run still exists, is active and finished (one search per 100 runs).
+
+        A sqlite store that is gone, an experiment deleted or missing: nothing is held. Nothing is
+        created on the way (no store, no experiment). Raises when the server cannot be asked.
+        """
+        run_of = {job: m[1] for job, where in located.items() if (m := _LOCATED_RUN.search(where or ""))}
+        db = self._store.sqlite_path
+        if not run_of or (db is not None and not db.is_file()):
+            return set()
+        with mlflow_http_settings(self.http_timeout):
+            writer = self._writer()
+            experiment = writer.lookup_experiment()
+            if experiment is None or experiment.lifecycle_stage == "deleted":
+                return set()
+            alive = writer.finished_runs(experiment.experiment_id, run_of.values())
+        return {job for job, run_id in run_of.items() if run_id in alive}
+
+    # ---- doctor -------------------------------------------------------------------------------
+    def check(self) -> CheckResult:
+        """Can the tracking store be reached, and does the experiment exist? Answers within seconds."""
+        uri = self._store.shown
+        name = self.config.experiment_name
+        db = self._store.sqlite_path
+        if db is not None and not db.exists():
+            parent = db.resolve().parent
+            if parent.is_dir() and os.access(parent, os.W_OK):
+                return CheckResult(
+                    True,
+                    f"mlflow: {uri} does not exist yet; the first export creates it (experiment {name!r})",
+                )
+            return CheckResult(False, f"mlflow: cannot create {db}: {parent} is not a writable directory")
+        try:
+            with mlflow_http_settings(timeout=3):
+                experiment = self._writer(RetryPolicy(attempts=1)).lookup_experiment()
+        except CallFailed as failure:
+            return CheckResult(False, f"mlflow: {failure.reason}")
+        except Exception as exc:
+            return CheckResult(False, f"mlflow: cannot use tracking URI {uri}: {one_line(exc)}")
+        if experiment is None:
+            return CheckResult(
+                True,
+                f"mlflow: reached {uri}; experiment {name!r} does not exist yet and "
+                "will be created on the first export",
+            )
+        if experiment.lifecycle_stage == "deleted":
+            return CheckResult(
+                False,
+                f"mlflow: experiment {name!r} at {uri} is deleted; restore it or "
+                "choose another experiment_name",
+            )
+        exp_id = experiment.experiment_id
+        return CheckResult(
+            True,
+            f"mlflow: reached {uri}; experiment {name!r} exists (id {exp_id})",
+            {"experiment_id": exp_id},
+        )
