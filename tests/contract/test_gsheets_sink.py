@@ -20,7 +20,7 @@ from tests.support.sheets_server import FakeSheetsServer
 pytest.importorskip("gspread")
 
 ARTIFACT_OPTIONS = ("copy_artifacts", "copy_logs", "only_required", "exclude")
-FAST_RETRY = {"retry_attempts": 3, "retry_wait": 0.01, "retry_timeout": 5.0, "timeout": 10.0}
+FAST_RETRY = {"retries": 3, "retry_wait": 0.01, "retry_timeout": 5.0, "timeout": 10.0}
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +291,7 @@ class TestGsheetsSink(SinkContract):
     def test_still_holds_is_empty_when_the_api_fails(self, refusing_sink, make_sink, results, sheets):
         located = {o.job_id: o.location for o in self.export(make_sink(), results[:1])}
         assert refusing_sink.still_holds(located) == set()
-        sheets.fail_next(FAST_RETRY["retry_attempts"], status=500)
+        sheets.fail_next(FAST_RETRY["retries"], status=500)
         assert make_sink().still_holds(located) == set()
 
     def test_credentials_never_appear_in_outcomes_or_checks(self, sheets, key_file, results):
