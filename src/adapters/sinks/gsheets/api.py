@@ -127,11 +127,13 @@ class SheetsApi:
         for i in range(0, len(ranges), MAX_RANGES_PER_READ):
             chunk = ranges[i : i + MAX_RANGES_PER_READ]
             got = self.call(
-                "reading the sheet",
-                lambda chunk=chunk: self.http.values_batch_get(spreadsheet_id, chunk, dict(params)),
+                "reading the sheet", functools.partial(self._values, spreadsheet_id, chunk, params)
             )
             out.extend(vr.get("values", []) for vr in got.get("valueRanges", []))
         return out
+
+    def _values(self, spreadsheet_id: str, ranges: list[str], params: dict[str, str]) -> dict[str, Any]:
+        return dict(self.http.values_batch_get(spreadsheet_id, ranges, dict(params)))
 
     def resize(self, spreadsheet_id: str, sheet_id: int, rows: int, cols: int) -> None:
         body = {
