@@ -48,8 +48,20 @@ class MlflowServer:
     def command(self) -> list[str]:
         mlflow = Path(sys.executable).with_name("mlflow")
         head = [str(mlflow)] if mlflow.exists() else [sys.executable, "-m", "mlflow"]
-        return [*head, "server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
-                "--backend-store-uri", self.backend_uri, "--artifacts-destination", str(self.artifacts)]
+        return [
+            *head,
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            self.backend_uri,
+            "--artifacts-destination",
+            str(self.artifacts),
+        ]
 
     def start(self, timeout: float = 90.0) -> MlflowServer:
         if self.process is not None and self.process.poll() is None:
@@ -57,13 +69,21 @@ class MlflowServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
         env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                            cwd=self.root, start_new_session=True)
+            self.process = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.root,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"mlflow server exited with {self.process.returncode}; see {self.log}:\n"
-                                   + self.log.read_text(errors="replace")[-3000:])
+                raise RuntimeError(
+                    f"mlflow server exited with {self.process.returncode}; see {self.log}:\n"
+                    + self.log.read_text(errors="replace")[-3000:]
+                )
             if self.healthy():
                 return self
             time.sleep(0.1)
@@ -103,4 +123,3 @@ class MlflowServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-

@@ -165,13 +165,14 @@ def writes(plan: ExportPlan, title: str, max_rows: int = MAX_ROWS_PER_WRITE) -> 
 
 
 def batches(ranges: Sequence[Write], max_rows: int = MAX_ROWS_PER_WRITE) -> list[list[Write]]:
-    """Ranges grouped into requests of at most ``max_rows`` rows (a larger range goes alone)."""
+    """Ranges grouped into requests of at most ``max_rows`` job rows; the header's cells ride along."""
     out: list[list[Write]] = [[]]
     rows = 0
     for write in ranges:
-        if rows and rows + len(write.values) > max_rows:
+        size = len(write.values) if write.job_ids else 0
+        if rows and rows + size > max_rows:
             out.append([])
             rows = 0
         out[-1].append(write)
-        rows += len(write.values)
+        rows += size
     return out if out[0] else []
