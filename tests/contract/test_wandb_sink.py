@@ -384,10 +384,11 @@ def test_run_folders_name_their_run_id():
 
 def test_loading_the_sink_does_not_import_wandb():
     code = (
-        "import sys, evalport.adapters.sinks.wandb_sink as m; m.WandbSink({}); print('wandb' in sys.modules)"
+        "import sys, evalport.adapters.sinks.wandb as m, evalport.adapters.sinks.wandb_sink as old; "
+        "m.WandbSink({}); print('wandb' in sys.modules, old.WandbSink is m.WandbSink)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False True"
 
 
 def test_unknown_run_name_placeholders_and_long_tags_are_config_errors():
