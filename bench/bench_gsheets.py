@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from evalport.adapters.formats.nemo_evaluator import read_task_result
-from evalport.adapters.sinks.gsheets_layout import BASE_COLUMNS
-from evalport.adapters.sinks.gsheets_sink import GsheetsSink
+from evalport.adapters.sinks.gsheets import GsheetsSink
+from evalport.adapters.sinks.gsheets.layout import BASE_COLUMNS
 from evalport.adapters.sources.local import LocalSource
 from evalport.app.service import prepare_item
 from evalport.testing.factory import write_launcher_home

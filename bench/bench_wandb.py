@@ -15,8 +15,12 @@ from pathlib import Path
 
 
 def _offline_env(root: Path) -> None:
-    os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true", WANDB_ERROR_REPORTING="false",
-                      WANDB_BASE_URL="http://127.0.0.1:9")
+    os.environ.update(
+        WANDB_MODE="offline",
+        WANDB_SILENT="true",
+        WANDB_ERROR_REPORTING="false",
+        WANDB_BASE_URL="http://127.0.0.1:9",
+    )
     os.environ.pop("WANDB_API_KEY", None)
     for name in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR"):
         folder = root / name.lower()
@@ -30,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from evalport.adapters.formats.nemo_evaluator import read_task_result
-    from evalport.adapters.sinks.wandb_sink import WandbSink
+    from evalport.adapters.sinks.wandb import WandbSink
     from evalport.adapters.sources.local import LocalSource
     from evalport.app.service import prepare_item
     from evalport.testing.factory import write_launcher_home
@@ -39,8 +43,9 @@ def main() -> None:
         root = Path(tmp)
         _offline_env(root)
         per_inv = 5
-        home = write_launcher_home(root / "launcher", invocations=-(-args.jobs // per_inv),
-                                   tasks_per_invocation=per_inv, seed=1)
+        home = write_launcher_home(
+            root / "launcher", invocations=-(-args.jobs // per_inv), tasks_per_invocation=per_inv, seed=1
+        )
         source = LocalSource(home.exec_db)
         jobs = sorted(source.list_jobs(), key=lambda j: j.job_id)[: args.jobs]
         results = [(read_task_result(j, Path(j.location.path)), Path(j.location.path)) for j in jobs]
@@ -62,9 +67,11 @@ def main() -> None:
             assert not failed, failed[:3]
             assert {o.status.value for o in again} == {"unchanged"}
             n = len(items) - 1
-            print(f"{label:22} first run {t_first:6.3f} s | next {n} jobs {t_rest:6.3f} s = "
-                  f"{t_rest / max(n, 1) * 1000:6.1f} ms/job | total {t_first + t_rest:6.3f} s | "
-                  f"unchanged re-export of {len(items)}: {t_again:6.3f} s")
+            print(
+                f"{label:22} first run {t_first:6.3f} s | next {n} jobs {t_rest:6.3f} s = "
+                f"{t_rest / max(n, 1) * 1000:6.1f} ms/job | total {t_first + t_rest:6.3f} s | "
+                f"unchanged re-export of {len(items)}: {t_again:6.3f} s"
+            )
 
         print(f"{len(results)} jobs, wandb offline, one process")
         run("with-artifacts", copy_artifacts=True)

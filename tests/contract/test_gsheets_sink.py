@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from evalport.adapters.sinks.gsheets_layout import BASE_COLUMNS, JOB_ID, NON_FINITE, metric_column
+from evalport.adapters.sinks.gsheets.layout import BASE_COLUMNS, JOB_ID, NON_FINITE, metric_column
+from evalport.adapters.sinks.gsheets.plan import MAX_ROWS_PER_WRITE
 from evalport.adapters.sinks.gsheets_sink import GsheetsSink
 from evalport.domain.report import Status
 from evalport.testing import SinkContract
@@ -20,7 +22,7 @@ from tests.support.sheets_server import FakeSheetsServer
 pytest.importorskip("gspread")
 
 ARTIFACT_OPTIONS = ("copy_artifacts", "copy_logs", "only_required", "exclude")
-FAST_RETRY = {"retry_attempts": 3, "retry_wait": 0.01, "retry_timeout": 5.0, "timeout": 10.0}
+FAST_RETRY = {"retries": 3, "retry_wait": 0.01, "retry_timeout": 5.0, "timeout": 10.0}
 
 
 @pytest.fixture(scope="module")
@@ -256,6 +258,37 @@ class TestGsheetsSink(SinkContract):
         assert (cells["Harness"], cells["Task Name"]) == ("'quoted", "+1")
         assert (cells["Container"], cells["Executor"]) == ("0042", "TRUE")
 
+    def test_a_sheet_that_goes_down_mid_export_leaves_the_rest_not_tried_and_a_rerun_completes_them(
+        self, make_sink, results, sheets, spreadsheet_id
+    ):
+        result, directory = results[0]
+        count = 2 * MAX_ROWS_PER_WRITE + 10  # three write requests: written, failed, not tried
+        many = [(replace(result, job_id=f"{result.invocation_id}.{n}"), directory) for n in range(count)]
+        sheets.go_down_after(1)  # right after the first write request is answered
+        try:
+            started = time.perf_counter()
+            first = self.export(make_sink(), many)
+            elapsed = time.perf_counter() - started
+        finally:
+            sheets.restart()
+
+        statuses = [o.status for o in first]
+        assert statuses == [Status.EXPORTED] * MAX_ROWS_PER_WRITE + [Status.FAILED] * (
+            count - MAX_ROWS_PER_WRITE
+        )
+        failed, skipped = first[MAX_ROWS_PER_WRITE], first[2 * MAX_ROWS_PER_WRITE :]
+        assert "cannot reach the Google Sheets API" in failed.reason and "3 attempts" in failed.reason
+        assert all(o.reason == f"not tried: {failed.reason}" for o in skipped), skipped[0].reason
+        assert elapsed < 10, "the requests after the failed one are not attempted"
+
+        again = self.export(make_sink(), many)
+        assert [o.status for o in again] == [Status.UNCHANGED] * MAX_ROWS_PER_WRITE + [Status.EXPORTED] * (
+            count - MAX_ROWS_PER_WRITE
+        )
+        header, *rows = sheets.cells(spreadsheet_id)
+        ids = [row[header.index(JOB_ID)] for row in rows]
+        assert sorted(ids) == sorted(r.job_id for r, _ in many), "every job once: no duplicate, no gap"
+
     def test_still_holds_names_the_jobs_whose_rows_are_there(
         self, make_sink, results, sheets, spreadsheet_id
     ):
@@ -291,7 +324,7 @@ class TestGsheetsSink(SinkContract):
     def test_still_holds_is_empty_when_the_api_fails(self, refusing_sink, make_sink, results, sheets):
         located = {o.job_id: o.location for o in self.export(make_sink(), results[:1])}
         assert refusing_sink.still_holds(located) == set()
-        sheets.fail_next(FAST_RETRY["retry_attempts"], status=500)
+        sheets.fail_next(FAST_RETRY["retries"], status=500)
         assert make_sink().still_holds(located) == set()
 
     def test_credentials_never_appear_in_outcomes_or_checks(self, sheets, key_file, results):

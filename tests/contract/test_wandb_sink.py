@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("wandb")
 
-from evalport.adapters.sinks.wandb_names import artifact_name, run_id_of_folder
+from evalport.adapters.sinks.wandb.names import artifact_name, run_id_of_folder
 from evalport.adapters.sinks.wandb_sink import WandbSink
 from evalport.domain.identity import RunIdentity
 from evalport.domain.report import Status
@@ -108,10 +108,10 @@ class TestWandbSink(SinkContract):
     def test_the_run_carries_name_group_tags_notes_and_a_redacted_config(self, make_sink, results):
         result, _ = results[0]
         sink = make_sink(
-            tags=["nightly", "baseline"],
+            tags={"nightly": "", "suite": "baseline"},
             description="weekly eval",
             job_type="eval",
-            name="{model_id}:{task}",
+            run_name="{model_id}:{task}",
             extra_metadata={"team": "llm", "hf_token": "hf_x"},
         )
         assert self.export(sink, results[:1])[0].status is Status.EXPORTED
@@ -120,7 +120,7 @@ class TestWandbSink(SinkContract):
         assert run.run_id == RunIdentity.for_result(result).run_id()
         assert run.name == f"{result.model_id}:{result.task}"
         assert (run.group, run.job_type, run.notes) == (result.invocation_id, "eval", "weekly eval")
-        assert run.tags == ["nightly", "baseline"]
+        assert run.tags == ["nightly", "suite:baseline"]
         assert run.project == "evalport"
         assert run.config["team"] == "llm" and run.config["hf_token"] == "***"
         assert (run.config["job_id"], run.config["task"], run.config["harness"]) == (
@@ -199,11 +199,11 @@ class TestWandbSink(SinkContract):
             assert outcome.status is Status.FAILED
             assert "wandb login" in outcome.reason and "WANDB_API_KEY" in outcome.reason
 
-    def test_a_server_that_does_not_answer_fails_after_bounded_retries(
+    def test_a_server_that_does_not_answer_fails_after_bounded_retries_and_the_rest_are_not_tried(
         self, make_sink, root, results, monkeypatch
     ):
         monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
-        sink = make_sink(mode="online", init_timeout=1, attempts=2)
+        sink = make_sink(mode="online", init_timeout=1, retries=2, retry_wait=0.1)
         started = time.perf_counter()
         outcomes = self.export(sink, results)
 
@@ -213,9 +213,36 @@ class TestWandbSink(SinkContract):
         assert (
             CLOSED_PORT_URL in outcomes[0].reason and "did not answer after 2 attempts" in outcomes[0].reason
         )
-        assert all(o.reason.startswith("not tried") for o in outcomes[1:]), outcomes
+        assert all(o.reason == f"not tried: {outcomes[0].reason}" for o in outcomes[1:]), outcomes
         logged = "".join(p.read_text(errors="replace") for p in root.rglob("*") if p.is_file())
         assert FAKE_KEY not in logged and all(FAKE_KEY not in o.reason for o in outcomes)
+
+    def test_an_offline_rerun_after_a_partly_failed_export_completes_it_without_duplicate_runs(
+        self, make_sink, root, results
+    ):
+        sink = make_sink()
+        items = self.items(sink, results)
+        broken = items[1].directory / "artifacts" / "results.yml"
+        kept = broken.read_bytes()
+        broken.unlink()
+        first = sink.export(items)
+        assert [o.status for o in first] == [
+            Status.EXPORTED,
+            Status.FAILED,
+            *[Status.EXPORTED] * (len(items) - 2),
+        ]
+        broken.write_bytes(kept)
+
+        again = self.export(make_sink(), results)
+
+        assert [o.status for o in again] == [
+            Status.UNCHANGED,
+            Status.EXPORTED,
+            *[Status.UNCHANGED] * (len(items) - 2),
+        ]
+        for result, _ in results:
+            stored = self.only(read_back_for(make_sink(), result))
+            assert stored.extra["folders"] == 1, "each run written once, none twice"
 
     def test_a_token_in_the_description_tags_or_group_never_reaches_the_run_files(
         self, make_sink, root, results
@@ -357,17 +384,24 @@ def test_run_folders_name_their_run_id():
 
 def test_loading_the_sink_does_not_import_wandb():
     code = (
-        "import sys, evalport.adapters.sinks.wandb_sink as m; m.WandbSink({}); print('wandb' in sys.modules)"
+        "import sys, evalport.adapters.sinks.wandb as m, evalport.adapters.sinks.wandb_sink as old; "
+        "m.WandbSink({}); print('wandb' in sys.modules, old.WandbSink is m.WandbSink)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False True"
 
 
-def test_unknown_name_placeholders_and_long_tags_are_config_errors():
+def test_unknown_run_name_placeholders_and_long_tags_are_config_errors():
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="unknown placeholder"):
-        WandbSink({"name": "{nope}"})
+        WandbSink({"run_name": "{nope}"})
     with pytest.raises(ValidationError, match="at most 64"):
         WandbSink({"tags": ["x" * 65]})
     assert WandbSink({"tags": "a, b"}).config.tags == ["a", "b"]
+
+
+def test_the_sink_still_accepts_the_old_option_names_name_and_attempts(tmp_path):
+    with pytest.warns(DeprecationWarning, match="use 'run_name'"):
+        sink = WandbSink({"dir": tmp_path, "name": "{task}", "attempts": 2})
+    assert (sink.config.run_name, sink.config.retries) == ("{task}", 2)

@@ -70,7 +70,7 @@ def export(sheets, key_file, home, capsys):
         opts = {
             "endpoint": sheets.url,
             "service_account_file": key_file,
-            "retry_attempts": ATTEMPTS,
+            "retries": ATTEMPTS,
             "retry_wait": 0.01,
             "retry_timeout": 10,
             **options,

@@ -435,6 +435,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
         fake: FakeSheetsServer = self.server.fake  # type: ignore[attr-defined]
+        if fake._going_down:  # accepted before the listener closed: dropped unanswered
+            self.close_connection = True
+            return
         status, payload = fake._dispatch(self.command, self.path, self.headers, raw)
         body = b"" if payload is None else json.dumps(payload).encode("utf-8")
         self.send_response(status)
@@ -444,6 +447,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(body)
+        if fake._count_towards_going_down(unquote(urlsplit(self.path).path)):
+            self.wfile.flush()
+            threading.Thread(target=fake.stop, daemon=True).start()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
@@ -499,17 +505,24 @@ class FakeSheetsServer:
         self._token_requests = 0
         self._next_sheet_id = 1_000_000
         self._require_auth = require_auth
-        self._stopped = False
-        self._httpd = _LoopbackHTTPServer(("127.0.0.1", 0), _Handler)
-        self._httpd.fake = self
-        self.port: int = self._httpd.server_address[1]
+        self._stopped = True
+        self._down_after: tuple[int, str] | None = None
+        self._going_down = False
+        self.port: int = 0
+        self._serve()
         self.url = f"http://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        self._httpd = _LoopbackHTTPServer(("127.0.0.1", self.port), _Handler)
+        self._httpd.fake = self
+        self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
             name=f"FakeSheetsServer:{self.port}",
             daemon=True,
         )
+        self._stopped = False
         self._thread.start()
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -528,6 +541,33 @@ class FakeSheetsServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
+
+    def restart(self) -> None:
+        """Serve again on the same port, with the same spreadsheets and tokens (after :meth:`stop`)."""
+        with self._lock:
+            self._down_after = None
+            self._going_down = False
+        if self._stopped:
+            self._serve()
+
+    def go_down_after(self, n: int, path_contains: str = "values:batchUpdate") -> None:
+        """Stop serving right after answering the ``n``-th request whose path holds ``path_contains``.
+
+        Later connections are refused (a request already queued is dropped unanswered), like a
+        server that went down in the middle of an export; :meth:`restart` brings it back.
+        """
+        with self._lock:
+            self._down_after = (n, path_contains)
+
+    def _count_towards_going_down(self, path: str) -> bool:
+        """True when this answered request is the one after which the server goes down."""
+        with self._lock:
+            if self._down_after is None or self._down_after[1] not in path:
+                return False
+            left = self._down_after[0] - 1
+            self._down_after = (left, self._down_after[1]) if left > 0 else None
+            self._going_down = left <= 0
+            return self._going_down
 
     # ---- credentials ----------------------------------------------------------------------
 

@@ -504,7 +504,9 @@ def merge_runs(runs: list[OfflineRun]) -> OfflineRun:
     return merged
 
 
-def load_merged_run(root_dir: str | os.PathLike[str], run_id: str, *, timeout: float = 10.0) -> OfflineRun | None:
+def load_merged_run(
+    root_dir: str | os.PathLike[str], run_id: str, *, timeout: float = 10.0
+) -> OfflineRun | None:
     """Every folder of ``run_id`` under ``root_dir`` merged in time order, or None if there is none."""
     files = find_run_files(root_dir, run_id=run_id)
     if not files:
