@@ -1,0 +1,83 @@
+"""The W&B sink's options; retries, the run name and tags are spelled as in every remote sink."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from evalport.adapters.retry import RetryPolicy
+from evalport.adapters.sinks.base import TrackerSinkConfig
+from evalport.adapters.sinks.renamed_options import rename_options
+from evalport.adapters.sinks.wandb.names import clean_tag
+
+NAME_FIELDS = ("invocation_id", "harness", "task", "model_id", "job_id")
+#: Old option names (documented until the options were unified) -> their names now.
+RENAMED = {"name": "run_name", "attempts": "retries"}
+MAX_RETRY_WAIT = 4.0
+
+
+def tags_of(value: Any) -> Any:
+    """A list, a comma-separated string, or a mapping ``{k: v}`` (tags ``k:v``; ``k`` when v is empty)."""
+    if isinstance(value, str):
+        value = [t for t in value.split(",") if t.strip()]
+    elif isinstance(value, Mapping):
+        value = [f"{k}:{v}" if v not in (None, "") else str(k) for k, v in value.items()]
+    return [clean_tag(str(t)) for t in value] if isinstance(value, (list, tuple)) else value
+
+
+class WandbSinkConfig(TrackerSinkConfig):
+    entity: str | None = Field(default=None, description="W&B entity (team or user); default: yours")
+    project: str = "evalport"
+    run_name: str | None = Field(
+        default=None,
+        description="run name template; may use {invocation_id} {harness} "
+        "{task} {model_id} {job_id}; default eval-<invocation>[-<task>]",
+    )
+    group: str | None = Field(default=None, description="run group; default: the invocation id")
+    job_type: str = "evaluation"
+    tags: list[str] = Field(
+        default_factory=list, description="a mapping {k: v} (tags k:v), a list, or comma-separated"
+    )
+    description: str | None = Field(default=None, description="W&B run notes")
+    extra_metadata: dict[str, Any] = Field(default_factory=dict, description="added to the run config")
+    dir: Path | None = Field(default=None, description="where run folders are written; default: W&B's")
+    mode: Literal["online", "offline"] | None = Field(default=None, description="default: WANDB_MODE/online")
+    init_timeout: float = Field(default=15.0, gt=0, description="seconds to wait for the server per attempt")
+    retries: int = Field(default=3, ge=1, le=10, description="tries per run on network or server errors")
+    retry_wait: float = Field(
+        default=0.5, ge=0, description=f"first backoff wait in seconds (doubles, max {MAX_RETRY_WAIT:g})"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, values: Any) -> Any:
+        return rename_options(values, RENAMED, "wandb")
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags(cls, value: Any) -> Any:
+        return tags_of(value)
+
+    @field_validator("run_name")
+    @classmethod
+    def _known_fields(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                value.format_map(dict.fromkeys(NAME_FIELDS, ""))
+            except (KeyError, ValueError, IndexError) as exc:
+                known = ", ".join(NAME_FIELDS)
+                raise ValueError(f"run_name {value!r}: unknown placeholder {exc}; use {known}") from None
+        return value
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Each try waits up to ``init_timeout``; the total is bounded by every try and every wait."""
+        return RetryPolicy(
+            attempts=self.retries,
+            initial_wait=self.retry_wait,
+            max_wait=MAX_RETRY_WAIT,
+            total_timeout=self.retries * (self.init_timeout + MAX_RETRY_WAIT),
+        )

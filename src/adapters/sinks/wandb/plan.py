@@ -1,0 +1,194 @@
+"""The W&B sink's decisions, pure: which run each job goes to, the run's name, and what to do with it.
+
+A run is found by its id, never by a scan: ``RunIdentity.run_id()`` of the result (per task, or
+per invocation in ``multi_task`` mode). Whether a run is new, resumed or left alone follows from
+what the run already holds: offline, the fingerprints saved beside its folder (only while the
+folder exists); online, the server's resume answer and the fingerprints kept in the run config.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from evalport.adapters.sinks.wandb.names import is_valid_run_id
+from evalport.domain.identity import LogMode, RunIdentity
+from evalport.domain.model import TaskResult
+from evalport.domain.redact import redact
+from evalport.domain.report import Status
+
+#: The options a run's content depends on, under the keys fingerprints were first computed with
+#: (``run_name`` was ``name``), so an upgrade does not make every saved run look changed.
+FINGERPRINT_OPTIONS = {
+    "entity": "entity",
+    "project": "project",
+    "run_name": "name",
+    "group": "group",
+    "job_type": "job_type",
+    "tags": "tags",
+    "description": "description",
+    "extra_metadata": "extra_metadata",
+    "log_mode": "log_mode",
+}
+
+
+class RunAction(enum.Enum):
+    NEW = "new"  # no such run yet: open it, its jobs are exported
+    RESUME = "resume"  # the run exists and some of its jobs changed: they are updated
+    UNCHANGED = "unchanged"  # the run holds every job as it is: nothing is opened
+
+
+@dataclass(frozen=True)
+class RunDecision:
+    action: RunAction
+    write: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+
+    @property
+    def written_status(self) -> Status:
+        return Status.EXPORTED if self.action is RunAction.NEW else Status.UPDATED
+
+
+@dataclass
+class PlannedJob:
+    """One job of a run: its place in the batch, its result, and the fingerprint of what it sends."""
+
+    index: int
+    result: TaskResult
+    fingerprint: str
+
+
+@dataclass
+class RunPlan:
+    run_id: str
+    identity: RunIdentity
+    jobs: list[PlannedJob] = field(default_factory=list)
+
+
+def job_entry(result: TaskResult) -> dict[str, Any]:
+    """The job's fields as a run config (per_task) or one ``tasks.<harness>.<task>`` entry holds them."""
+    return {
+        "job_id": result.job_id,
+        "harness": result.harness,
+        "task": result.task,
+        "container": result.container,
+        "timestamp": result.timestamp,
+        "state": result.state.value,
+        "executor": result.executor,
+    }
+
+
+def _number_key(value: float) -> str:
+    return repr(value) if not math.isfinite(value) else f"{value:.17g}"
+
+
+def fingerprint_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options (as ``model_dump(mode="json")`` gives them) that change what a run receives."""
+    return {old: options.get(new) for new, old in FINGERPRINT_OPTIONS.items()}
+
+
+def fingerprint(result: TaskResult, files: Any, options: Mapping[str, Any]) -> str:
+    """A digest of everything a job sends: metrics, job fields, the redacted config, files, options.
+
+    ``files`` describes the staged files (their signatures); ``options`` is
+    :func:`fingerprint_options` of the config.
+    """
+    body = {
+        "metrics": {k: _number_key(v) for k, v in sorted(result.flat_metrics().items())},
+        "job": job_entry(result),
+        "config": redact(dict(result.config)),
+        "files": files,
+        "options": dict(options),
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def run_id_of(result: TaskResult, log_mode: LogMode) -> tuple[str, RunIdentity]:
+    identity = RunIdentity.for_result(result, log_mode)
+    run_id = identity.run_id()
+    if not is_valid_run_id(run_id):  # pragma: no cover - the id is hex by construction
+        raise ValueError(f"derived run id {run_id!r} is not valid for W&B")
+    return run_id, identity
+
+
+def group_runs(jobs: Iterable[tuple[TaskResult, str]], log_mode: LogMode) -> list[RunPlan]:
+    """(result, fingerprint) pairs -> one plan per run id, in the order runs first appear."""
+    plans: dict[str, RunPlan] = {}
+    for index, (result, digest) in enumerate(jobs):
+        run_id, identity = run_id_of(result, log_mode)
+        plan = plans.setdefault(run_id, RunPlan(run_id, identity))
+        plan.jobs.append(PlannedJob(index, result, digest))
+    return list(plans.values())
+
+
+def decide(wanted: Mapping[str, str], held: Mapping[str, str], run_exists: bool) -> RunDecision:
+    """What to do with a run, from job id -> fingerprint wanted and the fingerprints the run holds.
+
+    ``held`` counts only while the run exists: fingerprints of a deleted run describe nothing.
+    """
+    held = held if run_exists else {}
+    unchanged = tuple(job for job, digest in wanted.items() if held.get(job) == digest)
+    write = tuple(job for job in wanted if job not in unchanged)
+    if not write:
+        return RunDecision(RunAction.UNCHANGED, (), unchanged)
+    return RunDecision(RunAction.RESUME if run_exists else RunAction.NEW, write, unchanged)
+
+
+def run_name(template: str | None, log_mode: LogMode, first: TaskResult) -> str:
+    """The ``run_name`` template filled from the run's first job, else ``eval-<invocation>[-<task>]``."""
+    if template:
+        return template.format_map(
+            {
+                "invocation_id": first.invocation_id,
+                "harness": first.harness,
+                "task": first.task,
+                "model_id": first.model_id,
+                "job_id": first.job_id,
+            }
+        )
+    if log_mode is LogMode.MULTI_TASK:
+        return f"eval-{first.invocation_id}"
+    return f"eval-{first.invocation_id}-{first.task}"
+
+
+def run_config(
+    results: Sequence[TaskResult],
+    identity: RunIdentity,
+    log_mode: LogMode,
+    extra_metadata: Mapping[str, Any],
+    held: Mapping[str, Any],
+    fingerprints: Mapping[str, str],
+) -> dict[str, Any]:
+    """The run config after writing ``results``: ``held`` is what the run config holds already."""
+    first = results[0]
+    known = dict((held.get("evalport") or {}).get("fingerprints") or {})
+    known.update(fingerprints)
+    config: dict[str, Any] = {
+        **redact(dict(extra_metadata)),
+        "invocation_id": first.invocation_id,
+        "model_id": first.model_id,
+        "launcher_config": redact(dict(first.config)),
+        "evalport": {"log_mode": log_mode.value, "run_key": identity.key, "fingerprints": known},
+    }
+    if log_mode is LogMode.MULTI_TASK:
+        tasks = dict(held.get("tasks") or {})
+        tasks.update({f"{r.harness}.{r.task}": job_entry(r) for r in results})
+        config["tasks"] = tasks
+    else:
+        config.update(job_entry(first))
+    return config
+
+
+def staged_config(result: TaskResult) -> dict[str, Any]:
+    """The ``config.json`` each job's artifact carries."""
+    return {
+        **job_entry(result),
+        "model_id": result.model_id,
+        "invocation_id": result.invocation_id,
+        "launcher_config": redact(dict(result.config)),
+    }
