@@ -132,7 +132,7 @@ def test_the_old_option_names_still_work_with_a_deprecation_warning(old, new, va
 
 
 def test_retries_and_retry_wait_shape_the_retry_policy():
-    policy = WandbSinkConfig(retries=4, retry_wait=0.1, init_timeout=2).retry_policy
+    policy = WandbSinkConfig(retries=4, retry_wait=0.1, init_timeout=2).retry_policy()
     assert (policy.attempts, policy.initial_wait) == (4, 0.1)
     assert policy.total_timeout >= 4 * 2
 

@@ -108,6 +108,13 @@ def fingerprint(result: TaskResult, files: Any, options: Mapping[str, Any]) -> s
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
+def with_options(fingerprint: str, options: Mapping[str, Any]) -> str:
+    """The export's fingerprint of a job (the ledger's: its result and files) and the options that
+    change what its run receives, as one digest: nothing is hashed again per file."""
+    body = {"export": fingerprint, "options": dict(options)}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
 def run_id_of(result: TaskResult, log_mode: LogMode) -> tuple[str, RunIdentity]:
     identity = RunIdentity.for_result(result, log_mode)
     run_id = identity.run_id()
