@@ -133,11 +133,11 @@ class WandbSink(BaseSink):
         return [outcomes[i] for i in range(len(items))]
 
     def _fingerprints(self, items: Sequence[ExportItem]) -> list[str]:
-        """Per item, what tells an unchanged job: the export's fingerprint (the ledger's) with the
-        options a run depends on; for an item built without one, a digest of its own."""
+        """Per item, what tells an unchanged job: the export's fingerprint (the ledger's) with what
+        this sink sends of it; for an item built without one, a digest of its own."""
         options = planning.fingerprint_options(self.config.model_dump(mode="json"))
         return [
-            planning.with_options(given, options)
+            planning.with_options(given, i.result, [rel for rel, _ in i.artifact_paths()], options)
             if (given := item_fingerprint(i))
             else planning.fingerprint(i.result, file_signatures(i), options)
             for i in items
