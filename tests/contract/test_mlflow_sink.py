@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from evalport.adapters.sinks.mlflow import RUN_KEY_TAG, MlflowSink, mlflow_metric_key
+from evalport.adapters.sinks.mlflow.contents import DIGEST_TAG
 from evalport.adapters.sinks.mlflow.names import tag_equals_filter
 from evalport.app.service import prepare_item
 from evalport.domain.identity import RunIdentity
@@ -27,6 +28,7 @@ from evalport.testing import SinkContract
 from evalport.testing.factory import write_launcher_home
 from evalport.testing.sink_contract import StoredRun
 from evalport.testing.sink_contract import _load as load_results
+from tests.support.fingerprinted import with_fingerprint
 from tests.support.mlflow_server import FAST_RETRIES
 
 pytest_plugins = ["tests.support.mlflow_fixtures"]
@@ -137,6 +139,39 @@ class MlflowContract(SinkContract):
         changed = make_sink(tags={"team": "b"})
         assert changed.export([prepare_item(result, directory, changed)])[0].status is Status.UPDATED
         assert self.only(read_back(first, result)).extra["tags"]["team"] == "b"
+
+    def test_an_unchanged_export_fingerprint_leaves_the_run_and_its_files_alone_without_reading_them(
+        self, make_sink, tracking_uri, results
+    ):
+        result, directory = results[0]
+        sink = make_sink()
+        item = prepare_item(result, directory, sink)
+        assert sink.export([with_fingerprint(item, "fp-1")])[0].status is Status.EXPORTED
+        stored = self.only(read_runs(tracking_uri, sink, result))
+        assert stored.extra["tags"][DIGEST_TAG] == "fp-1", (
+            "the run's digest tag holds the export's fingerprint"
+        )
+        _, sent = item.artifact_paths()[-1]
+        sent.write_text("rewritten, yet the export's fingerprint says unchanged\n")
+
+        again = sink.export([with_fingerprint(item, "fp-1")])[0]
+
+        assert again.status is Status.UNCHANGED, again
+        assert "rewritten" not in self.only(read_runs(tracking_uri, sink, result)).text, "nothing uploaded"
+
+    def test_a_changed_export_fingerprint_uploads_the_files_again(self, make_sink, tracking_uri, results):
+        result, directory = results[0]
+        sink = make_sink()
+        item = prepare_item(result, directory, sink)
+        sink.export([with_fingerprint(item, "fp-1")])
+        _, sent = item.artifact_paths()[-1]
+        sent.write_text("the second version of the log\n")
+
+        again = sink.export([with_fingerprint(item, "fp-2")])[0]
+
+        assert again.status is Status.UPDATED, again
+        stored = self.only(read_runs(tracking_uri, sink, result))
+        assert "the second version of the log" in stored.text and stored.extra["tags"][DIGEST_TAG] == "fp-2"
 
     def test_skip_existing_leaves_the_run_alone(self, make_sink, read_back, results):
         result, directory = results[0]

@@ -22,6 +22,7 @@ from evalport.domain.identity import RunIdentity
 from evalport.domain.report import Status
 from evalport.testing import SinkContract
 from evalport.testing.sink_contract import StoredRun
+from tests.support.fingerprinted import with_fingerprint
 from tests.support.wandb_records import find_run_files, load_run, merge_runs
 
 CLOSED_PORT_URL = "http://127.0.0.1:9"
@@ -160,6 +161,32 @@ class TestWandbSink(SinkContract):
         stored = self.only(read_back_for(make_sink(), results[0][0]))
         assert outcome.status is Status.UPDATED
         assert stored.extra["folders"] == 2 and stored.extra["run"].tags == ["again"]
+
+    def test_an_unchanged_export_fingerprint_writes_nothing_even_when_a_file_was_touched(
+        self, make_sink, root, results
+    ):
+        sink = make_sink()
+        [item] = self.items(sink, results[:1])
+        assert sink.export([with_fingerprint(item, "fp-1")])[0].status is Status.EXPORTED
+        before = find_run_files(root)
+        _, sent = item.artifact_paths()[-1]
+        sent.write_text("rewritten, yet the export's fingerprint says unchanged\n")
+
+        again = make_sink().export([with_fingerprint(item, "fp-1")])[0]
+
+        assert again.status is Status.UNCHANGED, again
+        assert find_run_files(root) == before
+
+    def test_a_changed_export_fingerprint_or_option_updates_the_run(self, make_sink, results):
+        sink = make_sink()
+        [item] = self.items(sink, results[:1])
+        sink.export([with_fingerprint(item, "fp-1")])
+
+        assert make_sink().export([with_fingerprint(item, "fp-2")])[0].status is Status.UPDATED
+        retagged = make_sink(tags=["again"]).export([with_fingerprint(item, "fp-2")])[0]
+        assert retagged.status is Status.UPDATED, "the options a run depends on count beside the fingerprint"
+        stored = self.only(read_back_for(sink, results[0][0]))
+        assert stored.extra["folders"] == 3 and stored.extra["run"].tags == ["again"]
 
     def test_multi_task_keeps_each_tasks_config_and_artifact(self, make_sink, results):
         same_inv = [r for r in results if r[0].invocation_id == results[0][0].invocation_id][:2]

@@ -138,7 +138,7 @@ def test_appended_rows_are_written_in_blocks_and_requests_stay_under_the_row_lim
 def test_retry_attempts_is_the_old_name_of_retries_and_still_works():
     with pytest.warns(DeprecationWarning, match="'retry_attempts' is deprecated; use 'retries'"):
         config = GsheetsSinkConfig.model_validate({"retry_attempts": 2})
-    assert config.retries == 2 and config.retry_policy.attempts == 2
+    assert config.retries == 2 and config.retry_policy().attempts == 2
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert GsheetsSinkConfig.model_validate({"retries": 4}).retries == 4

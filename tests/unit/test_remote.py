@@ -21,11 +21,15 @@ from evalport.adapters.sinks.remote import (
     DestinationDown,
     ErrorRules,
     RemoteOptions,
+    RenamedOptionWarning,
+    item_fingerprint,
     one_line,
+    retries_option,
     stage_for_upload,
 )
 from evalport.domain.model import TaskResult
 from evalport.domain.ports import ExportItem
+from tests.support.fingerprinted import with_fingerprint
 
 TOKEN = "nvapi-CANARY_r2Xb9kLmQ4tYz7Wv1Pc3Nd5Ef8Gh0"
 FAST = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.02, total_timeout=5)
@@ -140,6 +144,31 @@ def test_a_transient_error_is_retried_then_the_destination_is_down_and_later_cal
     assert skipped.value.reason == "not tried: server did not answer (connection refused)" == dest.not_tried
 
 
+def test_a_call_may_bring_its_own_rules_and_the_failure_says_how_long_it_took():
+    dest = Destination(FAST, ErrorRules())
+    never_again = ErrorRules(decide=lambda exc: False)  # a create: retried only if nothing happened
+    calls: list[int] = []
+    with pytest.raises(CallFailed) as failed:
+        dest.call("create", failing(ConnectionRefusedError("Connection refused"), calls), never_again)
+    assert calls == [1] and not failed.value.transient and dest.down is None
+    assert 0 <= failed.value.elapsed < 1
+
+
+def test_a_sink_may_give_retries_another_default_and_keeps_the_shared_constraints():
+    class Patient(SinkConfig, RemoteOptions):
+        retries: int = retries_option(7)
+
+    assert Patient().retries == 7
+    with pytest.raises(ValidationError):
+        Patient(retries=0)
+    assert "retries" not in Patient().model_dump()
+
+
+def test_an_old_option_name_warns_with_the_one_renaming_warning():
+    with pytest.warns(RenamedOptionWarning, match="'retry_attempts' is deprecated; use 'retries'"):
+        assert Options.model_validate({"retry_attempts": 2}).retries == 2
+
+
 def test_a_permanent_error_is_not_retried_and_the_destination_stays_up():
     dest = Destination(FAST, ErrorRules())
     calls: list[int] = []
@@ -211,3 +240,17 @@ def test_the_digest_is_the_same_for_the_same_files_and_changes_with_their_conten
 def test_nothing_to_send_stages_nothing(tmp_path):
     result = TaskResult("inv1.0", "inv1", "mmlu", "simple_evals", "m", "local", ())
     assert stage_for_upload(ExportItem(result, tmp_path), tmp_path) is None
+
+
+def test_staging_without_a_digest_copies_the_same_masked_files(tmp_path):
+    item = item_with(tmp_path, {"artifacts/results.yml": "acc: 1\n", "logs/run.log": f"key {TOKEN}\n"})
+    staged = stage_for_upload(item, tmp_path, digest=False)
+    assert staged is not None and staged.digest == ""
+    assert staged.files == ("artifacts/results.yml", "logs/run.log")
+    assert TOKEN not in (staged.directory / "logs/run.log").read_text()
+
+
+def test_the_export_fingerprint_of_an_item_is_empty_unless_the_service_set_one(tmp_path):
+    item = item_with(tmp_path, {"artifacts/results.yml": "acc: 1\n"})
+    assert item_fingerprint(item) == ""
+    assert item_fingerprint(with_fingerprint(item, "3f9a")) == "3f9a"

@@ -132,7 +132,7 @@ def test_the_old_option_names_still_work_with_a_deprecation_warning(old, new, va
 
 
 def test_retries_and_retry_wait_shape_the_retry_policy():
-    policy = WandbSinkConfig(retries=4, retry_wait=0.1, init_timeout=2).retry_policy
+    policy = WandbSinkConfig(retries=4, retry_wait=0.1, init_timeout=2).retry_policy()
     assert (policy.attempts, policy.initial_wait) == (4, 0.1)
     assert policy.total_timeout >= 4 * 2
 
@@ -140,3 +140,14 @@ def test_retries_and_retry_wait_shape_the_retry_policy():
 def test_an_unknown_run_name_placeholder_is_a_config_error():
     with pytest.raises(ValidationError, match=r"run_name .*unknown placeholder"):
         WandbSinkConfig(run_name="{nope}")
+
+
+def test_the_exports_fingerprint_counts_with_the_metrics_kept_the_files_chosen_and_the_options():
+    files = ["artifacts/results.yml"]
+    base = planning.with_options("fp", result(), files, OPTIONS)
+    assert planning.with_options("fp", result(), files, OPTIONS) == base
+    assert planning.with_options("fp2", result(), files, OPTIONS) != base
+    assert planning.with_options("fp", result(value=0.7), files, OPTIONS) != base, "log_metrics kept others"
+    assert planning.with_options("fp", result(), [*files, "logs/a.log"], OPTIONS) != base
+    retagged = planning.fingerprint_options(WandbSinkConfig(tags=["x"]).model_dump(mode="json"))
+    assert planning.with_options("fp", result(), files, retagged) != base

@@ -4,7 +4,9 @@ Four pieces, each usable alone:
 
 * :class:`RemoteOptions`, a config mixin with the common options ``retries`` (attempts per call)
   and ``retry_wait`` (seconds before the first retry; later waits double, with jitter), and old
-  option names kept working with a DeprecationWarning (``deprecated_options``);
+  option names kept working with a :class:`RenamedOptionWarning` (``deprecated_options``, the one
+  renaming mechanism of every sink); a sink with other defaults redeclares a field with
+  :func:`retries_option` / :func:`retry_wait_option`, so the constraints stay defined here;
 * :class:`ErrorRules`, one transient-or-permanent classification: connection problems, timeouts,
   429 and 5xx are transient everywhere; each SDK plugs in its own marker words, error codes and
   a ``decide`` hook that may settle an error first;
@@ -15,7 +17,9 @@ Four pieces, each usable alone:
   (its reason ``not tried: <why it is down>``), so the remaining jobs fail fast without waiting;
 * :func:`one_line`, the one-line summary of an error (redacted, its first meaningful line), and
   :func:`stage_for_upload`, the job's files staged masked into a fresh folder with the content
-  digest of what was staged, each staged file read once.
+  digest of what was staged, each staged file read once; :func:`item_fingerprint`, the
+  export's fingerprint of an item (what the ledger stores), which a sink that can store it
+  compares instead of hashing the files itself.
 
 Usage (a sink's export)::
 
@@ -51,6 +55,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -71,8 +76,12 @@ __all__ = [
     "DestinationDown",
     "ErrorRules",
     "RemoteOptions",
+    "RenamedOptionWarning",
     "Staged",
+    "item_fingerprint",
     "one_line",
+    "retries_option",
+    "retry_wait_option",
     "stage_for_upload",
 ]
 
@@ -97,6 +106,26 @@ _DIGEST_CHUNK = 1 << 20
 
 
 # ---- options ---------------------------------------------------------------------------------------
+class RenamedOptionWarning(DeprecationWarning):
+    """An option was given under its old name; the message names the new one."""
+
+
+def retries_option(default: int = 4) -> Any:
+    """The ``retries`` field (a sink may redeclare it with another default)."""
+    return Field(default=default, ge=1, le=20, exclude=True, description="attempts per call (1: no retry)")
+
+
+def retry_wait_option(default: float = 0.5) -> Any:
+    """The ``retry_wait`` field (a sink may redeclare it with another default)."""
+    return Field(
+        default=default,
+        ge=0,
+        le=60,
+        exclude=True,
+        description="seconds before the first retry; then doubling",
+    )
+
+
 class RemoteOptions(BaseModel):
     """The retry options of a remote sink's config (mix into the sink's pydantic config).
 
@@ -104,13 +133,11 @@ class RemoteOptions(BaseModel):
     ledger's key of a destination (a hash of the dumped config) does not change with them.
     """
 
-    #: Old option name -> new one; the old name keeps working, with a DeprecationWarning.
+    #: Old option name -> new one; the old name keeps working, with a RenamedOptionWarning.
     deprecated_options: ClassVar[Mapping[str, str]] = {}
 
-    retries: int = Field(default=4, ge=1, le=20, exclude=True, description="attempts per call (1: no retry)")
-    retry_wait: float = Field(
-        default=0.5, gt=0, le=60, exclude=True, description="seconds before the first retry; then doubling"
-    )
+    retries: int = retries_option()
+    retry_wait: float = retry_wait_option()
 
     @model_validator(mode="before")
     @classmethod
@@ -125,7 +152,7 @@ class RemoteOptions(BaseModel):
             if new in data and data[new] != value:
                 raise ValueError(f"{old!r} is the old name of {new!r}; give only {new!r}")
             data[new] = value
-            warnings.warn(f"option {old!r} is deprecated; use {new!r}", DeprecationWarning, stacklevel=2)
+            warnings.warn(f"option {old!r} is deprecated; use {new!r}", RenamedOptionWarning, stacklevel=2)
         return data
 
     def retry_policy(self, max_wait: float = 8.0, total_timeout: float | None = None) -> RetryPolicy:
@@ -177,10 +204,11 @@ def _first_meaningful_line(text: str) -> str:
     return ""
 
 
-def one_line(error: BaseException, limit: int = _SUMMARY_LIMIT) -> str:
+def one_line(error: BaseException | str, limit: int = _SUMMARY_LIMIT) -> str:
     """What went wrong, in one redacted line: the wire problem, or the first meaningful line of
-    the server's message (prefixed with its error code when the message does not name it)."""
-    text = str(getattr(error, "message", None) or error)
+    the server's message (prefixed with its error code when the message does not name it).
+    ``error`` may be the server's message itself."""
+    text = error if isinstance(error, str) else str(getattr(error, "message", None) or error)
     low = text.lower()
     if "connection refused" in low:
         return "connection refused"
@@ -188,7 +216,7 @@ def one_line(error: BaseException, limit: int = _SUMMARY_LIMIT) -> str:
         return "the request timed out"
     if "name or service not known" in low or "nodename nor servname" in low:
         return "unknown host name"
-    line = _first_meaningful_line(text) or type(error).__name__
+    line = _first_meaningful_line(text) or (type(error).__name__ if not isinstance(error, str) else "")
     code = getattr(error, "error_code", None)
     if isinstance(code, str) and code and code not in line:
         line = f"{code}: {line}"
@@ -200,8 +228,11 @@ def one_line(error: BaseException, limit: int = _SUMMARY_LIMIT) -> str:
 class CallFailed(Exception):
     """A call failed for good (after retries when the error was transient); ``reason`` says so."""
 
-    def __init__(self, what: str, error: BaseException, attempts: int, transient: bool) -> None:
+    def __init__(
+        self, what: str, error: BaseException, attempts: int, transient: bool, elapsed: float = 0.0
+    ) -> None:
         self.what, self.error, self.attempts, self.transient = what, error, attempts, transient
+        self.elapsed = elapsed  # seconds spent on the call, retries included
         self.reason = f"{what}: {self.summary}"
         super().__init__(f"{what}: {error}")
 
@@ -255,17 +286,28 @@ class Destination:
         self._down_event.set()
 
     def failure(
-        self, what: str, error: BaseException, transient: bool = False, attempts: int = 1
+        self,
+        what: str,
+        error: BaseException,
+        transient: bool = False,
+        attempts: int = 1,
+        elapsed: float = 0.0,
     ) -> CallFailed:
         """A failure explained like any other: of a call, or found without one (a deleted experiment)."""
-        failure = CallFailed(what, error, attempts, transient)
+        failure = CallFailed(what, error, attempts, transient, elapsed)
         if self._explain is not None:
             failure.reason = self._explain(failure)
         return failure
 
-    def call(self, what: str, fn: Callable[[], T]) -> T:
-        """``fn()`` with retries on transient errors; raises :class:`CallFailed` with a ``reason``."""
+    def call(self, what: str, fn: Callable[[], T], rules: ErrorRules | None = None) -> T:
+        """``fn()`` with retries on transient errors; raises :class:`CallFailed` with a ``reason``.
+
+        ``rules`` replaces the destination's rules for this call (a call that is not idempotent
+        retries only on errors that prove nothing happened).
+        """
+        rules = rules or self.rules
         attempts = 0
+        started = time.monotonic()
 
         def attempt() -> T:
             nonlocal attempts
@@ -277,14 +319,14 @@ class Destination:
         try:
             return self.policy.call(
                 attempt,
-                lambda exc: not isinstance(exc, DestinationDown) and self.rules.is_transient(exc),
+                lambda exc: not isinstance(exc, DestinationDown) and rules.is_transient(exc),
                 give_up=lambda: self._down is not None,
                 sleep=self._down_event.wait,
             )
         except DestinationDown:
             raise
         except Exception as exc:
-            failure = self.failure(what, exc, self.rules.is_transient(exc), attempts)
+            failure = self.failure(what, exc, rules.is_transient(exc), attempts, time.monotonic() - started)
             if failure.transient:
                 self.mark_down(failure.reason)
             raise failure from exc
@@ -302,7 +344,7 @@ class Staged:
 
 
 def stage_for_upload(
-    item: ExportItem, parent: Path, extra: Mapping[str, bytes] | None = None
+    item: ExportItem, parent: Path, extra: Mapping[str, bytes] | None = None, *, digest: bool = True
 ) -> Staged | None:
     """The item's selected files (secrets masked) and the ``extra`` files in a new folder under
     ``parent``, with a digest of every staged file's path and content; None when there is nothing
@@ -311,7 +353,8 @@ def stage_for_upload(
     The originals are read once, by staging; the digest reads each staged copy once (a hard
     link to the original when it held no secret). The digest is ``sha256`` over, in path order,
     ``<relative path>\\0<content>\\0`` for each file, first 32 hex digits: stable across releases,
-    so a destination that stores it can tell an unchanged upload.
+    so a destination that stores it can tell an unchanged upload. ``digest=False`` skips it
+    (``Staged.digest`` is then ""): for a sink that tells unchanged uploads by :func:`item_fingerprint`.
     """
     extra = extra or {}
     if not item.artifact_paths() and not extra:
@@ -323,11 +366,22 @@ def stage_for_upload(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
     files = tuple(sorted({*staged.files, *extra}, key=lambda rel: rel.split("/")))
+    return Staged(target, files, _content_digest(target, files) if digest else "", staged.note)
+
+
+def _content_digest(folder: Path, files: tuple[str, ...]) -> str:
     digest = hashlib.sha256()
     for rel in files:
         digest.update(rel.encode() + b"\0")
-        with (target / rel).open("rb") as fh:  # in chunks: an artifact may be far larger than memory
+        with (folder / rel).open("rb") as fh:  # in chunks: an artifact may be far larger than memory
             while chunk := fh.read(_DIGEST_CHUNK):
                 digest.update(chunk)
         digest.update(b"\0")
-    return Staged(target, files, digest.hexdigest()[:32], staged.note)
+    return digest.hexdigest()[:32]
+
+
+def item_fingerprint(item: ExportItem) -> str:
+    """The export's fingerprint of ``item`` (from its result and its files' signatures, the value
+    the ledger stores), or "" for an item built without one: then a sink falls back to its own digest.
+    """
+    return str(getattr(item, "fingerprint", "") or "")

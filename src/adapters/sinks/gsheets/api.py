@@ -1,18 +1,19 @@
-"""The few Sheets and Drive calls the sink makes, through gspread, each bounded by the retry policy.
+"""The few Sheets and Drive calls the sink makes, through gspread, each through the export's Destination.
 
-gspread is imported lazily; every call goes through :class:`~evalport.adapters.retry.RetryPolicy`
-(429 and 5xx, bounded), never through gspread's unbounded ``BackOffHTTPClient``.
+gspread is imported lazily; every call goes through :class:`~evalport.adapters.sinks.remote.Destination`
+(429 and 5xx, bounded retries that stop once the API is known to be down for this export), never
+through gspread's unbounded ``BackOffHTTPClient``.
 """
 
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from evalport.adapters.retry import RetryPolicy
-from evalport.adapters.sinks.gsheets.errors import SheetsError, explain, is_retryable, retry_create
+from evalport.adapters.sinks.gsheets.errors import CREATE_RULES, SHEETS_RULES, SheetsError, explain
+from evalport.adapters.sinks.remote import CallFailed, Destination, DestinationDown, ErrorRules
 
 T = TypeVar("T")
 
@@ -45,9 +46,10 @@ def endpoint_http_client(endpoint: str) -> type:
 
 
 class SheetsApi:
-    """The few Sheets/Drive calls the sink makes, each bounded by the retry policy.
+    """The few Sheets/Drive calls the sink makes, each through :attr:`dest`.
 
-    A call that fails after its retries raises :class:`SheetsError` with a sentence for a person.
+    A call that fails after its retries raises :class:`SheetsError` with a sentence for a person
+    (``not tried: ...`` once the API is down for this export). :meth:`new_export` starts afresh.
     """
 
     def __init__(self, client: Any, policy: RetryPolicy, endpoint: str) -> None:
@@ -55,26 +57,27 @@ class SheetsApi:
         self.http = client.http_client
         self.policy = policy
         self.endpoint = endpoint
+        self.dest = self.new_export()
 
-    def call(
-        self, what: str, fn: Callable[[], T], retryable: Callable[[BaseException], bool] = is_retryable
-    ) -> T:
+    def new_export(self) -> Destination:
+        """A fresh view of the API for one export: tried again even if it was down last time."""
+        endpoint = self.endpoint
+        self.dest = Destination(self.policy, SHEETS_RULES, explain=lambda failure: explain(failure, endpoint))
+        return self.dest
+
+    def call(self, what: str, fn: Callable[[], T], rules: ErrorRules | None = None) -> T:
         from google.auth.exceptions import GoogleAuthError
         from gspread.exceptions import GSpreadException
         from requests import RequestException
 
-        tries = 0
-        started = time.monotonic()
-
-        def attempt() -> T:
-            nonlocal tries
-            tries += 1
-            return fn()
-
         try:
-            return self.policy.call(attempt, retryable)
-        except (GSpreadException, RequestException, GoogleAuthError, OSError) as exc:
-            raise SheetsError(explain(what, exc, tries, time.monotonic() - started, self.endpoint)) from exc
+            return self.dest.call(what, fn, rules)
+        except DestinationDown as failure:
+            raise SheetsError(failure.reason) from None
+        except CallFailed as failure:
+            if not isinstance(failure.error, (GSpreadException, RequestException, GoogleAuthError, OSError)):
+                raise failure.error from None  # a bug, not the API: not worded as Google's refusal
+            raise SheetsError(failure.reason) from failure.error
 
     # -- the calls ----------------------------------------------------------------------------
     def metadata(self, spreadsheet_id: str) -> dict[str, Any]:
@@ -110,7 +113,7 @@ class SheetsApi:
             lambda: self.http.request(
                 "post", DRIVE_FILES_API_V3_URL, json=body, params={"supportsAllDrives": True}
             ).json(),
-            retry_create,
+            CREATE_RULES,
         )
         return str(got["id"])
 
@@ -118,7 +121,7 @@ class SheetsApi:
         self.call(
             f"sharing the spreadsheet with {email}",
             lambda: self.client.insert_permission(spreadsheet_id, email, perm_type="user", role="writer"),
-            retry_create,
+            CREATE_RULES,
         )
 
     def batch_get(self, spreadsheet_id: str, ranges: list[str]) -> list[list[list[Any]]]:
@@ -154,7 +157,7 @@ class SheetsApi:
     def add_worksheet(self, spreadsheet_id: str, title: str) -> dict[str, Any]:
         body = {"requests": [{"addSheet": {"properties": {"title": title}}}]}
         got = self.call(
-            f"adding worksheet {title!r}", lambda: self.http.batch_update(spreadsheet_id, body), retry_create
+            f"adding worksheet {title!r}", lambda: self.http.batch_update(spreadsheet_id, body), CREATE_RULES
         )
         return got["replies"][0]["addSheet"]["properties"]
 

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
 from evalport.adapters.retry import RetryPolicy
 from evalport.adapters.sinks.base import SinkConfig
-from evalport.adapters.sinks.renamed_options import rename_options
+from evalport.adapters.sinks.remote import RemoteOptions, retries_option, retry_wait_option
 
 GOOGLE_ENDPOINT = "https://sheets.googleapis.com"
 DEFAULT_NAME = "evalport results"
 MAX_RETRY_WAIT = 16.0
-#: Old option names (documented until the options were unified) -> their names now.
-RENAMED = {"retry_attempts": "retries"}
 
 
-class GsheetsSinkConfig(SinkConfig):
+class GsheetsSinkConfig(SinkConfig, RemoteOptions):
+    #: Old option names (documented until the options were unified) -> their names now.
+    deprecated_options: ClassVar[Mapping[str, str]] = {"retry_attempts": "retries"}
+
     spreadsheet_id: str | None = Field(default=None, description="open this spreadsheet (from its URL)")
     spreadsheet_name: str | None = Field(
         default=None, description=f"open (or create) the spreadsheet with this name; default {DEFAULT_NAME!r}"
@@ -37,16 +39,11 @@ class GsheetsSinkConfig(SinkConfig):
     )
     endpoint: str = Field(default=GOOGLE_ENDPOINT, description="API base URL (a proxy, or a test server)")
     timeout: float = Field(default=30.0, gt=0, description="seconds per HTTP request")
-    retries: int = Field(default=5, ge=1, description="tries per request on 429/5xx")
-    retry_wait: float = Field(
-        default=1.0, ge=0, description=f"first backoff wait in seconds (doubles, max {MAX_RETRY_WAIT:g})"
+    retries: int = retries_option(5)
+    retry_wait: float = retry_wait_option(1.0)
+    retry_timeout: float = Field(
+        default=90.0, gt=0, exclude=True, description="total seconds spent retrying one request"
     )
-    retry_timeout: float = Field(default=90.0, gt=0, description="total seconds spent retrying one request")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _renamed(cls, values: Any) -> Any:
-        return rename_options(values, RENAMED, "gsheets")
 
     @field_validator("share_with", mode="before")
     @classmethod
@@ -83,6 +80,8 @@ class GsheetsSinkConfig(SinkConfig):
         """The name the spreadsheet is found (or created) by when no id is given."""
         return self.spreadsheet_name or DEFAULT_NAME
 
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(self.retries, self.retry_wait, MAX_RETRY_WAIT, self.retry_timeout)
+    def retry_policy(
+        self, max_wait: float = MAX_RETRY_WAIT, total_timeout: float | None = None
+    ) -> RetryPolicy:
+        """Waits up to ``MAX_RETRY_WAIT`` (the quota refills by the minute), ``retry_timeout`` in all."""
+        return super().retry_policy(max_wait, self.retry_timeout if total_timeout is None else total_timeout)

@@ -1,24 +1,18 @@
-"""Sheets API failures: which are worth another try, and how each reads in one line.
+"""Sheets API failures: which are worth another try, and how each reads for a person.
 
-These are the Sheets rules of what a shared remote layer does for every sink: transient or
-permanent (429, 5xx, connection problems), a one-line summary in Google's words, and a hint.
+The Sheets rules plugged into the shared remote layer (:mod:`evalport.adapters.sinks.remote`):
+the HTTP status settles an error (429 and 5xx are transient); creating is retried only when Google
+surely did nothing; :func:`explain` words a final failure in Google's terms, with a hint per status.
 """
 
 from __future__ import annotations
 
-from evalport.adapters.retry import RETRYABLE_STATUS, is_transient, status_of
-
-MAX_SUMMARY = 300
+from evalport.adapters.retry import RETRYABLE_STATUS, status_of
+from evalport.adapters.sinks.remote import CallFailed, ErrorRules, one_line
 
 
 class SheetsError(Exception):
     """A destination problem, already phrased for a person (no credentials in it)."""
-
-
-def one_line(text: str) -> str:
-    """Whitespace collapsed, cut to a few hundred characters."""
-    text = " ".join(text.split())
-    return text if len(text) < MAX_SUMMARY else text[: MAX_SUMMARY - 3] + "..."
 
 
 def google_message(exc: BaseException) -> str:
@@ -30,7 +24,7 @@ def google_message(exc: BaseException) -> str:
             code = http_status(exc)
             status = "(not a Google API response)"
         return f"{code} {status}: {one_line(str(error['message']))}".replace(" :", ":")
-    return one_line(str(exc) or type(exc).__name__)
+    return one_line(exc)
 
 
 def http_status(exc: BaseException) -> int | None:
@@ -41,27 +35,40 @@ def http_status(exc: BaseException) -> int | None:
     return status
 
 
+def _by_status(exc: BaseException) -> bool | None:
+    status = http_status(exc)
+    return status in RETRYABLE_STATUS if status is not None else None
+
+
+def _nothing_happened(exc: BaseException) -> bool:
+    status = http_status(exc)
+    if status is not None:
+        return status == 429
+    return type(exc).__name__ in {"ConnectionError", "NewConnectionError"}
+
+
+#: 429, 5xx and connection problems.
+SHEETS_RULES = ErrorRules(decide=_by_status)
+#: Creating is not idempotent: retried only when Google surely did nothing (429, a refused connection).
+CREATE_RULES = ErrorRules(decide=_nothing_happened)
+
+
 def is_retryable(exc: BaseException) -> bool:
     """429, 5xx and connection problems (see :func:`evalport.adapters.retry.is_transient`)."""
-    status = http_status(exc)
-    return status in RETRYABLE_STATUS if status is not None else is_transient(exc)
+    return SHEETS_RULES.is_transient(exc)
 
 
 def retry_create(exc: BaseException) -> bool:
-    """Creating is not idempotent: retry only when Google surely did nothing (429, refused connection)."""
-    status = http_status(exc)
-    return (
-        status == 429
-        if status is not None
-        else type(exc).__name__ in {"ConnectionError", "NewConnectionError"}
-    )
+    """Whether a create call may be tried again (Google surely did nothing)."""
+    return CREATE_RULES.is_transient(exc)
 
 
-def explain(what: str, exc: BaseException, tries: int, seconds: float, endpoint: str) -> str:
+def explain(failure: CallFailed, endpoint: str) -> str:
     """One line for a person: what failed, Google's words, and what to do (no credentials)."""
     from google.auth.exceptions import GoogleAuthError
 
-    after = f" (gave up after {tries} attempts in {seconds:.1f}s)" if tries > 1 else ""
+    what, exc, tries = failure.what, failure.error, failure.attempts
+    after = f" (gave up after {tries} attempts in {failure.elapsed:.1f}s)" if tries > 1 else ""
     status = http_status(exc)
     if isinstance(exc, GoogleAuthError):
         return (
@@ -81,7 +88,3 @@ def explain(what: str, exc: BaseException, tries: int, seconds: float, endpoint:
         429: "the Sheets quota is exhausted; export again in a minute or export fewer jobs at once",
     }.get(status, "try again later" if status >= 500 else "check the gsheets options")
     return f"Google Sheets refused {what} ({google_message(exc)}){after}; {hint}"
-
-
-def not_tried(why: str) -> str:
-    return f"not tried: {why}"

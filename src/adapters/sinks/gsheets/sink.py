@@ -23,7 +23,7 @@ from evalport.adapters.sinks.gsheets import plan as planning
 from evalport.adapters.sinks.gsheets.api import SheetsApi, connect
 from evalport.adapters.sinks.gsheets.auth import credentials_file, fetch_token, load_credentials
 from evalport.adapters.sinks.gsheets.config import GsheetsSinkConfig
-from evalport.adapters.sinks.gsheets.errors import SheetsError, not_tried
+from evalport.adapters.sinks.gsheets.errors import SheetsError
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
 from evalport.domain.report import Outcome, Status
 
@@ -59,11 +59,13 @@ class GsheetsSink(BaseSink):
         self._url: str | None = None
 
     def api(self) -> SheetsApi:
+        """The connected API (made once), with a fresh Destination: each export tries it anew."""
         if self._api is None:
             credentials = load_credentials(self.config)
             self._api = connect(
-                credentials, self.config.endpoint, self.config.timeout, self.config.retry_policy
+                credentials, self.config.endpoint, self.config.timeout, self.config.retry_policy()
             )
+        self._api.new_export()
         return self._api
 
     def describe(self) -> str:
@@ -232,7 +234,8 @@ class GsheetsSink(BaseSink):
                 api.write(t.spreadsheet_id, data)
             except SheetsError as exc:
                 failed.update({j: str(exc) for w in batch for j in w.job_ids})
-                later = {j: not_tried(str(exc)) for rest in batches[n + 1 :] for w in rest for j in w.job_ids}
+                api.dest.mark_down(str(exc))  # a refused request too: later rows may need its header
+                later = {j: api.dest.not_tried for rest in batches[n + 1 :] for w in rest for j in w.job_ids}
                 failed.update(later)
                 break
         return failed

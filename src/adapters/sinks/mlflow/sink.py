@@ -30,7 +30,14 @@ from evalport.adapters.sinks.mlflow.contents import (
 from evalport.adapters.sinks.mlflow.errors import MLFLOW_RULES, explain
 from evalport.adapters.sinks.mlflow.plan import RunState, holds_job, outcome_status, plan_run_delta
 from evalport.adapters.sinks.mlflow.runs import RunWriter
-from evalport.adapters.sinks.remote import CallFailed, Destination, one_line, stage_for_upload
+from evalport.adapters.sinks.remote import (
+    CallFailed,
+    Destination,
+    Staged,
+    item_fingerprint,
+    one_line,
+    stage_for_upload,
+)
 from evalport.domain.identity import RunIdentity
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
 from evalport.domain.report import Outcome, Status
@@ -209,25 +216,42 @@ class MlflowSink(BaseSink):
             assert state is not None
             return state, self._skipped(item, state)
         metrics, renamed = job_metrics(result)
-        staged = stage_for_upload(item, tmp, names_file(renamed))
-        wanted = wanted_run(self.config, result, key, metrics, staged.digest if staged else None)
+        extra = names_file(renamed)
+        staged, digest = self._files_digest(item, tmp, extra)
+        wanted = wanted_run(self.config, result, key, metrics, digest)
         if state is None:
             state, created = writer.find_or_create(experiment_id, key, wanted)
             if not created:  # another process made it meanwhile: update it like any found run
                 known = holds_job(state, tag, multi)
                 if self.config.skip_existing and known:
                     return state, self._skipped(item, state)
+        delta = plan_run_delta(state, wanted)
+        if delta.upload and staged is None:  # told by the export's fingerprint: staged only when sent
+            staged = stage_for_upload(item, tmp, extra, digest=False)
         delta = writer.write(
-            state,
-            plan_run_delta(state, wanted),
-            staged.directory if staged else None,
-            result.task if multi else None,
+            state, delta, staged.directory if staged else None, result.task if multi else None
         )
         state = state.applied(delta)
         note = "; ".join(n for n in (delta.note(), staged.note if staged else "") if n)
         return state, self._outcome(
             item, outcome_status(known, delta), note, self._store.location(state.run_id)
         )
+
+    @staticmethod
+    def _files_digest(
+        item: ExportItem, tmp: Path, extra: dict[str, bytes]
+    ) -> tuple[Staged | None, str | None]:
+        """(the files staged now, or None; what the run's digest tag is to hold, None: no files).
+
+        The export's fingerprint (the ledger's) stands for the files when the item has one: nothing
+        is read to hash them, and they are staged only if they are to be sent. An item built
+        without one is staged now and its content digest compared.
+        """
+        fingerprint = item_fingerprint(item)
+        if fingerprint:
+            return None, fingerprint if item.artifact_paths() or extra else None
+        staged = stage_for_upload(item, tmp, extra)
+        return staged, staged.digest if staged else None
 
     def _skipped(self, item: ExportItem, state: RunState) -> Outcome:
         reason = f"already in MLflow run {state.run_id}; skip_existing is set"

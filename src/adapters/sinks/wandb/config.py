@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from evalport.adapters.retry import RetryPolicy
 from evalport.adapters.sinks.base import TrackerSinkConfig
-from evalport.adapters.sinks.renamed_options import rename_options
+from evalport.adapters.sinks.remote import RemoteOptions, retries_option
 from evalport.adapters.sinks.wandb.names import clean_tag
 
 NAME_FIELDS = ("invocation_id", "harness", "task", "model_id", "job_id")
-#: Old option names (documented until the options were unified) -> their names now.
-RENAMED = {"name": "run_name", "attempts": "retries"}
 MAX_RETRY_WAIT = 4.0
 
 
@@ -28,7 +26,10 @@ def tags_of(value: Any) -> Any:
     return [clean_tag(str(t)) for t in value] if isinstance(value, (list, tuple)) else value
 
 
-class WandbSinkConfig(TrackerSinkConfig):
+class WandbSinkConfig(TrackerSinkConfig, RemoteOptions):
+    #: Old option names (documented until the options were unified) -> their names now.
+    deprecated_options: ClassVar[Mapping[str, str]] = {"name": "run_name", "attempts": "retries"}
+
     entity: str | None = Field(default=None, description="W&B entity (team or user); default: yours")
     project: str = "evalport"
     run_name: str | None = Field(
@@ -46,15 +47,7 @@ class WandbSinkConfig(TrackerSinkConfig):
     dir: Path | None = Field(default=None, description="where run folders are written; default: W&B's")
     mode: Literal["online", "offline"] | None = Field(default=None, description="default: WANDB_MODE/online")
     init_timeout: float = Field(default=15.0, gt=0, description="seconds to wait for the server per attempt")
-    retries: int = Field(default=3, ge=1, le=10, description="tries per run on network or server errors")
-    retry_wait: float = Field(
-        default=0.5, ge=0, description=f"first backoff wait in seconds (doubles, max {MAX_RETRY_WAIT:g})"
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _renamed(cls, values: Any) -> Any:
-        return rename_options(values, RENAMED, "wandb")
+    retries: int = retries_option(3)
 
     @field_validator("tags", mode="before")
     @classmethod
@@ -72,12 +65,10 @@ class WandbSinkConfig(TrackerSinkConfig):
                 raise ValueError(f"run_name {value!r}: unknown placeholder {exc}; use {known}") from None
         return value
 
-    @property
-    def retry_policy(self) -> RetryPolicy:
+    def retry_policy(
+        self, max_wait: float = MAX_RETRY_WAIT, total_timeout: float | None = None
+    ) -> RetryPolicy:
         """Each try waits up to ``init_timeout``; the total is bounded by every try and every wait."""
-        return RetryPolicy(
-            attempts=self.retries,
-            initial_wait=self.retry_wait,
-            max_wait=MAX_RETRY_WAIT,
-            total_timeout=self.retries * (self.init_timeout + MAX_RETRY_WAIT),
-        )
+        if total_timeout is None:
+            total_timeout = self.retries * (self.init_timeout + max_wait)
+        return super().retry_policy(max_wait, total_timeout)

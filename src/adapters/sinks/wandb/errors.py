@@ -1,12 +1,12 @@
-"""W&B failures: which are worth another try, and how each reads in one line.
+"""W&B failures: which are worth another try, and how a run that could not be opened is reported.
 
-These are the W&B rules of what a shared remote layer does for every sink (transient or
-permanent, a one-line summary, "the destination is down: the rest are not tried").
+The W&B rules plugged into the shared remote layer (:mod:`evalport.adapters.sinks.remote`): the
+SDK wraps wire problems in a ``CommError`` whose text alone tells them from a refused request.
 """
 
 from __future__ import annotations
 
-from evalport.adapters.retry import is_transient
+from evalport.adapters.sinks.remote import CallFailed, ErrorRules
 from evalport.adapters.sinks.wandb.credentials import LOGIN_HINT
 
 # Words in a wrapped SDK error (``CommError``) that mean the server or the network, not the request.
@@ -26,20 +26,19 @@ TRANSIENT_WORDS = (
     "504",
     "eof",
 )
-MAX_SUMMARY = 300
 
 
-class DestinationDown(Exception):
-    """The server did not answer after every attempt; the rest of this export is not tried."""
+def _comm_error(exc: BaseException) -> bool | None:
+    """A ``CommError`` is settled by its text (401/403/404, or the wire); others by the common rules."""
+    if type(exc).__name__ != "CommError":
+        return None
+    text = str(exc).lower()
+    if "401" in text or "403" in text or "404" in text:
+        return False
+    return True if any(word in text for word in TRANSIENT_WORDS) else None
 
 
-class RunSkipped(Exception):
-    """The run could not be opened for a reason that does not stop the other runs."""
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:MAX_SUMMARY]
+WANDB_RULES = ErrorRules(decide=_comm_error)
 
 
 def is_auth_error(exc: BaseException) -> bool:
@@ -47,29 +46,13 @@ def is_auth_error(exc: BaseException) -> bool:
     return "401" in text or "403" in text or "permission" in text or "auth" in type(exc).__name__.lower()
 
 
-def is_retryable(exc: BaseException) -> bool:
-    """Connection problems, timeouts and 5xx/429, also when the SDK wraps them in a CommError."""
-    if is_transient(exc):
-        return True
-    if type(exc).__name__ == "CommError":
-        text = str(exc).lower()
-        if "401" in text or "403" in text or "404" in text:
-            return False
-        return any(word in text for word in TRANSIENT_WORDS)
-    return False
-
-
-def open_failure(exc: BaseException, run_id: str, url: str, retries: int) -> str:
-    """Why a run could not be opened, and what to do about it."""
-    if is_retryable(exc):
+def open_failure(failure: CallFailed, url: str) -> str:
+    """Why a call (``failure.what``: "open run <id>") failed, and what to do about it."""
+    if failure.transient:
         return (
-            f"wandb: {url} did not answer after {retries} attempts ({one_line(exc)}); check "
+            f"wandb: {url} did not answer after {failure.attempts} attempts ({failure.summary}); check "
             "WANDB_BASE_URL and the server, or export with mode=offline and `wandb sync` later"
         )
-    if is_auth_error(exc):
-        return f"wandb: {url} refused the credentials ({one_line(exc)}); {LOGIN_HINT}"
-    return f"wandb: cannot open run {run_id} at {url}: {one_line(exc)}"
-
-
-def not_tried(why: str) -> str:
-    return f"not tried: {why}"
+    if is_auth_error(failure.error):
+        return f"wandb: {url} refused the credentials ({failure.summary}); {LOGIN_HINT}"
+    return f"wandb: cannot {failure.what} at {url}: {failure.summary}"

@@ -108,6 +108,21 @@ def fingerprint(result: TaskResult, files: Any, options: Mapping[str, Any]) -> s
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
+def with_options(
+    fingerprint: str, result: TaskResult, files: Sequence[str], options: Mapping[str, Any]
+) -> str:
+    """The export's fingerprint of a job (the ledger's: its result and files' signatures) with what
+    this sink makes of it: the metrics kept (``log_metrics``), the files chosen and the options a
+    run depends on. One digest, and no file read."""
+    body = {
+        "export": fingerprint,
+        "metrics": {k: _number_key(v) for k, v in sorted(result.flat_metrics().items())},
+        "files": list(files),
+        "options": dict(options),
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
 def run_id_of(result: TaskResult, log_mode: LogMode) -> tuple[str, RunIdentity]:
     identity = RunIdentity.for_result(result, log_mode)
     run_id = identity.run_id()

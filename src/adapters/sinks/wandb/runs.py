@@ -1,4 +1,5 @@
-"""The W&B SDK side of the sink: open a run by its id (bounded retries), write it, stage its files.
+"""The W&B SDK side of the sink: open a run by its id (through the export's Destination), write it,
+stage its files.
 
 ``wandb`` is imported only when a run is opened (it costs ~0.3 s); many runs in one process reuse
 the SDK's service, with system stats, git, code, console and requirements capture turned off.
@@ -11,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evalport.adapters.sinks.remote import Destination, Staged, stage_for_upload
 from evalport.adapters.sinks.wandb import plan as planning
 from evalport.adapters.sinks.wandb.config import WandbSinkConfig
 from evalport.adapters.sinks.wandb.credentials import base_url
-from evalport.adapters.sinks.wandb.errors import DestinationDown, RunSkipped, is_retryable, open_failure
+from evalport.adapters.sinks.wandb.errors import WANDB_RULES, open_failure
 from evalport.adapters.sinks.wandb.names import artifact_name
-from evalport.adapters.staging import stage_item
 from evalport.domain.model import TaskResult
 from evalport.domain.ports import ExportItem
 from evalport.domain.redact import redact_text
@@ -44,19 +45,28 @@ class RunTarget:
     mode: str
 
 
-def stage_job(item: ExportItem, target: Path) -> None:
-    """Copies the job's selected files (secrets masked) and its config into ``target``; OSError on failure."""
-    stage_item(item, target)
-    target.mkdir(parents=True, exist_ok=True)
+def destination(config: WandbSinkConfig) -> Destination:
+    """The W&B server for one export: once it did not answer, the runs after are not tried."""
+    url = base_url()
+    return Destination(config.retry_policy(), WANDB_RULES, explain=lambda failure: open_failure(failure, url))
+
+
+def stage_job(item: ExportItem, parent: Path) -> Staged:
+    """The job's selected files (secrets masked) and its ``config.json`` in a new folder under
+    ``parent``; OSError on failure. No content digest: W&B tells unchanged jobs by fingerprint."""
     text = json.dumps(planning.staged_config(item.result), indent=2, sort_keys=True, default=str)
-    (target / "config.json").write_text(text)
+    staged = stage_for_upload(item, parent, {"config.json": text.encode()}, digest=False)
+    assert staged is not None  # config.json is always there
+    return staged
 
 
-def open_run(config: WandbSinkConfig, where: RunTarget, run: planning.RunPlan, first: TaskResult) -> Any:
+def open_run(
+    config: WandbSinkConfig, dest: Destination, where: RunTarget, run: planning.RunPlan, first: TaskResult
+) -> Any:
     """``wandb.init`` with ``resume="allow"`` on the run's id, retried while the server may come back.
 
-    Raises :class:`DestinationDown` (with the reason) when the server did not answer, else
-    :class:`RunSkipped` for a failure that concerns this run only.
+    Raises :class:`~evalport.adapters.sinks.remote.CallFailed` (its ``reason`` ready to report);
+    a transient one leaves ``dest`` down, so the runs after it are not tried.
     """
     import wandb
 
@@ -87,13 +97,7 @@ def open_run(config: WandbSinkConfig, where: RunTarget, run: planning.RunPlan, f
             wandb.teardown()
             raise
 
-    try:
-        return config.retry_policy.call(init, is_retryable)
-    except Exception as exc:
-        reason = open_failure(exc, run.run_id, base_url(), config.retries)
-        if is_retryable(exc):
-            raise DestinationDown(reason) from exc
-        raise RunSkipped(reason) from exc
+    return dest.call(f"open run {run.run_id}", init)
 
 
 def held_fingerprints(run: Any) -> dict[str, str]:
@@ -102,7 +106,7 @@ def held_fingerprints(run: Any) -> dict[str, str]:
 
 
 def write_run(
-    run: Any, config: WandbSinkConfig, plan: planning.RunPlan, jobs: list[tuple[planning.PlannedJob, Path]]
+    run: Any, config: WandbSinkConfig, plan: planning.RunPlan, jobs: list[tuple[planning.PlannedJob, Staged]]
 ) -> None:
     """Config, summary and one history step for the metrics, and one artifact per job."""
     import wandb
@@ -130,5 +134,5 @@ def write_run(
         artifact = wandb.Artifact(
             artifact_name(result.harness, result.task), type="evaluation", metadata=metadata
         )
-        artifact.add_dir(str(staged))
+        artifact.add_dir(str(staged.directory))
         run.log_artifact(artifact)

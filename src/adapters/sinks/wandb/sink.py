@@ -22,12 +22,19 @@ from urllib.parse import urlsplit
 
 from evalport.adapters.files import atomic_write_text
 from evalport.adapters.sinks.base import BaseSink
+from evalport.adapters.sinks.remote import CallFailed, Destination, Staged, item_fingerprint, one_line
 from evalport.adapters.sinks.wandb import plan as planning
 from evalport.adapters.sinks.wandb.config import WandbSinkConfig
 from evalport.adapters.sinks.wandb.credentials import LOGIN_HINT, base_url, find_credentials, probe
-from evalport.adapters.sinks.wandb.errors import DestinationDown, RunSkipped, not_tried, one_line
 from evalport.adapters.sinks.wandb.names import run_id_of_folder
-from evalport.adapters.sinks.wandb.runs import RunTarget, held_fingerprints, open_run, stage_job, write_run
+from evalport.adapters.sinks.wandb.runs import (
+    RunTarget,
+    destination,
+    held_fingerprints,
+    open_run,
+    stage_job,
+    write_run,
+)
 from evalport.adapters.staging import file_signatures
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
 from evalport.domain.report import Outcome, Status
@@ -39,7 +46,7 @@ log = logging.getLogger("evalport.sinks.wandb")
 class _Job:
     planned: planning.PlannedJob
     item: ExportItem
-    staged: Path | None = None
+    staged: Staged | None = None
     status: Status | None = None
     reason: str = ""
 
@@ -98,24 +105,20 @@ class WandbSink(BaseSink):
         refusal = self._refusal()
         if refusal:
             return [Outcome(i.result.job_id, self.destination, Status.FAILED, refusal) for i in items]
-        options = planning.fingerprint_options(self.config.model_dump(mode="json"))
-        digests = [planning.fingerprint(i.result, file_signatures(i), options) for i in items]
+        digests = self._fingerprints(items)
         runs = planning.group_runs(zip((i.result for i in items), digests, strict=True), self.config.log_mode)
         existing = self._existing_run_ids()
         outcomes: dict[int, Outcome] = {}
-        down = ""
+        dest = destination(self.config)
         with tempfile.TemporaryDirectory(prefix="evalport-wandb-") as tmp:
             for run in runs:
                 jobs = [_Job(p, items[p.index]) for p in run.jobs]
                 location = ""
-                if down:
-                    for job in jobs:
-                        job.status, job.reason = Status.FAILED, not_tried(down)
+                if dest.down:  # the server did not answer: nothing more is staged or tried
+                    self._fail(jobs, dest.not_tried)
                 else:
                     try:
-                        location = self._export_run(run, jobs, run.run_id in existing, Path(tmp))
-                    except DestinationDown as exc:
-                        down = str(exc)
+                        location = self._export_run(dest, run, jobs, run.run_id in existing, Path(tmp))
                     except Exception as exc:  # one broken run never stops the others
                         log.debug("wandb: run %s failed", run.run_id, exc_info=True)
                         self._fail(
@@ -128,6 +131,17 @@ class WandbSink(BaseSink):
                     )
                 self._last_location = location or self._last_location
         return [outcomes[i] for i in range(len(items))]
+
+    def _fingerprints(self, items: Sequence[ExportItem]) -> list[str]:
+        """Per item, what tells an unchanged job: the export's fingerprint (the ledger's) with what
+        this sink sends of it; for an item built without one, a digest of its own."""
+        options = planning.fingerprint_options(self.config.model_dump(mode="json"))
+        return [
+            planning.with_options(given, i.result, [rel for rel, _ in i.artifact_paths()], options)
+            if (given := item_fingerprint(i))
+            else planning.fingerprint(i.result, file_signatures(i), options)
+            for i in items
+        ]
 
     @staticmethod
     def _fail(jobs: list[_Job], reason: str) -> None:
@@ -191,7 +205,9 @@ class WandbSink(BaseSink):
         except OSError as exc:  # the run is written; only change detection suffers
             log.warning("wandb: cannot save export state for run %s: %s", run_id, exc)
 
-    def _export_run(self, run: planning.RunPlan, jobs: list[_Job], folder_exists: bool, tmp: Path) -> str:
+    def _export_run(
+        self, dest: Destination, run: planning.RunPlan, jobs: list[_Job], folder_exists: bool, tmp: Path
+    ) -> str:
         """Writes the run's changed jobs (statuses set on ``jobs``); returns the run's location."""
         offline = self.mode == "offline"
         state = self._read_state(run.run_id) if offline and folder_exists else {}
@@ -203,13 +219,10 @@ class WandbSink(BaseSink):
         if not todo:
             return ""
         try:
-            opened = open_run(self.config, RunTarget(self.root, self.mode), run, todo[0].item.result)
-        except RunSkipped as exc:
-            self._fail(todo, str(exc))
+            opened = open_run(self.config, dest, RunTarget(self.root, self.mode), run, todo[0].item.result)
+        except CallFailed as failure:  # a transient one left ``dest`` down: the next runs are not tried
+            self._fail(todo, failure.reason)
             return ""
-        except DestinationDown as exc:
-            self._fail(todo, str(exc))
-            raise
         try:
             if decision is None:  # online: the server says whether the run existed and what it holds
                 resumed = bool(getattr(opened, "resumed", False))
@@ -243,14 +256,11 @@ class WandbSink(BaseSink):
 
     def _stage(self, jobs: list[_Job], tmp: Path) -> None:
         for job in jobs:
-            target = tmp / f"job-{job.planned.index}"
             try:
-                stage_job(job.item, target)
+                job.staged = stage_job(job.item, tmp)
             except OSError as exc:
-                where = getattr(exc, "filename", None) or target
+                where = getattr(exc, "filename", None) or tmp
                 job.status, job.reason = Status.FAILED, f"wandb: cannot stage {where}: {exc.strerror or exc}"
-                continue
-            job.staged = target
 
     # -- doctor -----------------------------------------------------------------------------------
     def check(self) -> CheckResult:
