@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalport.domain.fingerprint import item_fingerprint
 from evalport.domain.ports import ExportLedger, ResultSource
 
 
@@ -140,7 +141,10 @@ class Container(containers.DeclarativeContainer):
     sink_factory = providers.Factory(SinkFactory, registry=sinks)
     planner = providers.Factory(Planner, sinks=sink_factory)
     ledger = providers.Singleton(make_ledger, config.ledger.as_(lambda v: True if v is None else v))
-    service = providers.Factory(ExportService, source=source, reader=reader, planner=planner, ledger=ledger)
+    fingerprint = providers.Object(item_fingerprint)
+    service = providers.Factory(
+        ExportService, source=source, reader=reader, planner=planner, ledger=ledger, fingerprint=fingerprint
+    )
     job_directories = providers.Singleton(JobDirectories)
     reporting = providers.Singleton(Reporting)
 
