@@ -84,10 +84,6 @@ class Cell:
     delta: float | None = None
     is_baseline: bool = False
 
-    @property
-    def has_value(self) -> bool:
-        return self.value is not None
-
 
 @dataclass(frozen=True)
 class Comparison:

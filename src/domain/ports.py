@@ -5,7 +5,7 @@ declared here; :func:`protocol_members` lists them for the registry's conformanc
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -52,9 +52,20 @@ class SinkCapabilities:
 
     artifacts: bool = False
     logs: bool = False
-    upsert: bool = True
     multi_task: bool = False
     non_finite_values: bool = True
+    #: Deprecated and ignored (every sink upserts by RunIdentity); passing it warns.
+    upsert: InitVar[bool | None] = None
+
+    def __post_init__(self, upsert: bool | None) -> None:
+        if upsert is not None:
+            import warnings
+
+            warnings.warn(
+                "SinkCapabilities(upsert=...) is deprecated and ignored: every sink upserts by RunIdentity",
+                DeprecationWarning,
+                stacklevel=3,
+            )
 
 
 @dataclass(frozen=True, slots=True)

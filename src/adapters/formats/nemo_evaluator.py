@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -20,9 +19,7 @@ from evalport.domain.results import flatten_results
 RESULTS = "results.yml"
 RUN_CONFIG = "run_config.yml"
 METADATA = "metadata.yaml"
-FACTORY_METRICS = "eval_factory_metrics.json"
 _STAGE_EXIT_MAX = 64 * 1024
-_FACTORY_METRICS_MAX = 16 * 1024 * 1024
 
 log = logging.getLogger("evalport.formats.nemo_evaluator")
 
@@ -111,21 +108,6 @@ def _note(notes: list[str] | None, text: str) -> None:
         notes.append(text)
 
 
-def _factory_metrics(artifacts: Path, notes: list[str]) -> dict[str, Any] | None:
-    path = artifacts / FACTORY_METRICS
-    try:
-        factory = json.loads(read_regular_file(path, _FACTORY_METRICS_MAX))
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        notes.append(f"artifacts/{FACTORY_METRICS} ignored: it {exc.strerror or exc}")
-        return None
-    except (ValueError, RecursionError):
-        notes.append(f"artifacts/{FACTORY_METRICS} ignored: not valid JSON")
-        return None
-    return factory if isinstance(factory, dict) else None
-
-
 def _symlink_note(path: Path, name: str) -> str:
     try:
         target = os.readlink(path)
@@ -184,11 +166,6 @@ def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEED
             path=run_config_path,
         )
 
-    details: dict[str, Any] = {}
-    factory = _factory_metrics(artifacts, notes)
-    if factory is not None:
-        details["eval_factory_metrics"] = factory
-
     config = job.config or read_launcher_config(job_dir, notes)
     timestamp = job.timestamp
     if timestamp is None:
@@ -219,7 +196,6 @@ def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEED
         container=_text_or_none(job.data.get("eval_image") or job.data.get("container")),
         timestamp=timestamp,
         config=redact(config),
-        details=details,
         artifacts=tuple(artifact_files),
         logs=tuple(log_files),
         notes=tuple(notes),
@@ -276,9 +252,6 @@ class NemoEvaluatorReader:
         from evalport.adapters.formats.read_pool import read_in_workers
 
         return read_in_workers(_read_chunk, requests, self.workers, job_id=lambda r: r[0].job_id)
-
-    def state(self, job_dir: Path) -> JobState:
-        return read_stage_exit(job_dir)
 
 
 __all__ = ["EvalportError", "NemoEvaluatorReader", "read_stage_exit", "read_task_result"]

@@ -19,14 +19,13 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from evalport.adapters.files import atomic_write_text
+from evalport.adapters.report.build import REPORT_FORMATS
 from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink
 from evalport.adapters.sinks.local_layout import csv_text, flat_row, folder_name_problem, read_csv_rows, shown
 from evalport.adapters.staging import StageResult, stage_item
 from evalport.domain.fingerprint import item_fingerprint
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
 from evalport.domain.report import Outcome, Status
-
-REPORT_FORMATS = ("html", "md")
 
 
 class LocalSinkConfig(ArtifactSinkConfig):
@@ -79,7 +78,7 @@ class LocalSink(BaseSink):
 
     name: ClassVar[str] = "local"
     Config = LocalSinkConfig
-    capabilities = SinkCapabilities(artifacts=True, logs=True, upsert=True, multi_task=False)
+    capabilities = SinkCapabilities(artifacts=True, logs=True, multi_task=False)
     config: LocalSinkConfig
 
     @property
