@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalport.domain.documents import DocumentLoader
 from evalport.domain.fingerprint import item_fingerprint
 from evalport.domain.ports import ExportLedger, ResultSource
 
@@ -60,6 +61,13 @@ def make_ledger(setting: Any) -> ExportLedger | None:
 
         return SqliteLedger(None if setting is True else setting)
     return setting
+
+
+def document_loader() -> DocumentLoader:
+    """How settings read ``--config`` files and ``-o`` values (bounded, safe YAML)."""
+    from evalport.adapters.formats.documents import YamlDocumentLoader
+
+    return YamlDocumentLoader()
 
 
 def make_source(registry: Any, name: str, exec_db: str | None, job_dirs: Sequence[str]) -> ResultSource:
