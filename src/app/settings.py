@@ -167,20 +167,28 @@ def build_settings(
         raise ConfigError("config key 'export' must map destination names to their options")
 
     dests = list(destinations) or list(doc.get("destinations") or []) or list(auto.get("destinations") or [])
-    if not dests:
-        dests = ["local"]
-    dests = list(dict.fromkeys(dests))
-
+    dests = list(dict.fromkeys(dests or ["local"]))
     configs: dict[str, dict[str, Any]] = {}
     for dest in dests:
-        cfg: dict[str, Any] = {}
-        cfg = _merge(cfg, (auto.get("configs") or {}).get(dest) or {})
-        cfg = _merge(cfg, export_block.get(dest) or {})
-        if not structured:
-            cfg = _merge(cfg, doc)
-        configs[dest] = cfg
+        cfg = _merge(_merge({}, (auto.get("configs") or {}).get(dest) or {}), export_block.get(dest) or {})
+        configs[dest] = cfg if structured else _merge(cfg, doc)
+    _apply_flags(configs, flags or {}, accepts)
+    for text in overrides:
+        _apply_override(configs, text)
+    return ExportSettings(
+        destinations=dests,
+        configs=configs,
+        exec_db=doc.get("exec_db"),
+        job_dirs=[str(p) for p in doc.get("job_dirs") or []],
+    )
 
-    for key, value in (flags or {}).items():
+
+def _apply_flags(
+    configs: dict[str, dict[str, Any]], flags: Mapping[str, Any], accepts: Callable[[str, str], bool] | None
+) -> None:
+    """Each flag given goes to the destinations that take it; none taking it is an error."""
+    dests = list(configs)
+    for key, value in flags.items():
         if value is None:
             continue
         takers = [d for d in dests if accepts is None or accepts(d, key)]
@@ -189,27 +197,23 @@ def build_settings(
         for dest in takers:
             configs[dest][key] = value
 
-    for text in overrides:
-        path, value = parse_override(text)
-        scoped = path[0] == "export"
-        if scoped:
-            path = path[1:]
-        if len(path) >= 2 and path[0] in dests:
-            _set_path(configs[path[0]], path[1:], value)
-        elif scoped:
-            raise ConfigError(
-                f"-o {text!r}: give export.<destination>.<key> with a destination among {', '.join(dests)}"
-            )
-        else:
-            for dest in dests:
-                _set_path(configs[dest], path, value)
 
-    return ExportSettings(
-        destinations=dests,
-        configs=configs,
-        exec_db=doc.get("exec_db"),
-        job_dirs=[str(p) for p in doc.get("job_dirs") or []],
-    )
+def _apply_override(configs: dict[str, dict[str, Any]], text: str) -> None:
+    """``-o [export.][<dest>.]key=value``: to that destination, or without one to every destination."""
+    dests = list(configs)
+    path, value = parse_override(text)
+    scoped = path[0] == "export"
+    if scoped:
+        path = path[1:]
+    if len(path) >= 2 and path[0] in dests:
+        _set_path(configs[path[0]], path[1:], value)
+    elif scoped:
+        raise ConfigError(
+            f"-o {text!r}: give export.<destination>.<key> with a destination among {', '.join(dests)}"
+        )
+    else:
+        for dest in dests:
+            _set_path(configs[dest], path, value)
 
 
 def validate_sink_config(sink_cls: Any, destination: str, raw: Mapping[str, Any]) -> Any:
