@@ -22,7 +22,7 @@ from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink, SinkConfi
 from evalport.adapters.staging import StageResult, file_signatures, stage_item
 from evalport.app.registry import register_exporter, register_sink, register_source, unregister_sink
 from evalport.domain.artifacts import ArtifactPolicy
-from evalport.domain.errors import ConfigError, DestinationError, EvalportError, ResultError
+from evalport.domain.errors import ConfigError, EvalportError, ResultError
 from evalport.domain.filters import MetricFilter
 from evalport.domain.identity import LogMode, RunIdentity
 from evalport.domain.model import Job, JobState, Metric, TaskResult
@@ -43,7 +43,6 @@ __all__ = [
     "BaseSink",
     "CheckResult",
     "ConfigError",
-    "DestinationError",
     "EvalportError",
     "ExportItem",
     "Job",

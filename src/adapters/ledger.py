@@ -22,7 +22,7 @@ from contextlib import closing
 from pathlib import Path
 
 from evalport.domain.errors import EvalportError
-from evalport.domain.ports import ExportItem, LedgerEntry
+from evalport.domain.ports import LedgerEntry
 
 __all__ = [
     "LEDGER_FILE",
@@ -30,7 +30,6 @@ __all__ = [
     "LedgerUnavailable",
     "SqliteLedger",
     "default_state_dir",
-    "fingerprint",
 ]
 
 log = logging.getLogger("evalport.ledger")
@@ -66,17 +65,6 @@ class LedgerUnavailable(EvalportError):
     """
 
 
-def fingerprint(item: ExportItem) -> str:
-    """What was sent, as a short hash: the result's summary and the files (names, sizes, mtimes)."""
-    import hashlib
-    import json
-
-    from evalport.adapters.staging import file_signatures
-
-    body = json.dumps([item.result.summary(), file_signatures(item)], sort_keys=True, default=str)
-    return hashlib.sha256(body.encode()).hexdigest()[:24]
-
-
 class SqliteLedger:
     """Thread- and process-safe enough for a CLI: short transactions, WAL, a busy timeout."""
 
@@ -93,9 +81,6 @@ class SqliteLedger:
     def available(self) -> bool:
         """False once the ledger failed in this process (it is then neither read nor written)."""
         return not self._broken
-
-    def fingerprint(self, item: ExportItem) -> str:
-        return fingerprint(item)
 
     def take_warnings(self) -> list[str]:
         """Warnings not yet handed out (each problem is reported once)."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evalport.adapters.files import file_kind
+from evalport.domain.fingerprint import file_signatures as file_signatures  # re-exported for sinks
 from evalport.domain.ports import ExportItem
 from evalport.domain.secret_text import TextRedactor
 
@@ -52,22 +53,6 @@ class StageResult:
 
 class _Unscannable(Exception):
     """The file cannot be scanned for secrets, so it is not sent."""
-
-
-def file_signatures(item: ExportItem) -> list[tuple[str, int, int]]:
-    """(path, size, mtime) of each file an item would send; a missing file is (path, -1, -1).
-
-    Cheap to compute (lstat only: a link is never followed), and changes whenever a file is
-    rewritten: sinks and the ledger put it in their fingerprints of what was sent.
-    """
-    out = []
-    for rel, path in item.artifact_paths():
-        try:
-            st = os.lstat(path)
-            out.append((rel, st.st_size, st.st_mtime_ns))
-        except OSError:
-            out.append((rel, -1, -1))
-    return out
 
 
 def _kind(mode: int) -> str:

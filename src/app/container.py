@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalport.domain.documents import DocumentLoader
+from evalport.domain.fingerprint import item_fingerprint
 from evalport.domain.ports import ExportLedger, ResultSource
 
 
@@ -59,6 +61,13 @@ def make_ledger(setting: Any) -> ExportLedger | None:
 
         return SqliteLedger(None if setting is True else setting)
     return setting
+
+
+def document_loader() -> DocumentLoader:
+    """How settings read ``--config`` files and ``-o`` values (bounded, safe YAML)."""
+    from evalport.adapters.formats.documents import YamlDocumentLoader
+
+    return YamlDocumentLoader()
 
 
 def make_source(registry: Any, name: str, exec_db: str | None, job_dirs: Sequence[str]) -> ResultSource:
@@ -140,7 +149,10 @@ class Container(containers.DeclarativeContainer):
     sink_factory = providers.Factory(SinkFactory, registry=sinks)
     planner = providers.Factory(Planner, sinks=sink_factory)
     ledger = providers.Singleton(make_ledger, config.ledger.as_(lambda v: True if v is None else v))
-    service = providers.Factory(ExportService, source=source, reader=reader, planner=planner, ledger=ledger)
+    fingerprint = providers.Object(item_fingerprint)
+    service = providers.Factory(
+        ExportService, source=source, reader=reader, planner=planner, ledger=ledger, fingerprint=fingerprint
+    )
     job_directories = providers.Singleton(JobDirectories)
     reporting = providers.Singleton(Reporting)
 

@@ -193,9 +193,6 @@ class Registry:
                 )
         return out
 
-    def broken(self) -> dict[str, str]:
-        return dict(self._broken)
-
 
 def nonconforming_members(cls: Any, port: Any) -> list[str]:
     """The members of the Protocol ``port`` that ``cls`` does not define (checked on the class,

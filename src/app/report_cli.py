@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from cyclopts import Parameter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -48,6 +48,24 @@ def parse_headlines(pairs: list[str] | None) -> dict[str, str]:
             raise UsageError(f"--headline {pair!r}: write TASK=METRIC, e.g. gsm8k=exact_match_strict-match")
         out[task.strip()] = metric.strip()
     return out
+
+
+def _write_report(reporting: Any, comparison: Any, fmt: str, target: str, title: str) -> None:
+    """The rendered report to stdout (``-``) or to a file (written whole, then renamed into place)."""
+    if target == "-":
+        sys.stdout.write(reporting.render(comparison, fmt, title=title))
+        return
+    path = Path(target).expanduser()
+    links = reporting.staged_links(path.parent, comparison.results) if fmt == "html" else None
+    text = reporting.render(comparison, fmt, title=title, links=links)
+    try:
+        reporting.write(path, text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}; choose another --output") from None
+    print(
+        f"report: {len(comparison.results)} jobs, {len(comparison.models)} models, "
+        f"{len(comparison.tasks)} tasks -> {path.resolve()}"
+    )
 
 
 def _options(config: str | None) -> tuple[ReportOptions, dict]:
@@ -122,8 +140,7 @@ def report(
     for note in read.notes:
         warning(note)
     if not results:
-        unreadable = any(p.startswith("job ") for p in read.problems)
-        if unreadable:
+        if any(p.startswith("job ") for p in read.problems):
             error("no job could be read; no report written")
             return EXIT_FAILED
         raise UsageError("nothing to report: no finished job matches the given ids")
@@ -135,20 +152,5 @@ def report(
     )
     for note in comparison.notes:
         warning(note)
-    page_title = title or opts.title
-    if target == "-":
-        text = reporting.render(comparison, fmt, title=page_title)
-        sys.stdout.write(text)
-    else:
-        path = Path(target).expanduser()
-        links = reporting.staged_links(path.parent, comparison.results) if fmt == "html" else None
-        text = reporting.render(comparison, fmt, title=page_title, links=links)
-        try:
-            reporting.write(path, text)
-        except OSError as exc:
-            raise UsageError(f"cannot write {path}: {exc.strerror or exc}; choose another --output") from None
-        print(
-            f"report: {len(comparison.results)} jobs, {len(comparison.models)} models, "
-            f"{len(comparison.tasks)} tasks -> {path.resolve()}"
-        )
+    _write_report(reporting, comparison, fmt, target, title or opts.title)
     return EXIT_FAILED if read.problems else EXIT_OK

@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from evalport.app.items import emptied_by_filter_note, prepare_item, result_notes
+from evalport.app.ledgered import LedgeredExport
 from evalport.app.observers import CallbackObserver, ExportObserver, NullObserver
 from evalport.app.plan import ExportPlan, Planner
 from evalport.app.request import ExportRequest
 from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.errors import EvalportError, UsageError
+from evalport.domain.fingerprint import item_fingerprint
 from evalport.domain.model import Job, JobState, TaskResult
 from evalport.domain.ports import (
     ExportItem,
     ExportLedger,
-    LedgerEntry,
     ResultReader,
     ResultSink,
     ResultSource,
@@ -53,11 +54,15 @@ class ExportService:
         reader: ResultReader,
         planner: Planner,
         ledger: ExportLedger | None = None,
+        fingerprint: Callable[[ExportItem], str] = item_fingerprint,
     ) -> None:
         self.source = source
         self.reader = reader
         self.planner = planner
         self.ledger = ledger
+        #: Called once per item per export; its value is what the ledger stores and sinks compare.
+        self.fingerprint = fingerprint
+        self.ledgered = LedgeredExport(ledger, self._export_one)
 
     # -- planning --------------------------------------------------------------------------------
     def plan(self, request: ExportRequest, *, lenient: bool = False) -> ExportPlan:
@@ -112,7 +117,7 @@ class ExportService:
                     (report.problems if skips_are_problems or not skipped else report.notes).append(line)
                 else:
                     results.append(got[0])
-                    report.notes.extend(_result_notes(got[0]))
+                    report.notes.extend(result_notes(got[0]))
         return results, report
 
     def _read(
@@ -248,116 +253,19 @@ class ExportService:
                         unreadable.extend(zip(sinks, outcomes, strict=True))
                 else:
                     ready.append(got)
-                    report.notes.extend(_result_notes(got[0]))
+                    report.notes.extend(result_notes(got[0]))
             if not plan.dry_run:
-                self._record_failed_reads(unreadable)
+                self.ledgered.record_failed_reads(unreadable)
             for sink in sinks:
-                items = [prepare_item(result, directory, sink) for result, directory in ready]
+                items = [
+                    prepare_item(result, directory, sink, self.fingerprint) for result, directory in ready
+                ]
                 if not items:
                     continue
-                emptied = _emptied_by_filter(sink, ready, items)
+                emptied = emptied_by_filter_note(sink, ready, items)
                 if emptied:
                     report.notes.append(emptied)
-                emit(self._export_with_ledger(sink, items, plan, report.notes))
-
-    def _export_with_ledger(
-        self, sink: ResultSink, items: list[ExportItem], plan: ExportPlan, notes: list[str]
-    ) -> list[Outcome]:
-        """Skips what the ledger says this target already holds unchanged, unless ``force``; in a
-        dry run, says what would be sent and what the ledger would skip, and sends nothing.
-
-        The ledger is a cache: a skip is trusted only for the jobs the sink confirms its
-        destination still holds (``still_holds``); the others are sent again, and a note says so.
-        """
-        ledger = self.ledger
-        target = sink.target_key()
-        prints = {i.result.job_id: ledger.fingerprint(i) for i in items} if ledger is not None else {}
-        held = self._held_unchanged(sink, target, prints, plan.force, notes)
-        outcomes: dict[str, Outcome] = {}
-        fresh = []
-        for item in items:
-            job_id = item.result.job_id
-            entry = held.get(job_id)
-            if entry is not None:
-                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.updated_at))
-                skip = "a real run skips it" if plan.dry_run else "pass --force to send it again"
-                reason = f"already exported on {when} (ledger); {skip}"
-                if plan.dry_run:
-                    reason += "; pass --force to send it again"
-                outcomes[job_id] = Outcome(job_id, sink.destination, Status.UNCHANGED, reason, entry.location)
-            else:
-                fresh.append(item)
-        if plan.dry_run:
-            where = sink.describe()
-            for i in fresh:
-                outcomes[i.result.job_id] = Outcome(
-                    i.result.job_id,
-                    sink.destination,
-                    Status.PLANNED,
-                    f"would export {len(i.result.flat_metrics())} metrics, "
-                    f"{len(i.artifacts)} artifacts, {len(i.logs)} logs to {where}",
-                )
-            return [outcomes[i.result.job_id] for i in items]
-        sent = self._export_one(sink, fresh) if fresh else []
-        outcomes.update((o.job_id, o) for o in sent)
-        if ledger is not None:
-            self._record(
-                [
-                    LedgerEntry(
-                        o.job_id,
-                        target,
-                        sink.destination,
-                        prints[o.job_id],
-                        o.status.value,
-                        o.reason,
-                        o.location,
-                    )
-                    for o in sent
-                    if o.job_id in prints
-                ]
-            )
-        return [outcomes[i.result.job_id] for i in items]
-
-    def _held_unchanged(
-        self, sink: ResultSink, target: str, prints: Mapping[str, str], force: bool, notes: list[str]
-    ) -> dict[str, LedgerEntry]:
-        """The ledger's entries for jobs this target holds unchanged, as the sink confirms."""
-        if self.ledger is None or force or not prints:
-            return {}
-        prior = self.ledger.lookup((j, target) for j in prints)
-        candidates: dict[str, LedgerEntry] = {}
-        for job_id, print_ in prints.items():
-            entry = prior.get((job_id, target))
-            if entry is not None and entry.fingerprint == print_ and Status(entry.status).delivered:
-                candidates[job_id] = entry
-        if not candidates:
-            return {}
-        held = _confirmed(sink, {j: e.location for j, e in candidates.items()})
-        gone = len(candidates) - len(held)
-        if gone:
-            notes.append(
-                f"{sink.destination}: the ledger said {gone} job(s) were exported unchanged, but the "
-                "destination no longer holds them; exported again"
-            )
-        return {j: e for j, e in candidates.items() if j in held}
-
-    def _record(self, entries: list[LedgerEntry]) -> None:
-        if self.ledger is None or not entries:
-            return
-        try:
-            self.ledger.record(entries)
-        except Exception as exc:  # the ledger is a cache of what happened; never fail an export over it
-            log.warning("could not record exports in the ledger: %s", exc)
-
-    def _record_failed_reads(self, failed: Sequence[tuple[ResultSink, Outcome]]) -> None:
-        """A job that could not be read is a failed delivery too: the ledger's retry backoff (and
-        ``evalport history``) then know of it, so ``watch`` does not re-read it on every poll."""
-        self._record(
-            [
-                LedgerEntry(o.job_id, sink.target_key(), o.destination, "", o.status.value, o.reason)
-                for sink, o in failed
-            ]
-        )
+                emit(self.ledgered.export(sink, items, plan, report.notes))
 
     def _export_one(self, sink: ResultSink, items: list[ExportItem]) -> list[Outcome]:
         try:
@@ -379,50 +287,3 @@ class ExportService:
             else Outcome(o.job_id, o.destination, o.status, redact_text(o.reason), o.location)
             for o in outcomes
         ]
-
-
-def _confirmed(sink: ResultSink, located: Mapping[str, str]) -> set[str]:
-    """The jobs ``sink`` confirms its destination still holds; none when it cannot tell (it raised)."""
-    try:
-        return set(sink.still_holds(located)) & set(located)
-    except Exception:
-        log.debug("sink %s could not confirm what it holds", sink.destination, exc_info=True)
-        return set()
-
-
-def _emptied_by_filter(
-    sink: ResultSink, ready: Sequence[tuple[TaskResult, Path]], items: Sequence[ExportItem]
-) -> str:
-    """A note when the sink's metric filter left jobs that had metrics with none, else ''."""
-    patterns = sink.metric_filter.patterns
-    if not patterns:
-        return ""
-    emptied = sum(
-        1
-        for (result, _), item in zip(ready, items, strict=True)
-        if result.metrics and not item.result.metrics
-    )
-    if not emptied:
-        return ""
-    return (
-        f"{sink.destination}: the metric filter log_metrics={','.join(patterns)} matches no metric of "
-        f"{emptied} of {len(items)} job(s); they are exported without metrics (check the patterns "
-        "against `evalport show <job>`)"
-    )
-
-
-def _result_notes(result: TaskResult) -> list[str]:
-    """What the reader left out of a job on purpose (a symlinked logs/ folder, a FIFO), per job."""
-    return [f"job {result.job_id}: {note}" for note in result.notes]
-
-
-def prepare_item(result: TaskResult, directory: Path | None, sink: ResultSink) -> ExportItem:
-    """The item a sink receives: the sink's metric filter applied, its artifact policy's files chosen."""
-    metric_filter = sink.metric_filter
-    policy = sink.policy
-    return ExportItem(
-        result=metric_filter.apply_to(result),
-        directory=directory,
-        artifacts=tuple(policy.select_artifacts(result.artifacts)),
-        logs=tuple(policy.select_logs(result.logs)),
-    )

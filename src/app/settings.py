@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalport.domain.documents import DocumentLoader
 from evalport.domain.errors import ConfigError
 
 EVALPORT_KEYS = ("destinations", "export", "job_dirs", "exec_db")
@@ -38,7 +39,18 @@ class ExportSettings:
     job_dirs: list[str] = field(default_factory=list)
 
 
-def load_document(value: str | Path | Mapping[str, Any] | None) -> dict[str, Any]:
+def _loader(loader: DocumentLoader | None) -> DocumentLoader:
+    """The given loader, else the one the composition root provides (it picks the adapter)."""
+    if loader is not None:
+        return loader
+    from evalport.app.container import document_loader
+
+    return document_loader()
+
+
+def load_document(
+    value: str | Path | Mapping[str, Any] | None, loader: DocumentLoader | None = None
+) -> dict[str, Any]:
     """``--config``: a YAML/JSON file, an inline JSON object, or a mapping already loaded."""
     if value is None:
         return {}
@@ -52,23 +64,12 @@ def load_document(value: str | Path | Mapping[str, Any] | None) -> dict[str, Any
             raise ConfigError(f"--config: inline JSON is not valid: {exc}") from None
     else:
         path = Path(text).expanduser()
-        from evalport.adapters.formats.safe_yaml import YamlLimits
-
         try:
-            # A bounded read: `--config <(...)` is a pipe (so no size to stat), and a huge or endless
-            # file must not be read whole; load_yaml_text refuses what is over the limit.
-            with open(path, "rb") as fh:
-                raw = fh.read(YamlLimits.from_env().max_bytes + 1)
+            doc = _loader(loader).load_file(path)
         except OSError as exc:
             raise ConfigError(f"--config: cannot read {path}: {exc.strerror or exc}") from None
-        import yaml
-
-        from evalport.adapters.formats.yamlio import describe_yaml_error, load_yaml_text
-
-        try:
-            doc = load_yaml_text(raw)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--config {path}: {describe_yaml_error(exc)}") from None
+        except ValueError as exc:
+            raise ConfigError(f"--config {path}: {exc}") from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
@@ -95,16 +96,14 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
 _PLACEHOLDER = re.compile(r"\{\s*[A-Za-z_][\w.]*\s*\}")
 
 
-def parse_override_value(raw: str) -> Any:
+def parse_override_value(raw: str, loader: DocumentLoader | None = None) -> Any:
     """An ``-o`` value read as YAML (``false``, ``3``, ``[a, b]``, ``{"team": "eval"}``), except text
     that YAML cannot read, or would read as a mapping or list only because of ``{name}``
     placeholders (``{task}``, ``{model_id}-{task}``): that is meant as a template, kept as written."""
     if not raw.strip():
         return ""
-    from evalport.adapters.formats.yamlio import load_yaml_text
-
     try:
-        value = load_yaml_text(raw)
+        value = _loader(loader).parse_value(raw)
     except Exception:
         return raw
     if isinstance(value, (dict, list)) and _PLACEHOLDER.search(raw):
@@ -112,12 +111,12 @@ def parse_override_value(raw: str) -> Any:
     return value
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
+def parse_override(text: str, loader: DocumentLoader | None = None) -> tuple[list[str], Any]:
     """``a.b.c=value`` to (["a", "b", "c"], value); the value as :func:`parse_override_value` reads it."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"-o {text!r}: expected KEY=VALUE, e.g. -o export.local.format=csv")
-    return [p for p in key.strip().split(".") if p], parse_override_value(raw)
+    return [p for p in key.strip().split(".") if p], parse_override_value(raw, loader)
 
 
 def _set_path(target: dict[str, Any], path: list[str], value: Any) -> None:
@@ -168,20 +167,28 @@ def build_settings(
         raise ConfigError("config key 'export' must map destination names to their options")
 
     dests = list(destinations) or list(doc.get("destinations") or []) or list(auto.get("destinations") or [])
-    if not dests:
-        dests = ["local"]
-    dests = list(dict.fromkeys(dests))
-
+    dests = list(dict.fromkeys(dests or ["local"]))
     configs: dict[str, dict[str, Any]] = {}
     for dest in dests:
-        cfg: dict[str, Any] = {}
-        cfg = _merge(cfg, (auto.get("configs") or {}).get(dest) or {})
-        cfg = _merge(cfg, export_block.get(dest) or {})
-        if not structured:
-            cfg = _merge(cfg, doc)
-        configs[dest] = cfg
+        cfg = _merge(_merge({}, (auto.get("configs") or {}).get(dest) or {}), export_block.get(dest) or {})
+        configs[dest] = cfg if structured else _merge(cfg, doc)
+    _apply_flags(configs, flags or {}, accepts)
+    for text in overrides:
+        _apply_override(configs, text)
+    return ExportSettings(
+        destinations=dests,
+        configs=configs,
+        exec_db=doc.get("exec_db"),
+        job_dirs=[str(p) for p in doc.get("job_dirs") or []],
+    )
 
-    for key, value in (flags or {}).items():
+
+def _apply_flags(
+    configs: dict[str, dict[str, Any]], flags: Mapping[str, Any], accepts: Callable[[str, str], bool] | None
+) -> None:
+    """Each flag given goes to the destinations that take it; none taking it is an error."""
+    dests = list(configs)
+    for key, value in flags.items():
         if value is None:
             continue
         takers = [d for d in dests if accepts is None or accepts(d, key)]
@@ -190,27 +197,23 @@ def build_settings(
         for dest in takers:
             configs[dest][key] = value
 
-    for text in overrides:
-        path, value = parse_override(text)
-        scoped = path[0] == "export"
-        if scoped:
-            path = path[1:]
-        if len(path) >= 2 and path[0] in dests:
-            _set_path(configs[path[0]], path[1:], value)
-        elif scoped:
-            raise ConfigError(
-                f"-o {text!r}: give export.<destination>.<key> with a destination among {', '.join(dests)}"
-            )
-        else:
-            for dest in dests:
-                _set_path(configs[dest], path, value)
 
-    return ExportSettings(
-        destinations=dests,
-        configs=configs,
-        exec_db=doc.get("exec_db"),
-        job_dirs=[str(p) for p in doc.get("job_dirs") or []],
-    )
+def _apply_override(configs: dict[str, dict[str, Any]], text: str) -> None:
+    """``-o [export.][<dest>.]key=value``: to that destination, or without one to every destination."""
+    dests = list(configs)
+    path, value = parse_override(text)
+    scoped = path[0] == "export"
+    if scoped:
+        path = path[1:]
+    if len(path) >= 2 and path[0] in dests:
+        _set_path(configs[path[0]], path[1:], value)
+    elif scoped:
+        raise ConfigError(
+            f"-o {text!r}: give export.<destination>.<key> with a destination among {', '.join(dests)}"
+        )
+    else:
+        for dest in dests:
+            _set_path(configs[dest], path, value)
 
 
 def validate_sink_config(sink_cls: Any, destination: str, raw: Mapping[str, Any]) -> Any:

@@ -29,10 +29,6 @@ class ArtifactPolicy:
     copy_logs: bool = False
     exclude: tuple[str, ...] = ()
 
-    @property
-    def wants_files(self) -> bool:
-        return self.copy_artifacts or self.copy_logs
-
     def _excluded(self, relpath: str) -> bool:
         return is_never_exported(relpath) or any(
             fnmatch.fnmatch(relpath, p) or fnmatch.fnmatch(relpath.rsplit("/", 1)[-1], p)

@@ -84,10 +84,6 @@ class Cell:
     delta: float | None = None
     is_baseline: bool = False
 
-    @property
-    def has_value(self) -> bool:
-        return self.value is not None
-
 
 @dataclass(frozen=True)
 class Comparison:
@@ -198,57 +194,64 @@ def build_comparison(
     columns: list[TaskColumn] = []
     cells: dict[tuple[str, str], Cell] = {}
     for key in sorted(by_task, key=lambda k: (labels[k], k)):
-        group = by_task[key]
-        task, harness = group[0].task, group[0].harness
-        configured = headline.get(key, headline.get(task))
-        names = {m.name for r in group for m in r.metrics}
-        metric, rule = choose_headline(task, names, configured)
-        if configured and rule != "configured":
-            notes.append(
-                f"{labels[key]}: configured headline {configured!r} is not a metric of this task; "
-                f"used {metric!r} ({rule})"
-            )
-        higher = not (metric and LOWER_IS_BETTER.search(metric))
-        column = TaskColumn(key, task, harness, labels[key], metric, rule, higher)
+        column = _column(key, labels[key], by_task[key], headline, notes)
         columns.append(column)
-
-        per_model: dict[str, list[TaskResult]] = {}
-        for r in group:
-            per_model.setdefault(r.model_id, []).append(r)
-        raw: dict[str, tuple[float | None, float | None, str | None, int]] = {}
-        for model in models:
-            model_runs = per_model.get(model, [])
-            if not model_runs:
-                raw[model] = (None, None, None, 0)
-                continue
-            latest = _latest(model_runs)
-            value, stderr = _headline_value(latest, metric)
-            raw[model] = (value, stderr, latest.job_id, len(model_runs))
-
-        finite = [v for v, *_ in raw.values() if v is not None and math.isfinite(v)]
-        best_value = (max(finite) if higher else min(finite)) if len(finite) >= 2 else None
-        base_value = raw[baseline][0] if baseline is not None else None
-        for model in models:
-            value, stderr, job_id, runs = raw[model]
-            delta = None
-            if (
-                baseline is not None
-                and model != baseline
-                and value is not None
-                and base_value is not None
-                and math.isfinite(value)
-                and math.isfinite(base_value)
-            ):
-                delta = value - base_value
-            cells[(model, key)] = Cell(
-                model=model,
-                task_key=key,
-                value=value,
-                stderr=stderr,
-                job_id=job_id,
-                runs=runs,
-                best=best_value is not None and value == best_value,
-                delta=delta,
-                is_baseline=model == baseline,
-            )
+        cells.update(_cells(column, by_task[key], models, baseline))
     return Comparison(tuple(models), tuple(columns), cells, ordered, baseline, tuple(notes))
+
+
+def _column(
+    key: str, label: str, group: Sequence[TaskResult], headline: Mapping[str, str], notes: list[str]
+) -> TaskColumn:
+    """A task's column: its headline metric (configured, else chosen) and which way is better."""
+    task, harness = group[0].task, group[0].harness
+    configured = headline.get(key, headline.get(task))
+    names = {m.name for r in group for m in r.metrics}
+    metric, rule = choose_headline(task, names, configured)
+    if configured and rule != "configured":
+        notes.append(
+            f"{label}: configured headline {configured!r} is not a metric of this task; "
+            f"used {metric!r} ({rule})"
+        )
+    higher = not (metric and LOWER_IS_BETTER.search(metric))
+    return TaskColumn(key, task, harness, label, metric, rule, higher)
+
+
+def _cells(
+    column: TaskColumn, group: Sequence[TaskResult], models: Sequence[str], baseline: str | None
+) -> dict[tuple[str, str], Cell]:
+    """One cell per model in a column: the latest run's headline value, the best marked, the delta."""
+    per_model: dict[str, list[TaskResult]] = {}
+    for r in group:
+        per_model.setdefault(r.model_id, []).append(r)
+    raw: dict[str, tuple[float | None, float | None, str | None, int]] = {}
+    for model in models:
+        model_runs = per_model.get(model, [])
+        if not model_runs:
+            raw[model] = (None, None, None, 0)
+            continue
+        latest = _latest(model_runs)
+        value, stderr = _headline_value(latest, column.metric)
+        raw[model] = (value, stderr, latest.job_id, len(model_runs))
+
+    finite = [v for v, *_ in raw.values() if v is not None and math.isfinite(v)]
+    best_value = (max(finite) if column.higher_is_better else min(finite)) if len(finite) >= 2 else None
+    base_value = raw[baseline][0] if baseline is not None else None
+    cells: dict[tuple[str, str], Cell] = {}
+    for model in models:
+        value, stderr, job_id, runs = raw[model]
+        delta = None
+        if value is not None and base_value is not None and model != baseline:
+            delta = value - base_value if math.isfinite(value) and math.isfinite(base_value) else None
+        cells[(model, column.key)] = Cell(
+            model=model,
+            task_key=column.key,
+            value=value,
+            stderr=stderr,
+            job_id=job_id,
+            runs=runs,
+            best=best_value is not None and value == best_value,
+            delta=delta,
+            is_baseline=model == baseline,
+        )
+    return cells

@@ -55,7 +55,3 @@ class MetricConflictError(ResultError):
             f"metric {key!r} appears twice with different values ({first!r} and {second!r}); "
             "fix the results file or filter one of them out"
         )
-
-
-class DestinationError(EvalportError):
-    """A destination refused or could not be reached."""

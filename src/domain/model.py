@@ -124,7 +124,6 @@ class TaskResult:
     container: str | None = None
     timestamp: float | None = None
     config: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    details: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     artifacts: tuple[str, ...] = ()
     logs: tuple[str, ...] = ()
     # What the reader skipped or could not use (a symlinked logs/, a FIFO where a file belongs, ...).

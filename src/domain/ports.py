@@ -5,7 +5,7 @@ declared here; :func:`protocol_members` lists them for the registry's conformanc
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -26,12 +26,17 @@ class StagedJob:
 
 @dataclass(frozen=True, slots=True)
 class ExportItem:
-    """One result to send, with the files a sink may attach (paths relative to ``directory``)."""
+    """One result to send, with the files a sink may attach (paths relative to ``directory``).
+
+    ``fingerprint`` is what it sends as a short hash (:func:`evalport.domain.fingerprint.item_fingerprint`),
+    computed once per item per export by the service; the ledger stores it and sinks compare it.
+    """
 
     result: TaskResult
     directory: Path | None = None
     artifacts: tuple[str, ...] = ()
     logs: tuple[str, ...] = ()
+    fingerprint: str = ""
 
     def artifact_paths(self) -> list[tuple[str, Path]]:
         """(relative path under the job, absolute path) for every selected artifact and log."""
@@ -47,9 +52,20 @@ class SinkCapabilities:
 
     artifacts: bool = False
     logs: bool = False
-    upsert: bool = True
     multi_task: bool = False
     non_finite_values: bool = True
+    #: Deprecated and ignored (every sink upserts by RunIdentity); passing it warns.
+    upsert: InitVar[bool | None] = None
+
+    def __post_init__(self, upsert: bool | None) -> None:
+        if upsert is not None:
+            import warnings
+
+            warnings.warn(
+                "SinkCapabilities(upsert=...) is deprecated and ignored: every sink upserts by RunIdentity",
+                DeprecationWarning,
+                stacklevel=3,
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,10 +199,6 @@ class ExportLedger(Protocol):
     def lookup(self, keys: Iterable[tuple[str, str]]) -> Mapping[tuple[str, str], LedgerEntry]: ...
 
     def record(self, entries: Sequence[LedgerEntry]) -> None: ...
-
-    def fingerprint(self, item: ExportItem) -> str:
-        """What ``item`` sends, as a short hash (the result and its files' names, sizes and mtimes)."""
-        ...
 
     def history(self, job_ids: Sequence[str] | None = None, limit: int = 200) -> list[dict[str, object]]:
         """Events newest first, of ``job_ids`` (all when None)."""

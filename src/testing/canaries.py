@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,7 +162,20 @@ def plant_secret_files(job_dir: Path, canaries: Canaries, tag: str, *, big_log_b
     art, logs = job_dir / "artifacts", job_dir / "logs"
     art.mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
-    files: dict[str, bytes] = {
+    files = _secret_files(c, tag)
+    for rel, data in files.items():
+        (job_dir / rel).write_bytes(data)
+    _append_client_log(logs, c, tag)
+    written = [rel for rel in files if not rel.endswith(".secrets.env")] + ["logs/client_stdout.log"]
+    if big_log_bytes:
+        _write_big_log(logs, c, tag, big_log_bytes)
+        written.append("logs/big.log")
+    return written
+
+
+def _secret_files(c: Callable[..., str], tag: str) -> dict[str, bytes]:
+    """The planted files by relative path (a report, .out, .jsonl, a non-UTF-8 log, .secrets.env)."""
+    return {
         "artifacts/report.html": (
             "<html><body><h1>report</h1>\n"
             f"<p>{visible_line('artifacts/report.html')}</p>\n"
@@ -202,8 +215,10 @@ def plant_secret_files(job_dir: Path, canaries: Canaries, tag: str, *, big_log_b
         ),
         "logs/.secrets.env": f"NGC_API_KEY={c('nvapi-', f'{tag}: logs/.secrets.env, never sent')}\n".encode(),
     }
-    for rel, data in files.items():
-        (job_dir / rel).write_bytes(data)
+
+
+def _append_client_log(logs: Path, c: Callable[..., str], tag: str) -> None:
+    """Bare tokens, a URL password, a Bearer header and a key block, appended to the client log."""
     with open(logs / "client_stdout.log", "a", encoding="utf-8") as fh:
         fh.write(
             f"{visible_line('logs/client_stdout.log')}\n"
@@ -213,17 +228,17 @@ def plant_secret_files(job_dir: Path, canaries: Canaries, tag: str, *, big_log_b
             f"[D] Authorization: Bearer {c('eyJ', f'{tag}: Bearer in client_stdout.log')}\n"
             + pem_block(c("MIIE", f"{tag}: private-key block in client_stdout.log", 64))
         )
-    written = [rel for rel in files if not rel.endswith(".secrets.env")] + ["logs/client_stdout.log"]
-    if big_log_bytes:
-        line = "2026-01-01T00:00:00Z [I] request 1 status=200 latency=0.25s tokens=812\n"
-        with open(logs / "big.log", "w", encoding="utf-8") as fh:
-            fh.write(f"{visible_line('logs/big.log')}\n")
-            chunk = line * 16384
-            for _ in range(big_log_bytes // len(chunk) + 1):
-                fh.write(chunk)
-            fh.write(f"[I] OpenAI key: {c('sk-proj-', f'{tag}: token at the end of a log over 64 MiB')}\n")
-        written.append("logs/big.log")
-    return written
+
+
+def _write_big_log(logs: Path, c: Callable[..., str], tag: str, size: int) -> None:
+    """``logs/big.log`` of about ``size`` bytes with a token at its very end."""
+    line = "2026-01-01T00:00:00Z [I] request 1 status=200 latency=0.25s tokens=812\n"
+    with open(logs / "big.log", "w", encoding="utf-8") as fh:
+        fh.write(f"{visible_line('logs/big.log')}\n")
+        chunk = line * 16384
+        for _ in range(size // len(chunk) + 1):
+            fh.write(chunk)
+        fh.write(f"[I] OpenAI key: {c('sk-proj-', f'{tag}: token at the end of a log over 64 MiB')}\n")
 
 
 # ---- writing -----------------------------------------------------------------------------------

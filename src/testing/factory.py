@@ -175,77 +175,11 @@ def write_job(
     logs.mkdir(exist_ok=True)
     n = 100
     if results is None:
-        task_metrics = metric_block(rng, spec, n)
-        tasks_sec: dict[str, Any] = {task: {"metrics": task_metrics}}
-        group: dict[str, Any] = {"metrics": json.loads(json.dumps(task_metrics))}
-        if subgroups:
-            group["groups"] = {}
-            for sg in subgroups:
-                sg_metrics = metric_block(rng, spec, n // len(subgroups))
-                group["groups"][sg] = {"metrics": sg_metrics}
-                tasks_sec[f"{task}_{sg}"] = {"metrics": json.loads(json.dumps(sg_metrics))}
-        results = {"groups": {task: group}, "tasks": tasks_sec}
-    target = {
-        "api_endpoint": {
-            "api_key_name": "NGC_API_KEY",
-            "model_id": model_id,
-            "type": "chat",
-            "url": "https://example.invalid/v1/chat/completions",
-        }
-    }
-    ecfg = {"output_dir": "/results", "params": {"limit_samples": 10, "parallelism": 8}, "type": task}
-    dump = yaml.CSafeDumper if hasattr(yaml, "CSafeDumper") else yaml.SafeDumper
-    (art / "results.yml").write_text(
-        yaml.dump(
-            {"config": ecfg, "git_hash": "", "results": results, "target": target},
-            Dumper=dump,
-            sort_keys=True,
-        )
-    )
-    (art / "run_config.yml").write_text(
-        yaml.dump(
-            {
-                "config": ecfg,
-                "framework_name": harness,
-                "pkg_name": harness.replace("-", "_"),
-                "target": target,
-            },
-            Dumper=dump,
-            sort_keys=True,
-        )
-    )
-    (art / "metadata.yaml").write_text(
-        yaml.dump(
-            {"launcher_resolved_config": dict(config), "versioning": {"nemo_evaluator_launcher": "0.2.6"}},
-            Dumper=dump,
-            sort_keys=False,
-        )
-    )
-    (art / "eval_factory_metrics.json").write_text(
-        json.dumps(
-            {
-                "response_stats": {"avg_prompt_tokens": 600.0, "avg_completion_tokens": 900.0, "count": n},
-                "evaluation": {"runtime_seconds": round(rng.uniform(30, 500), 3)},
-            },
-            indent=2,
-        )
-    )
-    (art / "progress").write_text(f"{n}\n")
-    (art / "cache").mkdir(exist_ok=True)
-    (art / "cache" / "responses.db").write_bytes(b"cached responses")
+        results = _results_block(task, spec, subgroups, rng, n)
+    _write_artifacts(art, task, harness, model_id, config, results, rng, n)
     if "api_key" in (config.get("target") or {}).get("api_endpoint", {}):
         (job_dir / ".secrets.env").write_text("NGC_API_KEY=nvapi-very-secret\n")
-    start = timestamp + 5
-    (logs / "stage.pre-start").write_text(_ts(start, "%Y-%m-%dT%H:%M:%SZ") + "\n")
-    (logs / "stage.running").write_text(_ts(start + 3, "%Y-%m-%dT%H:%M:%SZ") + "\n")
-    if exit_code is not None:
-        (logs / "stage.exit").write_text(f"{_ts(start + 60, '%Y-%m-%dT%H:%M:%SZ')} {exit_code}\n")
-    (logs / "client_stdout.log").write_text(
-        "".join(
-            f"{_ts(start + k, '%H:%M:%S')} [I] {task}: request {k + 1}/{log_lines} status=200\n"
-            for k in range(log_lines)
-        )
-    )
+    _write_logs(logs, task, timestamp + 5, exit_code, log_lines)
     job_id = f"{invocation_id}.{index}"
     record = {
         "invocation_id": invocation_id,
@@ -260,6 +194,78 @@ def write_job(
         "config": dict(config),
     }
     return WrittenJob(invocation_id, job_id, task, harness, model_id, job_dir, results, record)
+
+
+def _results_block(
+    task: str, spec: Any, subgroups: Sequence[str], rng: random.Random, n: int
+) -> dict[str, Any]:
+    """A results.yml ``results`` section: the task's metrics under groups and tasks, subgroups too."""
+    task_metrics = metric_block(rng, spec, n)
+    tasks_sec: dict[str, Any] = {task: {"metrics": task_metrics}}
+    group: dict[str, Any] = {"metrics": json.loads(json.dumps(task_metrics))}
+    if subgroups:
+        group["groups"] = {}
+        for sg in subgroups:
+            sg_metrics = metric_block(rng, spec, n // len(subgroups))
+            group["groups"][sg] = {"metrics": sg_metrics}
+            tasks_sec[f"{task}_{sg}"] = {"metrics": json.loads(json.dumps(sg_metrics))}
+    return {"groups": {task: group}, "tasks": tasks_sec}
+
+
+def _write_artifacts(
+    art: Path,
+    task: str,
+    harness: str,
+    model_id: str,
+    config: Mapping[str, Any],
+    results: dict[str, Any],
+    rng: random.Random,
+    n: int,
+) -> None:
+    """results.yml, run_config.yml, metadata.yaml and the files nemo-evaluator leaves beside them."""
+    target = {
+        "api_endpoint": {
+            "api_key_name": "NGC_API_KEY",
+            "model_id": model_id,
+            "type": "chat",
+            "url": "https://example.invalid/v1/chat/completions",
+        }
+    }
+    ecfg = {"output_dir": "/results", "params": {"limit_samples": 10, "parallelism": 8}, "type": task}
+    dump = yaml.CSafeDumper if hasattr(yaml, "CSafeDumper") else yaml.SafeDumper
+    results_doc = {"config": ecfg, "git_hash": "", "results": results, "target": target}
+    (art / "results.yml").write_text(yaml.dump(results_doc, Dumper=dump, sort_keys=True))
+    run_config = {
+        "config": ecfg,
+        "framework_name": harness,
+        "pkg_name": harness.replace("-", "_"),
+        "target": target,
+    }
+    (art / "run_config.yml").write_text(yaml.dump(run_config, Dumper=dump, sort_keys=True))
+    metadata = {"launcher_resolved_config": dict(config), "versioning": {"nemo_evaluator_launcher": "0.2.6"}}
+    (art / "metadata.yaml").write_text(yaml.dump(metadata, Dumper=dump, sort_keys=False))
+    factory_metrics = {
+        "response_stats": {"avg_prompt_tokens": 600.0, "avg_completion_tokens": 900.0, "count": n},
+        "evaluation": {"runtime_seconds": round(rng.uniform(30, 500), 3)},
+    }
+    (art / "eval_factory_metrics.json").write_text(json.dumps(factory_metrics, indent=2))
+    (art / "progress").write_text(f"{n}\n")
+    (art / "cache").mkdir(exist_ok=True)
+    (art / "cache" / "responses.db").write_bytes(b"cached responses")
+
+
+def _write_logs(logs: Path, task: str, start: float, exit_code: int | None, log_lines: int) -> None:
+    """The stage markers (``stage.exit`` only when the job ended) and a client log."""
+    (logs / "stage.pre-start").write_text(_ts(start, "%Y-%m-%dT%H:%M:%SZ") + "\n")
+    (logs / "stage.running").write_text(_ts(start + 3, "%Y-%m-%dT%H:%M:%SZ") + "\n")
+    if exit_code is not None:
+        (logs / "stage.exit").write_text(f"{_ts(start + 60, '%Y-%m-%dT%H:%M:%SZ')} {exit_code}\n")
+    (logs / "client_stdout.log").write_text(
+        "".join(
+            f"{_ts(start + k, '%H:%M:%S')} [I] {task}: request {k + 1}/{log_lines} status=200\n"
+            for k in range(log_lines)
+        )
+    )
 
 
 def write_launcher_home(

@@ -49,3 +49,52 @@ def test_a_conforming_plugin_loads_without_a_warning(monkeypatch, recwarn):
     monkeypatch.setattr("evalport.app.registry._entry_points", lambda group: {"local": ep})
     Registry("evalport.test", "destination", ResultSink).get("local")
     assert not [w for w in recwarn if issubclass(w.category, PluginWarning)]
+
+
+class ShelfSource:
+    """A minimal ResultSource a plugin could register: it lists no jobs."""
+
+    name = "shelf"
+    warnings: list[str] = []
+
+    def __init__(self, exec_db=None, job_dirs=()) -> None:
+        self.exec_db = exec_db
+
+    def list_jobs(self):
+        return []
+
+    def resolve(self, ids):
+        return [], []
+
+    def job_states(self, jobs):
+        return {}
+
+    def stage(self, jobs, policy, workdir):
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_source_registered_with_register_source_is_the_one_the_container_builds_by_name():
+    from dependency_injector import providers
+
+    from evalport.app.container import build_container
+    from evalport.app.registry import register_source
+    from evalport.domain.ports import ResultSource
+
+    registry = Registry("evalport.test-sources", "source", ResultSource)
+    register_source("shelf", registry)(ShelfSource)
+    container = build_container(exec_db="/nowhere/db.jsonl", source_name="shelf")
+    container.source_registry.override(providers.Object(registry))
+    source = container.source()
+    assert source.list_jobs() == [] and source.name == "shelf"
+    assert source.exec_db == "/nowhere/db.jsonl"
+
+
+def test_the_upsert_capability_is_deprecated_and_ignored():
+    from evalport.domain.ports import SinkCapabilities
+
+    with pytest.warns(DeprecationWarning, match="upsert"):
+        caps = SinkCapabilities(artifacts=True, upsert=False)
+    assert caps == SinkCapabilities(artifacts=True)

@@ -6,8 +6,6 @@ in with ``container.<provider>.override(...)``, exactly as an embedding launcher
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -80,9 +78,6 @@ class FakeLedger:
 
     def record(self, entries: Sequence[LedgerEntry]) -> None:
         self.entries.update(((e.job_id, e.target), e) for e in entries)
-
-    def fingerprint(self, item: ExportItem) -> str:
-        return hashlib.sha256(json.dumps(item.result.summary(), sort_keys=True).encode()).hexdigest()[:8]
 
     def history(self, job_ids=None, limit=200):
         return []
@@ -251,3 +246,17 @@ def test_a_registry_instance_keeps_its_registrations_to_itself(world):
     assert "down" not in sink_registry().names()
     world.registry.unregister("down")
     assert "down" not in world.registry.names()
+
+
+def test_each_item_is_fingerprinted_once_and_the_ledger_records_that_value(world):
+    calls: list[str] = []
+
+    def counting(item: ExportItem) -> str:
+        calls.append(item.result.job_id)
+        return f"print-of-{item.result.job_id}"
+
+    world.container.fingerprint.override(providers.Object(counting))
+    world.run(destinations=["fake", "other"])
+    assert sorted(calls) == sorted([j.job_id for j in JOBS] * 2)  # once per item: one item per sink
+    assert {i.fingerprint for i in FakeSink.received["fake"]} == {f"print-of-{j.job_id}" for j in JOBS}
+    assert {e.fingerprint for e in world.ledger.entries.values()} == {f"print-of-{j.job_id}" for j in JOBS}

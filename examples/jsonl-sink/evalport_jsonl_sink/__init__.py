@@ -35,7 +35,7 @@ class JsonlSink(BaseSink):
 
     name: ClassVar[str] = "jsonl"
     Config = JsonlConfig
-    capabilities = SinkCapabilities(artifacts=True, logs=True, upsert=True, multi_task=True)
+    capabilities = SinkCapabilities(artifacts=True, logs=True, multi_task=True)
     config: JsonlConfig
 
     def export(self, items: Sequence[ExportItem]) -> list[Outcome]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +13,14 @@ import yaml
 from evalport.adapters.files import NotRegularFileError, list_files, read_regular_file
 from evalport.adapters.formats.yamlio import describe_yaml_error, load_yaml_file
 from evalport.domain.errors import EvalportError, ResultError
-from evalport.domain.model import Job, JobState, TaskResult
+from evalport.domain.model import Job, JobState, Metric, TaskResult
 from evalport.domain.redact import redact
 from evalport.domain.results import flatten_results
 
 RESULTS = "results.yml"
 RUN_CONFIG = "run_config.yml"
 METADATA = "metadata.yaml"
-FACTORY_METRICS = "eval_factory_metrics.json"
 _STAGE_EXIT_MAX = 64 * 1024
-_FACTORY_METRICS_MAX = 16 * 1024 * 1024
 
 log = logging.getLogger("evalport.formats.nemo_evaluator")
 
@@ -111,21 +109,6 @@ def _note(notes: list[str] | None, text: str) -> None:
         notes.append(text)
 
 
-def _factory_metrics(artifacts: Path, notes: list[str]) -> dict[str, Any] | None:
-    path = artifacts / FACTORY_METRICS
-    try:
-        factory = json.loads(read_regular_file(path, _FACTORY_METRICS_MAX))
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        notes.append(f"artifacts/{FACTORY_METRICS} ignored: it {exc.strerror or exc}")
-        return None
-    except (ValueError, RecursionError):
-        notes.append(f"artifacts/{FACTORY_METRICS} ignored: not valid JSON")
-        return None
-    return factory if isinstance(factory, dict) else None
-
-
 def _symlink_note(path: Path, name: str) -> str:
     try:
         target = os.readlink(path)
@@ -136,6 +119,43 @@ def _symlink_note(path: Path, name: str) -> str:
 
 def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEEDED) -> TaskResult:
     """Reads one job directory into a TaskResult; every problem is a ResultError naming job and file."""
+    artifacts = _artifacts_dir(job, job_dir)
+    notes: list[str] = []
+    results_path = artifacts / RESULTS
+    doc, metrics = _read_results(job, results_path)
+    run_config_path = artifacts / RUN_CONFIG
+    run_config = _load(run_config_path, job.job_id, required=True)
+    if not isinstance(run_config, dict):
+        raise ResultError("is not a mapping", job_id=job.job_id, path=run_config_path)
+    harness, task, model_id = _identity(job, doc, run_config, run_config_path)
+    config = job.config or read_launcher_config(job_dir, notes)
+    timestamp = job.timestamp
+    if timestamp is None:
+        try:
+            timestamp = os.stat(results_path).st_mtime
+        except OSError:
+            timestamp = None
+    artifact_files, log_files = _files(artifacts, job_dir / "logs", notes)
+    return TaskResult(
+        job_id=job.job_id,
+        invocation_id=job.invocation_id,
+        task=task,
+        harness=harness,
+        model_id=model_id,
+        executor=job.executor,
+        metrics=tuple(metrics),
+        state=state,
+        container=_text_or_none(job.data.get("eval_image") or job.data.get("container")),
+        timestamp=timestamp,
+        config=redact(config),
+        artifacts=tuple(artifact_files),
+        logs=tuple(log_files),
+        notes=tuple(notes),
+    )
+
+
+def _artifacts_dir(job: Job, job_dir: Path) -> Path:
+    """``<job_dir>/artifacts``, a real folder (never followed through a symbolic link)."""
     artifacts = job_dir / "artifacts"
     if os.path.islink(artifacts):
         raise ResultError(
@@ -150,22 +170,26 @@ def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEED
             job_id=job.job_id,
             path=job_dir,
         )
-    notes: list[str] = []
-    results_path = artifacts / RESULTS
+    return artifacts
+
+
+def _read_results(job: Job, results_path: Path) -> tuple[dict[str, Any], list[Metric]]:
+    """``results.yml``: the document and its metrics, flattened."""
     doc = _load(results_path, job.job_id, required=True)
     if not isinstance(doc, dict) or "results" not in doc:
         raise ResultError(
             "has no 'results' section; no metrics to export", job_id=job.job_id, path=results_path
         )
     try:
-        metrics = flatten_results(doc["results"])
+        return doc, flatten_results(doc["results"])
     except ResultError as exc:
         raise ResultError(str(exc), job_id=job.job_id, path=results_path) from None
 
-    run_config_path = artifacts / RUN_CONFIG
-    run_config = _load(run_config_path, job.job_id, required=True)
-    if not isinstance(run_config, dict):
-        raise ResultError("is not a mapping", job_id=job.job_id, path=run_config_path)
+
+def _identity(
+    job: Job, doc: Mapping[str, Any], run_config: Mapping[str, Any], run_config_path: Path
+) -> tuple[str, str, str]:
+    """(harness, task, model id) from run_config.yml, results.yml and the job record, in that order."""
     harness = run_config.get("framework_name") or run_config.get("pkg_name")
     task = _dig(run_config, "config", "type") or _dig(doc, "config", "type") or job.task_name
     model_id = (
@@ -183,20 +207,11 @@ def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEED
             job_id=job.job_id,
             path=run_config_path,
         )
+    return str(harness), str(task), str(model_id)
 
-    details: dict[str, Any] = {}
-    factory = _factory_metrics(artifacts, notes)
-    if factory is not None:
-        details["eval_factory_metrics"] = factory
 
-    config = job.config or read_launcher_config(job_dir, notes)
-    timestamp = job.timestamp
-    if timestamp is None:
-        try:
-            timestamp = os.stat(results_path).st_mtime
-        except OSError:
-            timestamp = None
-    logs = job_dir / "logs"
+def _files(artifacts: Path, logs: Path, notes: list[str]) -> tuple[list[str], list[str]]:
+    """The regular files under artifacts/ and logs/; what was passed over is named in ``notes``."""
     if os.path.islink(logs):
         notes.append(_symlink_note(logs, "logs"))
     passed_over: list[str] = []
@@ -207,23 +222,7 @@ def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEED
     skipped = artifact_notes + [f"logs/{entry}" for entry in passed_over]
     if skipped:
         notes.append("not sent (only regular files leave): " + "; ".join(skipped))
-    return TaskResult(
-        job_id=job.job_id,
-        invocation_id=job.invocation_id,
-        task=str(task),
-        harness=str(harness),
-        model_id=str(model_id),
-        executor=job.executor,
-        metrics=tuple(metrics),
-        state=state,
-        container=_text_or_none(job.data.get("eval_image") or job.data.get("container")),
-        timestamp=timestamp,
-        config=redact(config),
-        details=details,
-        artifacts=tuple(artifact_files),
-        logs=tuple(log_files),
-        notes=tuple(notes),
-    )
+    return artifact_files, log_files
 
 
 def _text_or_none(value: Any) -> str | None:
@@ -276,9 +275,6 @@ class NemoEvaluatorReader:
         from evalport.adapters.formats.read_pool import read_in_workers
 
         return read_in_workers(_read_chunk, requests, self.workers, job_id=lambda r: r[0].job_id)
-
-    def state(self, job_dir: Path) -> JobState:
-        return read_stage_exit(job_dir)
 
 
 __all__ = ["EvalportError", "NemoEvaluatorReader", "read_stage_exit", "read_task_result"]

@@ -8,24 +8,21 @@ from datetime import datetime, timezone
 MISSING = "—"
 
 
-def _special(value: float) -> str | None:
+def _number(value: float, sign: str = "") -> str:
+    """Four decimals for the usual 0..1000 scores, significant digits for tiny or huge values;
+    ``sign="+"`` writes the sign of a positive number too (a difference)."""
     if math.isnan(value):
         return "nan"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    return None
+    if value == 0 or 1e-3 <= abs(value) < 1e4:
+        return f"{value:{sign}.4f}"
+    return f"{value:{sign}.4g}"
 
 
 def fmt_value(value: float | None) -> str:
-    """Four decimals for the usual 0..1000 scores; significant digits for tiny or huge values."""
-    if value is None:
-        return MISSING
-    special = _special(value)
-    if special:
-        return special
-    if value == 0 or 1e-3 <= abs(value) < 1e4:
-        return f"{value:.4f}"
-    return f"{value:.4g}"
+    """A score as the reports show it, or the missing mark."""
+    return MISSING if value is None else _number(value)
 
 
 def fmt_stderr(stderr: float | None) -> str:
@@ -35,14 +32,7 @@ def fmt_stderr(stderr: float | None) -> str:
 
 def fmt_delta(delta: float | None) -> str:
     """``+0.0100`` / ``-0.0250`` against the baseline, or the empty string."""
-    if delta is None:
-        return ""
-    special = _special(delta)
-    if special:
-        return special
-    if delta == 0 or 1e-3 <= abs(delta) < 1e4:
-        return f"{delta:+.4f}"
-    return f"{delta:+.4g}"
+    return "" if delta is None else _number(delta, "+")
 
 
 def fmt_time(timestamp: float | None) -> str:

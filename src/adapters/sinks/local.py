@@ -8,24 +8,24 @@ re-export replaces its job and the report always covers every job exported to th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from evalport.adapters.files import atomic_write_text
+from evalport.adapters.report.build import REPORT_FORMATS
 from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink
 from evalport.adapters.sinks.local_layout import csv_text, flat_row, folder_name_problem, read_csv_rows, shown
 from evalport.adapters.staging import StageResult, stage_item
+from evalport.domain.fingerprint import item_fingerprint
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
 from evalport.domain.report import Outcome, Status
-
-REPORT_FORMATS = ("html", "md")
 
 
 class LocalSinkConfig(ArtifactSinkConfig):
@@ -64,8 +64,8 @@ def summary_entry(item: ExportItem, files: Sequence[str], job_dir: str) -> dict[
     entry["stats"] = {k: {s: json_number(v) for s, v in st.items()} for k, st in entry["stats"].items()}
     entry["files"] = list(files)
     entry["path"] = job_dir
-    body = json.dumps(entry, sort_keys=True, default=str)
-    entry["fingerprint"] = hashlib.sha256(body.encode()).hexdigest()[:16]
+    # The service's fingerprint of the item (the ledger's too): one definition of "unchanged".
+    entry["fingerprint"] = item.fingerprint or item_fingerprint(item)
     return entry
 
 
@@ -78,7 +78,7 @@ class LocalSink(BaseSink):
 
     name: ClassVar[str] = "local"
     Config = LocalSinkConfig
-    capabilities = SinkCapabilities(artifacts=True, logs=True, upsert=True, multi_task=False)
+    capabilities = SinkCapabilities(artifacts=True, logs=True, multi_task=False)
     config: LocalSinkConfig
 
     @property
@@ -141,17 +141,42 @@ class LocalSink(BaseSink):
                 "choose another --output-dir"
             )
             return [Outcome(i.result.job_id, self.destination, Status.FAILED, reason) for i in items]
-
-        staged: list[tuple[ExportItem, dict[str, Any], StageResult, bool]] = []
         outcomes: dict[str, Outcome] = {}
+        staged = self._stage_all(items, outcomes)
+        previous: dict[str, dict[str, Any]] = {}
+        summary = self.summary_path
+        if summary is not None and staged:
+            try:
+                previous = self._upsert_summary(summary, [job.entry for job in staged])
+            except (OSError, ValueError) as exc:
+                reason = f"cannot update summary {summary}: {getattr(exc, 'strerror', None) or exc}"
+                return [
+                    outcomes.get(i.result.job_id)
+                    or Outcome(i.result.job_id, self.destination, Status.FAILED, reason)
+                    for i in items
+                ]
+        report_problem = self._write_report() if staged and self.report_path is not None else None
+        for job in staged:
+            job_id = job.item.result.job_id
+            if report_problem:
+                outcomes[job_id] = Outcome(job_id, self.destination, Status.FAILED, report_problem)
+                continue
+            status = _status(job, previous.get(job_id), has_summary=summary is not None)
+            where = str(self.job_dir(job.item))
+            outcomes[job_id] = Outcome(job_id, self.destination, status, job.stage.note, location=where)
+        return [outcomes[i.result.job_id] for i in items]
+
+    def _stage_all(self, items: Sequence[ExportItem], outcomes: dict[str, Outcome]) -> list[_StagedJob]:
+        """Stages each item into its folder (and writes its per-job summary); a job that cannot be
+        placed or written gets its failed outcome in ``outcomes`` instead."""
+        staged: list[_StagedJob] = []
         root = self.output_dir.resolve()
         for item in items:
+            job_id = item.result.job_id
             try:
                 job_dir = self.place(item, root)
             except UnplaceableJob as exc:
-                outcomes[item.result.job_id] = Outcome(
-                    item.result.job_id, self.destination, Status.FAILED, str(exc)
-                )
+                outcomes[job_id] = Outcome(job_id, self.destination, Status.FAILED, str(exc))
                 continue
             try:
                 existed = _make_dir(job_dir)
@@ -164,49 +189,10 @@ class LocalSink(BaseSink):
             except OSError as exc:
                 where = getattr(exc, "filename", None) or job_dir
                 reason = f"cannot write {where}: {exc.strerror or exc}"
-                outcomes[item.result.job_id] = Outcome(
-                    item.result.job_id, self.destination, Status.FAILED, reason
-                )
+                outcomes[job_id] = Outcome(job_id, self.destination, Status.FAILED, reason)
                 continue
-            staged.append((item, entry, stage, existed))
-
-        previous: dict[str, dict[str, Any]] = {}
-        summary = self.summary_path
-        if summary is not None and staged:
-            try:
-                previous = self._upsert_summary(summary, [entry for _, entry, _, _ in staged])
-            except (OSError, ValueError) as exc:
-                reason = f"cannot update summary {summary}: {getattr(exc, 'strerror', None) or exc}"
-                return [
-                    outcomes.get(i.result.job_id)
-                    or Outcome(i.result.job_id, self.destination, Status.FAILED, reason)
-                    for i in items
-                ]
-        report_problem = self._write_report() if staged and self.report_path is not None else None
-
-        for item, entry, stage, existed in staged:
-            changed = stage.changed
-            job_id = item.result.job_id
-            old = previous.get(job_id)
-            if summary is None:
-                status = (
-                    Status.UPDATED
-                    if existed and changed
-                    else (Status.UNCHANGED if existed else Status.EXPORTED)
-                )
-            elif old is None:
-                status = Status.EXPORTED
-            elif old.get("fingerprint") != entry["fingerprint"] or changed:
-                status = Status.UPDATED
-            else:
-                status = Status.UNCHANGED
-            if report_problem:
-                outcomes[job_id] = Outcome(job_id, self.destination, Status.FAILED, report_problem)
-                continue
-            outcomes[job_id] = Outcome(
-                job_id, self.destination, status, stage.note, location=str(self.job_dir(item))
-            )
-        return [outcomes[i.result.job_id] for i in items]
+            staged.append(_StagedJob(item, entry, stage, existed))
+        return staged
 
     def _write_job_summary(self, job_dir: Path, entry: dict[str, Any]) -> None:
         if self.config.format == "json":
@@ -341,6 +327,30 @@ class LocalSink(BaseSink):
         if probe.is_dir() and os.access(probe, os.W_OK):
             return CheckResult(True, f"local: {self.output_dir} is writable")
         return CheckResult(False, f"local: {self.output_dir} is not writable (checked {probe})")
+
+
+@dataclass(frozen=True, slots=True)
+class _StagedJob:
+    item: ExportItem
+    entry: dict[str, Any]
+    stage: StageResult
+    existed: bool
+
+
+def _status(job: _StagedJob, old: Mapping[str, Any] | None, *, has_summary: bool) -> Status:
+    """Exported, updated or unchanged: by the summary's fingerprint (the item's), else by the folder."""
+    changed = job.stage.changed
+    if not has_summary:
+        return (
+            Status.UPDATED
+            if job.existed and changed
+            else (Status.UNCHANGED if job.existed else Status.EXPORTED)
+        )
+    if old is None:
+        return Status.EXPORTED
+    if old.get("fingerprint") != job.entry["fingerprint"] or changed:
+        return Status.UPDATED
+    return Status.UNCHANGED
 
 
 def _make_dir(path: Path) -> bool:

@@ -1,0 +1,123 @@
+"""The ledger's part of an export: skip what a target already holds unchanged, record what was sent.
+
+The ledger is a cache: a skip is trusted only for the jobs the sink confirms its destination still
+holds (``still_holds``); the others are sent again, and a note says so. The fingerprint compared
+is the one the service put on each item (:attr:`ExportItem.fingerprint`), never recomputed here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from evalport.app.plan import ExportPlan
+from evalport.domain.ports import ExportItem, ExportLedger, LedgerEntry, ResultSink
+from evalport.domain.report import Outcome, Status
+
+log = logging.getLogger("evalport.service")
+
+Send = Callable[[ResultSink, list[ExportItem]], list[Outcome]]
+
+
+class LedgeredExport:
+    """Runs one sink's export through the ledger (``ledger=None``: everything is sent, nothing kept)."""
+
+    def __init__(self, ledger: ExportLedger | None, send: Send) -> None:
+        self.ledger = ledger
+        self.send = send
+
+    def export(
+        self, sink: ResultSink, items: list[ExportItem], plan: ExportPlan, notes: list[str]
+    ) -> list[Outcome]:
+        """Skips what the ledger says this target holds unchanged, unless ``force``; in a dry run,
+        says what would be sent and what the ledger would skip, and sends nothing."""
+        target = sink.target_key()
+        prints = {i.result.job_id: i.fingerprint for i in items}
+        held = self.held_unchanged(sink, target, prints, plan.force, notes)
+        outcomes = {j: _unchanged(j, sink, e, plan.dry_run) for j, e in held.items()}
+        fresh = [i for i in items if i.result.job_id not in held]
+        if plan.dry_run:
+            outcomes.update((i.result.job_id, _planned(i, sink)) for i in fresh)
+            return [outcomes[i.result.job_id] for i in items]
+        sent = self.send(sink, fresh) if fresh else []
+        outcomes.update((o.job_id, o) for o in sent)
+        self.record(
+            [
+                LedgerEntry(
+                    o.job_id, target, sink.destination, prints[o.job_id], o.status.value, o.reason, o.location
+                )
+                for o in sent
+                if o.job_id in prints
+            ]
+        )
+        return [outcomes[i.result.job_id] for i in items]
+
+    def held_unchanged(
+        self, sink: ResultSink, target: str, prints: Mapping[str, str], force: bool, notes: list[str]
+    ) -> dict[str, LedgerEntry]:
+        """The ledger's entries for jobs this target holds unchanged, as the sink confirms."""
+        if self.ledger is None or force or not prints:
+            return {}
+        prior = self.ledger.lookup((j, target) for j in prints)
+        candidates: dict[str, LedgerEntry] = {}
+        for job_id, print_ in prints.items():
+            entry = prior.get((job_id, target))
+            if entry is not None and entry.fingerprint == print_ and Status(entry.status).delivered:
+                candidates[job_id] = entry
+        if not candidates:
+            return {}
+        held = _confirmed(sink, {j: e.location for j, e in candidates.items()})
+        gone = len(candidates) - len(held)
+        if gone:
+            notes.append(
+                f"{sink.destination}: the ledger said {gone} job(s) were exported unchanged, but the "
+                "destination no longer holds them; exported again"
+            )
+        return {j: e for j, e in candidates.items() if j in held}
+
+    def record(self, entries: list[LedgerEntry]) -> None:
+        if self.ledger is None or not entries:
+            return
+        try:
+            self.ledger.record(entries)
+        except Exception as exc:  # the ledger is a cache of what happened; never fail an export over it
+            log.warning("could not record exports in the ledger: %s", exc)
+
+    def record_failed_reads(self, failed: Sequence[tuple[ResultSink, Outcome]]) -> None:
+        """A job that could not be read is a failed delivery too: the ledger's retry backoff (and
+        ``evalport history``) then know of it, so ``watch`` does not re-read it on every poll."""
+        self.record(
+            [
+                LedgerEntry(o.job_id, sink.target_key(), o.destination, "", o.status.value, o.reason)
+                for sink, o in failed
+            ]
+        )
+
+
+def _unchanged(job_id: str, sink: ResultSink, entry: LedgerEntry, dry_run: bool) -> Outcome:
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.updated_at))
+    skip = "a real run skips it" if dry_run else "pass --force to send it again"
+    reason = f"already exported on {when} (ledger); {skip}"
+    if dry_run:
+        reason += "; pass --force to send it again"
+    return Outcome(job_id, sink.destination, Status.UNCHANGED, reason, entry.location)
+
+
+def _planned(item: ExportItem, sink: ResultSink) -> Outcome:
+    return Outcome(
+        item.result.job_id,
+        sink.destination,
+        Status.PLANNED,
+        f"would export {len(item.result.flat_metrics())} metrics, "
+        f"{len(item.artifacts)} artifacts, {len(item.logs)} logs to {sink.describe()}",
+    )
+
+
+def _confirmed(sink: ResultSink, located: Mapping[str, str]) -> set[str]:
+    """The jobs ``sink`` confirms its destination still holds; none when it cannot tell (it raised)."""
+    try:
+        return set(sink.still_holds(located)) & set(located)
+    except Exception:
+        log.debug("sink %s could not confirm what it holds", sink.destination, exc_info=True)
+        return set()
