@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import math
 import shlex
@@ -28,7 +29,6 @@ from evalport.testing import SinkContract
 from evalport.testing.factory import write_launcher_home
 from evalport.testing.sink_contract import StoredRun
 from evalport.testing.sink_contract import _load as load_results
-from tests.support.fingerprinted import with_fingerprint
 from tests.support.mlflow_server import FAST_RETRIES
 
 pytest_plugins = ["tests.support.mlflow_fixtures"]
@@ -146,7 +146,7 @@ class MlflowContract(SinkContract):
         result, directory = results[0]
         sink = make_sink()
         item = prepare_item(result, directory, sink)
-        assert sink.export([with_fingerprint(item, "fp-1")])[0].status is Status.EXPORTED
+        assert sink.export([dataclasses.replace(item, fingerprint="fp-1")])[0].status is Status.EXPORTED
         stored = self.only(read_runs(tracking_uri, sink, result))
         assert stored.extra["tags"][DIGEST_TAG] == "fp-1", (
             "the run's digest tag holds the export's fingerprint"
@@ -154,7 +154,7 @@ class MlflowContract(SinkContract):
         _, sent = item.artifact_paths()[-1]
         sent.write_text("rewritten, yet the export's fingerprint says unchanged\n")
 
-        again = sink.export([with_fingerprint(item, "fp-1")])[0]
+        again = sink.export([dataclasses.replace(item, fingerprint="fp-1")])[0]
 
         assert again.status is Status.UNCHANGED, again
         assert "rewritten" not in self.only(read_runs(tracking_uri, sink, result)).text, "nothing uploaded"
@@ -163,11 +163,11 @@ class MlflowContract(SinkContract):
         result, directory = results[0]
         sink = make_sink()
         item = prepare_item(result, directory, sink)
-        sink.export([with_fingerprint(item, "fp-1")])
+        sink.export([dataclasses.replace(item, fingerprint="fp-1")])
         _, sent = item.artifact_paths()[-1]
         sent.write_text("the second version of the log\n")
 
-        again = sink.export([with_fingerprint(item, "fp-2")])[0]
+        again = sink.export([dataclasses.replace(item, fingerprint="fp-2")])[0]
 
         assert again.status is Status.UPDATED, again
         stored = self.only(read_runs(tracking_uri, sink, result))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -22,7 +23,6 @@ from evalport.domain.identity import RunIdentity
 from evalport.domain.report import Status
 from evalport.testing import SinkContract
 from evalport.testing.sink_contract import StoredRun
-from tests.support.fingerprinted import with_fingerprint
 from tests.support.wandb_records import find_run_files, load_run, merge_runs
 
 CLOSED_PORT_URL = "http://127.0.0.1:9"
@@ -167,12 +167,12 @@ class TestWandbSink(SinkContract):
     ):
         sink = make_sink()
         [item] = self.items(sink, results[:1])
-        assert sink.export([with_fingerprint(item, "fp-1")])[0].status is Status.EXPORTED
+        assert sink.export([dataclasses.replace(item, fingerprint="fp-1")])[0].status is Status.EXPORTED
         before = find_run_files(root)
         _, sent = item.artifact_paths()[-1]
         sent.write_text("rewritten, yet the export's fingerprint says unchanged\n")
 
-        again = make_sink().export([with_fingerprint(item, "fp-1")])[0]
+        again = make_sink().export([dataclasses.replace(item, fingerprint="fp-1")])[0]
 
         assert again.status is Status.UNCHANGED, again
         assert find_run_files(root) == before
@@ -180,10 +180,10 @@ class TestWandbSink(SinkContract):
     def test_a_changed_export_fingerprint_or_option_updates_the_run(self, make_sink, results):
         sink = make_sink()
         [item] = self.items(sink, results[:1])
-        sink.export([with_fingerprint(item, "fp-1")])
+        sink.export([dataclasses.replace(item, fingerprint="fp-1")])
 
-        assert make_sink().export([with_fingerprint(item, "fp-2")])[0].status is Status.UPDATED
-        retagged = make_sink(tags=["again"]).export([with_fingerprint(item, "fp-2")])[0]
+        assert make_sink().export([dataclasses.replace(item, fingerprint="fp-2")])[0].status is Status.UPDATED
+        retagged = make_sink(tags=["again"]).export([dataclasses.replace(item, fingerprint="fp-2")])[0]
         assert retagged.status is Status.UPDATED, "the options a run depends on count beside the fingerprint"
         stored = self.only(read_back_for(sink, results[0][0]))
         assert stored.extra["folders"] == 3 and stored.extra["run"].tags == ["again"]

@@ -22,14 +22,12 @@ from evalport.adapters.sinks.remote import (
     ErrorRules,
     RemoteOptions,
     RenamedOptionWarning,
-    item_fingerprint,
     one_line,
     retries_option,
     stage_for_upload,
 )
 from evalport.domain.model import TaskResult
 from evalport.domain.ports import ExportItem
-from tests.support.fingerprinted import with_fingerprint
 
 TOKEN = "nvapi-CANARY_r2Xb9kLmQ4tYz7Wv1Pc3Nd5Ef8Gh0"
 FAST = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.02, total_timeout=5)
@@ -248,9 +246,3 @@ def test_staging_without_a_digest_copies_the_same_masked_files(tmp_path):
     assert staged is not None and staged.digest == ""
     assert staged.files == ("artifacts/results.yml", "logs/run.log")
     assert TOKEN not in (staged.directory / "logs/run.log").read_text()
-
-
-def test_the_export_fingerprint_of_an_item_is_empty_unless_the_service_set_one(tmp_path):
-    item = item_with(tmp_path, {"artifacts/results.yml": "acc: 1\n"})
-    assert item_fingerprint(item) == ""
-    assert item_fingerprint(with_fingerprint(item, "3f9a")) == "3f9a"

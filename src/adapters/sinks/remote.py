@@ -17,9 +17,9 @@ Four pieces, each usable alone:
   (its reason ``not tried: <why it is down>``), so the remaining jobs fail fast without waiting;
 * :func:`one_line`, the one-line summary of an error (redacted, its first meaningful line), and
   :func:`stage_for_upload`, the job's files staged masked into a fresh folder with the content
-  digest of what was staged, each staged file read once; :func:`item_fingerprint`, the
-  export's fingerprint of an item (what the ledger stores), which a sink that can store it
-  compares instead of hashing the files itself.
+  digest of what was staged, each staged file read once. A sink that can store the export's
+  fingerprint of an item (``ExportItem.fingerprint``, what the ledger stores) compares that
+  instead of hashing the files itself.
 
 Usage (a sink's export)::
 
@@ -78,7 +78,6 @@ __all__ = [
     "RemoteOptions",
     "RenamedOptionWarning",
     "Staged",
-    "item_fingerprint",
     "one_line",
     "retries_option",
     "retry_wait_option",
@@ -354,7 +353,7 @@ def stage_for_upload(
     link to the original when it held no secret). The digest is ``sha256`` over, in path order,
     ``<relative path>\\0<content>\\0`` for each file, first 32 hex digits: stable across releases,
     so a destination that stores it can tell an unchanged upload. ``digest=False`` skips it
-    (``Staged.digest`` is then ""): for a sink that tells unchanged uploads by :func:`item_fingerprint`.
+    (``Staged.digest`` is then ""): for a sink that tells unchanged uploads by ``ExportItem.fingerprint``.
     """
     extra = extra or {}
     if not item.artifact_paths() and not extra:
@@ -378,10 +377,3 @@ def _content_digest(folder: Path, files: tuple[str, ...]) -> str:
                 digest.update(chunk)
         digest.update(b"\0")
     return digest.hexdigest()[:32]
-
-
-def item_fingerprint(item: ExportItem) -> str:
-    """The export's fingerprint of ``item`` (from its result and its files' signatures, the value
-    the ledger stores), or "" for an item built without one: then a sink falls back to its own digest.
-    """
-    return str(getattr(item, "fingerprint", "") or "")

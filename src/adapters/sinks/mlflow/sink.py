@@ -34,7 +34,6 @@ from evalport.adapters.sinks.remote import (
     CallFailed,
     Destination,
     Staged,
-    item_fingerprint,
     one_line,
     stage_for_upload,
 )
@@ -60,9 +59,7 @@ class MlflowSink(BaseSink):
     requires: ClassVar[tuple[str, ...]] = ("mlflow",)
     Config = MlflowSinkConfig
     # MLflow keeps NaN but stores +-inf as +-1.797e308 (its SQL stores clamp them): not faithful.
-    capabilities = SinkCapabilities(
-        artifacts=True, logs=True, upsert=True, multi_task=True, non_finite_values=False
-    )
+    capabilities = SinkCapabilities(artifacts=True, logs=True, multi_task=True, non_finite_values=False)
     config: MlflowSinkConfig
 
     #: Seconds MLflow's HTTP client waits for a response (unless MLFLOW_HTTP_REQUEST_TIMEOUT is set).
@@ -247,7 +244,7 @@ class MlflowSink(BaseSink):
         is read to hash them, and they are staged only if they are to be sent. An item built
         without one is staged now and its content digest compared.
         """
-        fingerprint = item_fingerprint(item)
+        fingerprint = item.fingerprint
         if fingerprint:
             return None, fingerprint if item.artifact_paths() or extra else None
         staged = stage_for_upload(item, tmp, extra)

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from evalport.adapters.files import atomic_write_text
 from evalport.adapters.sinks.base import BaseSink
-from evalport.adapters.sinks.remote import CallFailed, Destination, Staged, item_fingerprint, one_line
+from evalport.adapters.sinks.remote import CallFailed, Destination, Staged, one_line
 from evalport.adapters.sinks.wandb import plan as planning
 from evalport.adapters.sinks.wandb.config import WandbSinkConfig
 from evalport.adapters.sinks.wandb.credentials import LOGIN_HINT, base_url, find_credentials, probe
@@ -138,7 +138,7 @@ class WandbSink(BaseSink):
         options = planning.fingerprint_options(self.config.model_dump(mode="json"))
         return [
             planning.with_options(given, i.result, [rel for rel, _ in i.artifact_paths()], options)
-            if (given := item_fingerprint(i))
+            if (given := i.fingerprint)
             else planning.fingerprint(i.result, file_signatures(i), options)
             for i in items
         ]
