@@ -7,6 +7,11 @@
 - the staging helper that copies an item's files with secrets masked: :func:`stage_item`
   (:class:`StageResult`), :func:`file_signatures` for fingerprints of what is sent, and
   :class:`RetryPolicy` for bounded retries of a server's transient errors;
+- for a sink that talks to a server, the remote layer every built-in remote sink uses:
+  :class:`RemoteOptions` (``retries``, ``retry_wait``, deprecated names), :class:`ErrorRules`,
+  :class:`Destination` (one per export: retries, then "not tried" once the server is down),
+  :class:`CallFailed`, :class:`DestinationDown`, :func:`one_line`, :func:`stage_for_upload`
+  (:class:`Staged`);
 - the domain types a sink receives and returns: :class:`ExportItem`, :class:`TaskResult`,
   :class:`Metric`, :class:`Outcome`, :class:`Status`, :class:`RunIdentity`, :class:`LogMode`,
   :class:`SinkCapabilities`, :class:`CheckResult`, :class:`ArtifactPolicy`, :class:`MetricFilter`,
@@ -19,6 +24,16 @@ from __future__ import annotations
 
 from evalport.adapters.retry import RetryPolicy
 from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink, SinkConfig, TrackerSinkConfig
+from evalport.adapters.sinks.remote import (
+    CallFailed,
+    Destination,
+    DestinationDown,
+    ErrorRules,
+    RemoteOptions,
+    Staged,
+    one_line,
+    stage_for_upload,
+)
 from evalport.adapters.staging import StageResult, file_signatures, stage_item
 from evalport.app.registry import register_exporter, register_sink, register_source, unregister_sink
 from evalport.domain.artifacts import ArtifactPolicy
@@ -41,8 +56,12 @@ __all__ = [
     "ArtifactPolicy",
     "ArtifactSinkConfig",
     "BaseSink",
+    "CallFailed",
     "CheckResult",
     "ConfigError",
+    "Destination",
+    "DestinationDown",
+    "ErrorRules",
     "EvalportError",
     "ExportItem",
     "Job",
@@ -51,6 +70,7 @@ __all__ = [
     "Metric",
     "MetricFilter",
     "Outcome",
+    "RemoteOptions",
     "ResultError",
     "ResultSink",
     "ResultSource",
@@ -59,16 +79,19 @@ __all__ = [
     "SinkCapabilities",
     "SinkConfig",
     "StageResult",
+    "Staged",
     "StagedJob",
     "Status",
     "TaskResult",
     "TrackerSinkConfig",
     "file_signatures",
+    "one_line",
     "redact",
     "redact_text",
     "register_exporter",
     "register_sink",
     "register_source",
+    "stage_for_upload",
     "stage_item",
     "unregister_sink",
 ]
