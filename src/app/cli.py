@@ -29,6 +29,8 @@ app = App(
     result_action="return_value",
     help_format="plaintext",
     suppress_keyboard_interrupt=False,  # main() turns it (and SIGTERM) into 128 + the signal's number
+    # No --empty-X / --no-X twins: a flag is off unless given (tri-state ones name their negative).
+    default_parameter=Parameter(negative_iterable=(), negative_bool=()),
 )
 
 ExecDb = Annotated[
@@ -42,6 +44,17 @@ ExecDb = Annotated[
 JobDirs = Annotated[
     list[str] | None, Parameter(name="--job-dir", help="a job directory to read directly (repeatable)")
 ]
+Dests = Annotated[
+    list[str] | None,
+    Parameter(
+        name=["--dest", "-d"], help="destination: local, mlflow, wandb, gsheets or a plugin (repeatable)"
+    ),
+]
+Config = Annotated[str | None, Parameter(help="YAML/JSON file or inline JSON object")]
+Overrides = Annotated[
+    list[str] | None, Parameter(name=["--override", "-o"], help="KEY=VALUE over the config (repeatable)")
+]
+JsonOutput = Annotated[bool, Parameter(name="--json", help="print JSON instead of a table")]
 
 
 def _stderr() -> Any:
@@ -75,9 +88,7 @@ def export(
     ids: list[str] | None = None,
     /,
     *,
-    dest: Annotated[
-        list[str] | None, Parameter(name=["--dest", "-d"], help="destination (repeatable)")
-    ] = None,
+    dest: Dests = None,
     format: Annotated[
         Literal["json", "csv", "html", "md", "none"] | None, Parameter(help="local summary format")
     ] = None,
@@ -86,14 +97,16 @@ def export(
     log_metrics: Annotated[
         list[str] | None, Parameter(help="metric patterns to export (default all)")
     ] = None,
-    copy_logs: Annotated[bool | None, Parameter(help="also send logs/")] = None,
+    copy_logs: Annotated[
+        bool | None, Parameter(negative="--no-copy-logs", help="also send logs/ (or not; default: config)")
+    ] = None,
     only_required: Annotated[
         bool | None, Parameter(negative="--all-artifacts", help="only the required artifacts (or all)")
     ] = None,
-    config: Annotated[str | None, Parameter(help="YAML/JSON file or inline JSON object")] = None,
-    override: Annotated[list[str] | None, Parameter(name=["--override", "-o"], help="KEY=VALUE")] = None,
-    include_failed: bool = False,
-    dry_run: bool = False,
+    config: Config = None,
+    override: Overrides = None,
+    include_failed: Annotated[bool, Parameter(help="also export failed jobs (left out by default)")] = False,
+    dry_run: Annotated[bool, Parameter(help="print what would be exported, send nothing")] = False,
     force: Annotated[bool, Parameter(help="send again what the ledger says is already there")] = False,
     json_output: Annotated[bool, Parameter(name="--json", help="print the report as JSON")] = False,
     exec_db: ExecDb = None,
@@ -175,9 +188,9 @@ def sinks() -> int:
 @app.command
 def doctor(
     *,
-    dest: Annotated[list[str] | None, Parameter(name=["--dest", "-d"])] = None,
-    config: str | None = None,
-    override: Annotated[list[str] | None, Parameter(name=["--override", "-o"])] = None,
+    dest: Dests = None,
+    config: Config = None,
+    override: Overrides = None,
     exec_db: ExecDb = None,
 ) -> int:
     """Check that each destination can be reached with the given configuration.

@@ -10,14 +10,24 @@ from typing import Annotated, Any
 
 from cyclopts import Parameter
 
-from evalport.app.cli import EXIT_FAILED, EXIT_OK, ExecDb, JobDirs, _container, _service, _Usage, _warn_source
+from evalport.app.cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    ExecDb,
+    JobDirs,
+    JsonOutput,
+    _container,
+    _service,
+    _Usage,
+    _warn_source,
+)
 
 
 def list_jobs(
     ids: list[str] | None = None,
     /,
     *,
-    json_output: Annotated[bool, Parameter(name="--json")] = False,
+    json_output: JsonOutput = False,
     exec_db: ExecDb = None,
     job_dir: JobDirs = None,
 ) -> int:
@@ -78,8 +88,8 @@ def show(
     ids: list[str],
     /,
     *,
-    log_metrics: list[str] | None = None,
-    json_output: Annotated[bool, Parameter(name="--json")] = False,
+    log_metrics: Annotated[list[str] | None, Parameter(help="metric patterns to show (default all)")] = None,
+    json_output: JsonOutput = False,
     exec_db: ExecDb = None,
     job_dir: JobDirs = None,
 ) -> int:
@@ -110,8 +120,8 @@ def history(
     ids: list[str] | None = None,
     /,
     *,
-    limit: int = 50,
-    json_output: Annotated[bool, Parameter(name="--json")] = False,
+    limit: Annotated[int, Parameter(help="at most this many events")] = 50,
+    json_output: JsonOutput = False,
     exec_db: ExecDb = None,
     job_dir: JobDirs = None,
 ) -> int:

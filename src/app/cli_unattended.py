@@ -11,17 +11,28 @@ from typing import Annotated, Any
 
 from cyclopts import Parameter
 
-from evalport.app.cli import DEBUG_ENV, EXIT_OK, ExecDb, JobDirs, _container, _stderr
+from evalport.app.cli import (
+    DEBUG_ENV,
+    EXIT_OK,
+    Config,
+    Dests,
+    ExecDb,
+    JobDirs,
+    JsonOutput,
+    Overrides,
+    _container,
+    _stderr,
+)
 
 
 def auto_export_command(
     *,
     job_dir: Annotated[str, Parameter(help="the job directory to export (<invocation dir>/<task>.<index>)")],
     run_config: Annotated[str | None, Parameter(help="run config (default: artifacts/metadata.yaml)")] = None,
-    dest: Annotated[list[str] | None, Parameter(name=["--dest", "-d"])] = None,
-    override: Annotated[list[str] | None, Parameter(name=["--override", "-o"])] = None,
+    dest: Dests = None,
+    override: Overrides = None,
     exit_code: Annotated[int | None, Parameter(help="the evaluation's own exit code, if known")] = None,
-    json_output: Annotated[bool, Parameter(name="--json")] = False,
+    json_output: JsonOutput = False,
 ) -> int:
     """Export one job to the destinations in its run config (the last step of a job script).
 
@@ -68,12 +79,12 @@ def auto_export_command(
 
 def watch(
     *,
-    dest: Annotated[list[str] | None, Parameter(name=["--dest", "-d"])] = None,
+    dest: Dests = None,
     interval: Annotated[float, Parameter(help="seconds between polls")] = 30.0,
-    config: str | None = None,
-    override: Annotated[list[str] | None, Parameter(name=["--override", "-o"])] = None,
+    config: Config = None,
+    override: Overrides = None,
     output_dir: Annotated[str | None, Parameter(help="local output directory")] = None,
-    include_failed: bool = False,
+    include_failed: Annotated[bool, Parameter(help="also export failed jobs (left out by default)")] = False,
     once: Annotated[bool, Parameter(help="one poll, then exit")] = False,
     exec_db: ExecDb = None,
     job_dir: JobDirs = None,
