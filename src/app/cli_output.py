@@ -32,6 +32,11 @@ def plain(text: object) -> str:
     return escape(str(text))
 
 
+def count(n: int, noun: str) -> str:
+    """``1 model``, ``2 models``: a number and its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def error(message: object) -> None:
     console(stderr=True).print(f"[red]error:[/] {plain(message)}")
 

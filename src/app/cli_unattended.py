@@ -126,9 +126,10 @@ def watch(
     )
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: watcher.stop.set())
-    print(
-        f"watching for finished jobs every {interval:g}s; exporting to {', '.join(plan.destinations)}",
-        flush=True,
-    )
+    if not once:
+        print(
+            f"watching for finished jobs every {interval:g}s; exporting to {', '.join(plan.destinations)}",
+            flush=True,
+        )
     watcher.run(max_cycles=1 if once else None)
     return EXIT_OK

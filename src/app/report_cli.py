@@ -15,7 +15,7 @@ from cyclopts import Parameter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from evalport.app.cli import EXIT_FAILED, EXIT_OK, ExecDb, JobDirs, _container
-from evalport.app.cli_output import error, warning
+from evalport.app.cli_output import count, error, warning
 from evalport.domain.errors import ConfigError, UsageError
 
 DEFAULT_HTML = "report.html"
@@ -63,8 +63,8 @@ def _write_report(reporting: Any, comparison: Any, fmt: str, target: str, title:
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}; choose another --output") from None
     print(
-        f"report: {len(comparison.results)} jobs, {len(comparison.models)} models, "
-        f"{len(comparison.tasks)} tasks -> {path.resolve()}"
+        f"report: {count(len(comparison.results), 'job')}, {count(len(comparison.models), 'model')}, "
+        f"{count(len(comparison.tasks), 'task')} -> {path.resolve()}"
     )
 
 
