@@ -139,7 +139,9 @@ def export(
         raise _Usage("give at least one invocation or job id (or --job-dir); `evalport ls` lists them")
     report = _run(service, plan, progress=not json_output)
     if json_output:
-        print(json.dumps(report.to_dict(), indent=2))
+        from evalport.app.cli_output import print_out
+
+        print_out(json.dumps(report.to_dict(), indent=2))
     else:
         from evalport.app.cli_output import print_report
 

@@ -32,10 +32,13 @@ def list_jobs(
     job_dir: JobDirs = None,
 ) -> int:
     """List invocations and their jobs with state."""
-    from evalport.app.cli_output import add_row, console, error, table
+    from evalport.app.cli_output import console, error, print_out
     from evalport.domain.model import group_invocations
 
-    service = _service(exec_db, job_dir)
+    container = _container(exec_db, job_dir)
+    service = container.service()
+    if not ids and not job_dir and _no_exec_db(service.source, exec_db):
+        return EXIT_OK
     # the named jobs, or else every job; each --job-dir given must be a job
     named, errors = service.resolve_or_raise(ids or []) if ids or job_dir else ([], [])
     jobs = named if ids else service.source.list_jobs()
@@ -43,45 +46,105 @@ def list_jobs(
         error(e)
     _warn_source(service)
     states = service.source.job_states(jobs)
+    models = _models(container, jobs)
     invocations = sorted(group_invocations(jobs), key=lambda i: i.timestamp or 0, reverse=True)
     if json_output:
-        print(
-            json.dumps(
-                [
+        listing = [
+            {
+                "invocation_id": inv.invocation_id,
+                "jobs": [
                     {
-                        "invocation_id": inv.invocation_id,
-                        "jobs": [
-                            {
-                                "job_id": j.job_id,
-                                "task": j.task_name,
-                                "executor": j.executor,
-                                "state": states[j.job_id].value,
-                                "model_id": j.model_id,
-                                "path": j.location.path,
-                            }
-                            for j in inv.jobs
-                        ],
+                        "job_id": j.job_id,
+                        "task": j.task_name,
+                        "executor": j.executor,
+                        "state": states[j.job_id].value,
+                        "model_id": models[j.job_id],
+                        "path": j.location.path,
                     }
-                    for inv in invocations
+                    for j in inv.jobs
                 ],
-                indent=2,
-            )
+            }
+            for inv in invocations
+        ]
+        print_out(json.dumps(listing, indent=2))
+    else:
+        console().print(_invocation_table(invocations, states, models))
+    return EXIT_FAILED if errors else EXIT_OK
+
+
+def _no_exec_db(source: Any, exec_db: str | None) -> bool:
+    """True (after a hint) when the execution DB is not there; ``--exec-db`` naming it is a usage error."""
+    import os
+    from pathlib import Path
+
+    path = getattr(source, "exec_db", None)
+    if not isinstance(path, Path) or path.exists():
+        return False
+    hint = f"no execution DB at {path}; pass --exec-db or --job-dir"
+    if exec_db is not None and exec_db != os.environ.get("EVALPORT_EXEC_DB"):
+        raise _Usage(hint)
+    from evalport.app.cli_output import warning
+
+    warning(hint)
+    return True
+
+
+def _models(container: Any, jobs: list[Any]) -> dict[str, str | None]:
+    """Each job's model: its record's, else (a ``--job-dir`` job) its launcher config's in metadata.yaml."""
+    from pathlib import Path
+
+    from evalport.domain.model import LocalLocation
+
+    directories = None
+    out: dict[str, str | None] = {}
+    for job in jobs:
+        model = job.model_id
+        if model is None and isinstance(job.location, LocalLocation) and job.location.path:
+            directories = directories or container.job_directories()
+            try:
+                config = directories.launcher_config(Path(job.location.path))
+            except Exception:  # unreadable: the column stays empty, reading the job says why
+                config = {}
+            target = config.get("target") if isinstance(config, dict) else None
+            endpoint = target.get("api_endpoint") if isinstance(target, dict) else None
+            found = endpoint.get("model_id") if isinstance(endpoint, dict) else None
+            model = found if isinstance(found, str) else None
+        out[job.job_id] = model
+    return out
+
+
+def _invocation_table(invocations: list[Any], states: dict[str, Any], models: dict[str, str | None]) -> Any:
+    """A line per invocation (model, tasks, state counts, when), then its jobs; ids never shortened."""
+    import time
+    from collections import Counter
+
+    from evalport.app.cli_output import add_row, count, plain, table
+
+    rows = table("job", "task", "model", "state", "path")
+    for i, inv in enumerate(invocations):
+        inv_models = sorted({m for j in inv.jobs if (m := models[j.job_id])})
+        tally = Counter(states[j.job_id].value for j in inv.jobs)
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(inv.timestamp)) if inv.timestamp else ""
+        add_row(
+            rows,
+            inv.invocation_id,
+            count(len(inv.jobs), "task"),
+            ", ".join(inv_models),
+            ", ".join(f"{n} {state}" for state, n in sorted(tally.items())),
+            when,
+            style="bold",
         )
-        return EXIT_FAILED if errors else EXIT_OK
-    rows = table("job", "task", "model", "executor", "state", "path")
-    for inv in invocations:
         for j in inv.jobs:
             add_row(
                 rows,
                 j.job_id,
                 j.task_name,
-                j.model_id or "",
-                j.executor,
+                models[j.job_id] or "",
                 states[j.job_id].value,
                 j.location.path,
+                end_section=j is inv.jobs[-1] and i < len(invocations) - 1,
             )
-    console().print(rows)
-    return EXIT_FAILED if errors else EXIT_OK
+    return rows
 
 
 def show(
@@ -94,7 +157,7 @@ def show(
     job_dir: JobDirs = None,
 ) -> int:
     """Show the metrics of each job, as a table."""
-    from evalport.app.cli_output import add_row, console, error, table
+    from evalport.app.cli_output import add_row, console, error, plain, print_out, table
     from evalport.app.request import ExportRequest
     from evalport.domain.filters import MetricFilter
 
@@ -104,11 +167,13 @@ def show(
     for problem in report.problems:
         error(problem)
     if json_output:
-        print(json.dumps([flt.apply_to(r).summary() for r in results], indent=2, default=str))
+        print_out(json.dumps([flt.apply_to(r).summary() for r in results], indent=2, default=str))
         return report.exit_code()
     out = console()
     for r in results:
-        rows = table("metric", "value", "stderr", title=f"{r.job_id}  {r.model_id}  {r.harness}/{r.task}")
+        # the job's line is printed whole (a table's title would fold with the table's width)
+        out.print(plain(f"{r.job_id}  {r.model_id}  {r.harness}/{r.task}"), style="bold", soft_wrap=True)
+        rows = table("metric", "value", "stderr")
         for m in flt.apply(r.metrics):
             stderr = m.stats.get("stderr")
             add_row(rows, m.name, f"{m.value:.6g}", "" if stderr is None else f"{stderr:.3g}")
@@ -132,7 +197,7 @@ def history(
     """
     import time
 
-    from evalport.app.cli_output import add_row, console, describe_exception, plain, table, warning
+    from evalport.app.cli_output import add_row, console, describe_exception, plain, print_out, table, warning
 
     container = _container(exec_db, job_dir)
     try:
@@ -140,7 +205,7 @@ def history(
     except Exception as exc:  # e.g. $EVALPORT_STATE_DIR=~nobody/state
         warning(f"cannot locate the export ledger: {describe_exception(exc)}; check $EVALPORT_STATE_DIR")
         if json_output:
-            print("[]")
+            print_out("[]")
         return EXIT_FAILED
     try:
         job_ids = _history_job_ids(container, ledger, ids or []) if ids else None
@@ -155,10 +220,10 @@ def history(
         else:
             warning(f"the export ledger {ledger.path} cannot be read ({describe_exception(exc)})")
         if json_output:
-            print("[]")
+            print_out("[]")
         return EXIT_FAILED
     if json_output:
-        print(json.dumps(rows, indent=2))
+        print_out(json.dumps(rows, indent=2))
         return EXIT_OK
     rows_table = table("when", "job", "destination", "status", "where / why", title=str(ledger.path))
     for row in rows:

@@ -15,14 +15,65 @@ from typing import Any
 _UNBOUNDED_WIDTH = 1_000_000
 
 
-def console(stderr: bool = False) -> Any:
-    from rich.console import Console
+# Columns holding what a user types next: never folded or cut, whatever the width.
+ID_COLUMNS = frozenset({"job", "invocation", "id"})
 
-    out = Console(stderr=stderr, highlight=False)
+
+def console(stderr: bool = False) -> Any:
+    out = _console_class()(stderr=stderr, highlight=False)
     if not out.is_terminal:
         out.width = _UNBOUNDED_WIDTH
         out.soft_wrap = True
     return out
+
+
+def _console_class() -> Any:
+    """A rich Console whose output into a closed pipe (``| head``) ends the command quietly."""
+    global _CONSOLE
+    if _CONSOLE is None:
+        from rich.console import Console
+
+        class PipeSafeConsole(Console):
+            def print(self, *objects: Any, **options: Any) -> None:
+                try:
+                    super().print(*objects, **options)
+                    self.file.flush()
+                except BrokenPipeError:
+                    reader_gone(self.file)
+
+        _CONSOLE = PipeSafeConsole
+    return _CONSOLE
+
+
+_CONSOLE: Any = None
+
+
+def reader_gone(stream: Any = None) -> None:
+    """The reader of ``stream`` (stdout by default) went away, as ``head`` does: exit 0, no traceback.
+
+    The stream is pointed at /dev/null first, so the interpreter's last flush cannot fail again.
+    """
+    import os
+    import sys
+
+    stream = stream or sys.stdout
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+    except (OSError, ValueError):
+        pass
+    raise SystemExit(0)
+
+
+def print_out(text: str) -> None:
+    """``text`` and a newline on stdout, flushed; a closed pipe ends the command quietly."""
+    import sys
+
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        reader_gone()
 
 
 def plain(text: object) -> str:
@@ -38,22 +89,35 @@ def count(n: int, noun: str) -> str:
 
 
 def error(message: object) -> None:
-    console(stderr=True).print(f"[red]error:[/] {plain(message)}")
+    console(stderr=True).print(f"[red]error:[/] {plain(message)}", soft_wrap=True)
 
 
 def warning(message: object) -> None:
-    console(stderr=True).print(f"[yellow]warning:[/] {plain(message)}")
+    """One line, whatever its length: the terminal wraps it, rich never breaks it mid-sentence."""
+    console(stderr=True).print(f"[yellow]warning:[/] {plain(message)}", soft_wrap=True)
 
 
 def table(*columns: str, title: str | None = None) -> Any:
-    """A table whose cells fold on a terminal instead of ending in an ellipsis."""
+    """A table whose cells fold on a terminal instead of ending in an ellipsis; ids (``ID_COLUMNS``)
+    are never folded nor cut: the other columns give way."""
     from rich.table import Column, Table
 
-    return Table(*(Column(c, overflow="fold") for c in columns), title=plain(title) if title else None)
+    return Table(
+        *(
+            Column(c, no_wrap=True, min_width=len(c)) if c in ID_COLUMNS else Column(c, overflow="fold")
+            for c in columns
+        ),
+        title=plain(title) if title else None,
+    )
 
 
-def add_row(into: Any, *cells: object) -> None:
-    into.add_row(*(plain(c) for c in cells))
+def add_row(into: Any, *cells: object, markup: bool = False, **options: Any) -> None:
+    """A row of ``cells`` (escaped unless ``markup``); an id column widens to hold the id whole."""
+    texts = [str(c) if markup else plain(c) for c in cells]
+    for column, cell, text in zip(into.columns, cells, texts, strict=False):
+        if column.no_wrap:
+            column.min_width = max(column.min_width or 0, len(str(cell)))
+    into.add_row(*texts, **options)
 
 
 def print_report(report: Any, sinks: Sequence[Any]) -> None:
