@@ -118,7 +118,7 @@ def _invocation_table(invocations: list[Any], states: dict[str, Any], models: di
     import time
     from collections import Counter
 
-    from evalport.app.cli_output import add_row, count, plain, table
+    from evalport.app.cli_output import add_row, count, table
 
     rows = table("job", "task", "model", "state", "path")
     for i, inv in enumerate(invocations):

@@ -34,12 +34,9 @@ def _console_class() -> Any:
         from rich.console import Console
 
         class PipeSafeConsole(Console):
-            def print(self, *objects: Any, **options: Any) -> None:
-                try:
-                    super().print(*objects, **options)
-                    self.file.flush()
-                except BrokenPipeError:
-                    reader_gone(self.file)
+            def on_broken_pipe(self) -> None:  # rich's own exits 1
+                self.quiet = True
+                reader_gone(self.file)
 
         _CONSOLE = PipeSafeConsole
     return _CONSOLE
@@ -114,7 +111,7 @@ def table(*columns: str, title: str | None = None) -> Any:
 def add_row(into: Any, *cells: object, markup: bool = False, **options: Any) -> None:
     """A row of ``cells`` (escaped unless ``markup``); an id column widens to hold the id whole."""
     texts = [str(c) if markup else plain(c) for c in cells]
-    for column, cell, text in zip(into.columns, cells, texts, strict=False):
+    for column, cell in zip(into.columns, cells, strict=False):
         if column.no_wrap:
             column.min_width = max(column.min_width or 0, len(str(cell)))
     into.add_row(*texts, **options)
