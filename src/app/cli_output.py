@@ -129,7 +129,7 @@ def print_report(report: Any, sinks: Sequence[Any]) -> None:
         for o in notable:
             style = {"failed": "red", "skipped": "yellow"}.get(o.status.value, "")
             status = f"[{style}]{o.status.value}[/]" if style else o.status.value
-            rows.add_row(plain(o.job_id), plain(o.destination), status, plain(o.reason))
+            add_row(rows, plain(o.job_id), plain(o.destination), status, plain(o.reason), markup=True)
         (err if report.failed else out).print(rows)
     for sink in sinks:
         counts: dict[str, int] = {}
