@@ -118,3 +118,13 @@ def test_notes_follow_the_table_and_an_empty_comparison_says_so():
     cmp = build_comparison(RESULTS, headline={"nothing": "acc"})
     assert "- headline for 'nothing' ignored" in render_markdown(cmp)
     assert "No results to compare." in render_markdown(build_comparison([]))
+
+
+def test_a_comparison_of_one_job_one_model_one_task_says_so_in_the_singular():
+    from evalport.adapters.report.formatting import counted
+
+    assert [counted(1, "model"), counted(2, "model"), counted(0, "task")] == [
+        "1 model",
+        "2 models",
+        "0 tasks",
+    ]

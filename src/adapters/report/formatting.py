@@ -39,3 +39,8 @@ def fmt_time(timestamp: float | None) -> str:
     if timestamp is None:
         return MISSING
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 model``, ``2 models``: a count with its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -14,7 +14,7 @@ from html import escape
 
 from evalport import __version__
 from evalport.adapters.report.charts import task_chart
-from evalport.adapters.report.formatting import MISSING, fmt_delta, fmt_stderr, fmt_time, fmt_value
+from evalport.adapters.report.formatting import MISSING, counted, fmt_delta, fmt_stderr, fmt_time, fmt_value
 from evalport.adapters.report.template import CSP, PAGE, SCRIPT, STYLE
 from evalport.domain.comparison import Cell, Comparison, TaskColumn
 from evalport.domain.model import TaskResult
@@ -164,7 +164,8 @@ def render_html(
     """The whole page as a string (the caller writes it atomically)."""
     n_jobs, n_models, n_tasks = len(comparison.results), len(comparison.models), len(comparison.tasks)
     when = fmt_time(time.time() if generated_at is None else generated_at)
-    summary = f"{n_jobs} jobs · {n_models} models · {n_tasks} tasks · generated {when}"
+    counts = f"{counted(n_jobs, 'job')} · {counted(n_models, 'model')} · {counted(n_tasks, 'task')}"
+    summary = f"{counts} · generated {when}"
     legend = (
         "Each column shows the task's headline metric (named under the task; hover for how it was "
         "chosen). ★ and green mark the best model on the task; ± is the standard error."

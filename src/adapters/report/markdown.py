@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from evalport.adapters.report.formatting import MISSING, fmt_delta, fmt_stderr, fmt_value
+from evalport.adapters.report.formatting import MISSING, counted, fmt_delta, fmt_stderr, fmt_value
 from evalport.domain.comparison import Cell, Comparison, TaskColumn
 
 _SPECIAL = re.compile(r"([\\|*_`<>\[\]])")
@@ -49,8 +49,9 @@ def render_markdown(comparison: Comparison, *, title: str = "Model comparison") 
     lines = [f"# {md_text(title)}", ""]
     n_jobs, n_models, n_tasks = len(comparison.results), len(comparison.models), len(comparison.tasks)
     legend = (
-        f"{n_jobs} jobs, {n_models} models, {n_tasks} tasks. Each column shows the task's headline "
-        "metric; **bold** is the best model on the task; ± is the standard error"
+        f"{counted(n_jobs, 'job')}, {counted(n_models, 'model')}, {counted(n_tasks, 'task')}. "
+        "Each column shows the task's headline metric; **bold** is the best model on the task; "
+        "± is the standard error"
     )
     if comparison.baseline is not None:
         legend += f"; (+x) / (-x) is the difference from the baseline {md_text(comparison.baseline)}"
