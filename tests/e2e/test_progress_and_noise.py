@@ -161,3 +161,70 @@ def test_a_wandb_offline_export_prints_no_sdk_lines(home, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "Adding directory to artifact" not in done.stderr
     assert "wandb:" not in done.stderr
+
+
+# ---- summaries a person reads: dates, and no column that repeats another --------------------------
+
+
+def iso_of(epoch: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_the_json_summary_carries_an_iso_utc_date_beside_the_epoch_timestamp(cli, home, tmp_path):
+    import json
+
+    out = tmp_path / "out"
+    run = cli("export", *home.invocation_ids, "--output-dir", out)
+    assert run.code == 0, run.err
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert len(runs) == len(home.jobs)
+    for entry in runs:
+        assert isinstance(entry["timestamp"], float)
+        assert entry["timestamp_iso"] == iso_of(entry["timestamp"])
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["timestamp_iso"])
+
+
+def test_the_csv_summary_carries_the_iso_date_and_no_mean_column_equal_to_its_value(cli, home, tmp_path):
+    out = tmp_path / "out"
+    run = cli("export", *home.invocation_ids, "--output-dir", out, "--format", "csv")
+    assert run.code == 0, run.err
+    rows = csv_rows(out / "results.csv")
+    assert len(rows) == len(home.jobs)
+    header = list(rows[0])
+    assert header.index("timestamp_iso") == header.index("timestamp") + 1
+    for row in rows:
+        assert row["timestamp_iso"] == iso_of(float(row["timestamp"]))
+    assert not [c for c in header if c.endswith("_mean")], header
+    assert any(c.endswith("_stderr") for c in header)
+
+
+def test_a_mean_that_differs_from_its_value_keeps_its_csv_column(cli, home, tmp_path):
+    import yaml
+
+    job = home.jobs[0]
+    results_yml = job.directory / "artifacts" / "results.yml"
+    doc = yaml.safe_load(results_yml.read_text())
+    task = doc["results"]["tasks"][job.task]
+    metric, block = next(iter(task["metrics"].items()))
+    score, entry = next(iter(block["scores"].items()))
+    moved = entry["value"] + 0.125
+    for section in doc["results"].values():  # the task may be listed under groups too
+        if job.task in section:
+            section[job.task]["metrics"][metric]["scores"][score]["stats"]["mean"] = moved
+    results_yml.write_text(yaml.safe_dump(doc))
+
+    out = tmp_path / "out"
+    run = cli("export", job.job_id, "--output-dir", out, "--format", "csv")
+    assert run.code == 0, run.err
+    (row,) = csv_rows(out / "results.csv")
+    name = f"{job.task}_{metric}" if score == metric else f"{job.task}_{metric}_{score}"
+    assert float(row[f"{name}_mean"]) == moved
