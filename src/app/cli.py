@@ -254,12 +254,16 @@ def main(argv: list[str] | None = None) -> int:
     from cyclopts import CycloptsError
 
     from evalport.app.interrupts import Interrupted, unwind_on_signals
+    from evalport.app.quiet import configure_sdk_logging, take_verbose_flag
     from evalport.domain.errors import UsageError
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args, verbose = take_verbose_flag(list(argv if argv is not None else sys.argv[1:]))
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    configure_sdk_logging(verbose)
     try:
         with unwind_on_signals():
-            result = app(argv if argv is not None else sys.argv[1:], exit_on_error=False, print_error=True)
+            result = app(args, exit_on_error=False, print_error=True)
     except CycloptsError:
         return EXIT_USAGE
     except (UsageError, _Usage) as exc:

@@ -5,15 +5,16 @@ The service reports to one ExportObserver; there is no second code path for a te
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from evalport.domain.report import ExportReport, Outcome
 
 
 class ExportObserver(Protocol):
-    def started(self, jobs: int, destinations: int) -> None:
-        """Before anything is read: how many jobs go to how many destinations."""
+    def started(self, jobs: int, destinations: int, names: Sequence[str] = ()) -> None:
+        """Before anything is read: how many jobs go to how many destinations (``names``, in order)."""
         ...
 
     def outcome(self, outcome: Outcome) -> None: ...
@@ -22,7 +23,7 @@ class ExportObserver(Protocol):
 
 
 class NullObserver:
-    def started(self, jobs: int, destinations: int) -> None:
+    def started(self, jobs: int, destinations: int, names: Sequence[str] = ()) -> None:
         return None
 
     def outcome(self, outcome: Outcome) -> None:
@@ -43,30 +44,43 @@ class CallbackObserver(NullObserver):
 
 
 class ProgressObserver(NullObserver):
-    """A transient rich progress bar on ``console`` (a terminal), one step per outcome."""
+    """A transient rich progress bar on ``console`` (a terminal), one step per outcome.
+
+    The total (jobs x destinations) is set before the first frame is drawn, and each destination
+    shows its own count beside the bar (``local 3/6  mlflow 2/6``).
+    """
 
     def __init__(self, console: Any) -> None:
         self.console = console
         self._progress: Any = None
         self._task: Any = None
+        self._done: Counter[str] = Counter()
+        self._totals: dict[str, int] = {}
 
-    def started(self, jobs: int, destinations: int) -> None:
+    def started(self, jobs: int, destinations: int, names: Sequence[str] = ()) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+        self._totals = {name: jobs * n for name, n in Counter(names).items()}
         self._progress = Progress(
             TextColumn("exporting"),
             BarColumn(),
             MofNCompleteColumn(),
+            TextColumn("{task.description}"),
             TimeElapsedColumn(),
             console=self.console,
             transient=True,
         )
+        # The task first, so the first frame start() draws already carries the total.
+        self._task = self._progress.add_task(self._counts(), total=jobs * destinations)
         self._progress.start()
-        self._task = self._progress.add_task("export", total=jobs * destinations or None)
+
+    def _counts(self) -> str:
+        return "  ".join(f"{name} {self._done[name]}/{total}" for name, total in self._totals.items())
 
     def outcome(self, outcome: Outcome) -> None:
         if self._progress is not None:
-            self._progress.advance(self._task)
+            self._done[outcome.destination] += 1
+            self._progress.update(self._task, advance=1, description=self._counts())
 
     def finished(self, report: ExportReport) -> None:
         if self._progress is not None:

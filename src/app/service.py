@@ -211,7 +211,7 @@ class ExportService:
         report = ExportReport()
         jobs, errors = self.resolve_or_raise(plan.ids)
         report.problems.extend(str(e) for e in errors)
-        observer.started(len(jobs), len(sinks))
+        observer.started(len(jobs), len(sinks), [s.destination for s in sinks])
 
         def emit(outcomes: Sequence[Outcome]) -> None:
             report.add(outcomes)

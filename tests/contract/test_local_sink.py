@@ -1,9 +1,11 @@
 import json
+import math
 from pathlib import Path
 
 import pytest
 
 from evalport.adapters.sinks.local import LocalSink
+from evalport.domain.model import TaskResult
 from evalport.testing import SinkContract
 from evalport.testing.sink_contract import StoredRun
 
@@ -74,6 +76,33 @@ class TestLocalSinkCsv(TestLocalSinkJson):
             "invocation_id",
             "job_id",
             "timestamp",
+            "timestamp_iso",
             "fingerprint",
         }
         return {k: float(v) for k, v in row.items() if k not in skip and v != ""}
+
+    @staticmethod
+    def repeated_means(result: TaskResult) -> set[str]:
+        """The ``<name>_mean`` statistics equal to their metric's value, which CSV leaves out."""
+        return {f"{m.name}_mean" for m in result.metrics if m.stats.get("mean") == m.value}
+
+    def test_the_metric_filter_is_applied(self, make_sink, read_back, results):
+        sink = make_sink(log_metrics=["score_micro", "!stderr"])
+        self.export(sink, results)
+        for result, _ in results:
+            stored = self.only(read_back(sink, result))
+            names = [n for n in result.flat_metrics() if n not in self.repeated_means(result)]
+            sent = [n for n in names if "score_micro" in n.lower() and "stderr" not in n.lower()]
+            assert sorted(n for n in names if n in stored.metrics) == sorted(sent)
+
+    def assert_metrics(self, stored: StoredRun, result: TaskResult) -> None:
+        """Every metric and statistic, except a ``mean`` equal to its value: CSV leaves that copy out."""
+        copies = self.repeated_means(result)
+        assert copies, "the factory writes a mean equal to each value; this check would be empty"
+        for name in copies:
+            assert name not in stored.metrics, f"{name} repeats its value column"
+        kept = {k: v for k, v in result.flat_metrics().items() if k not in copies}
+        for name, value in kept.items():
+            assert name in stored.metrics, f"metric {name!r} missing"
+            if math.isfinite(value):
+                assert stored.metrics[name] == pytest.approx(value), name

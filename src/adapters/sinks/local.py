@@ -21,7 +21,14 @@ from pydantic import Field, field_validator
 from evalport.adapters.files import atomic_write_text
 from evalport.adapters.report.build import REPORT_FORMATS
 from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink
-from evalport.adapters.sinks.local_layout import csv_text, flat_row, folder_name_problem, read_csv_rows, shown
+from evalport.adapters.sinks.local_layout import (
+    csv_text,
+    flat_row,
+    folder_name_problem,
+    iso_utc,
+    read_csv_rows,
+    shown,
+)
 from evalport.adapters.staging import StageResult, stage_item
 from evalport.domain.fingerprint import item_fingerprint
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
@@ -60,6 +67,7 @@ def json_number(value: float) -> float | str:
 def summary_entry(item: ExportItem, files: Sequence[str], job_dir: str) -> dict[str, Any]:
     result = item.result
     entry = result.summary()
+    entry["timestamp_iso"] = iso_utc(entry.get("timestamp"))
     entry["metrics"] = {k: json_number(v) for k, v in entry["metrics"].items()}
     entry["stats"] = {k: {s: json_number(v) for s, v in st.items()} for k, st in entry["stats"].items()}
     entry["files"] = list(files)

@@ -13,6 +13,10 @@ needs them the same way:
   ``-inf``) are left alone. The rule is reversible (:func:`read_cell`): a text that already
   starts with apostrophes before such a character gets one more, so reading back gives the
   original and re-exports find their rows by job id.
+* **Dates.** ``timestamp`` stays the epoch seconds it always was; ``timestamp_iso`` beside it is
+  the same instant in UTC, ISO 8601, to the second (:func:`iso_utc`).
+* **No repeated columns.** A statistic named ``mean`` equal to its metric's value is left out of
+  CSV rows (it would be a second copy of the value column); JSON keeps every statistic.
 * **Columns.** A metric whose flat name equals a base column (``job_id``, ``model_id``,
   ``fingerprint``, ...) is written under ``<name> (metric)``, so it never overwrites the job's
   own cells (:func:`metric_column`).
@@ -22,8 +26,10 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 BASE_COLUMNS = (
@@ -35,6 +41,7 @@ BASE_COLUMNS = (
     "invocation_id",
     "job_id",
     "timestamp",
+    "timestamp_iso",
 )
 FINGERPRINT = "fingerprint"
 RESERVED_COLUMNS = frozenset((*BASE_COLUMNS, FINGERPRINT))
@@ -106,6 +113,17 @@ def metric_column(name: str) -> str:
     return name
 
 
+def iso_utc(epoch: Any) -> str | None:
+    """``1767227658.0`` -> ``"2026-01-01T00:34:18Z"``; None for no (or no finite) timestamp."""
+    if not isinstance(epoch, (int, float)) or isinstance(epoch, bool) or not math.isfinite(epoch):
+        return None
+    try:
+        moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 # ---- rows ----------------------------------------------------------------------------------------
 
 
@@ -114,8 +132,11 @@ def flat_row(entry: Mapping[str, Any]) -> dict[str, Any]:
     row = {k: entry.get(k) for k in BASE_COLUMNS}
     for name, value in entry["metrics"].items():
         row[metric_column(name)] = value
+    metrics = entry["metrics"]
     for name, stats in entry["stats"].items():
         for stat, value in stats.items():
+            if stat == "mean" and name in metrics and value == metrics[name]:
+                continue  # the value column already says it
             row[metric_column(f"{name}_{stat}")] = value
     row[FINGERPRINT] = entry[FINGERPRINT]
     return row

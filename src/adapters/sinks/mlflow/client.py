@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import shlex
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,7 +79,18 @@ class TrackingStore:
         with held(store_lock_path(db)):
             if not db.exists():
                 _forget_engine(self.uri)
+            if not db.exists() or db.stat().st_size == 0:
+                announce_store_creation(db)
             return MlflowClient(tracking_uri=self.uri)
+
+
+def announce_store_creation(db: Path) -> None:
+    """One line on stderr while MLflow builds a new sqlite store's schema (seconds, silent otherwise)."""
+    print(
+        f"evalport: creating the MLflow store {db} (first use, takes a few seconds)",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _forget_engine(uri: str) -> None:
