@@ -24,7 +24,10 @@ DEBUG_ENV = "EVALPORT_DEBUG"
 
 app = App(
     name="evalport",
-    help="Export finished LLM-evaluation results to local files, MLflow, W&B and Google Sheets.",
+    help=(
+        "Export finished LLM-evaluation results to local files, MLflow, W&B and Google Sheets.\n\n"
+        "-v / --verbose (any command): also show what MLflow and W&B log."
+    ),
     version=__version__,
     result_action="return_value",
     help_format="plaintext",

@@ -228,3 +228,13 @@ def test_a_mean_that_differs_from_its_value_keeps_its_csv_column(cli, home, tmp_
     (row,) = csv_rows(out / "results.csv")
     name = f"{job.task}_{metric}" if score == metric else f"{job.task}_{metric}_{score}"
     assert float(row[f"{name}_mean"]) == moved
+
+
+def test_the_top_level_help_mentions_verbose():
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "evalport.app.cli", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0 and "--verbose" in run.stdout
