@@ -120,18 +120,19 @@ def _invocation_table(invocations: list[Any], states: dict[str, Any], models: di
 
     from evalport.app.cli_output import add_row, count, table
 
-    rows = table("job", "task", "model", "state", "path")
+    rows = table("job", "task", "model", "state", "when / where")
     for i, inv in enumerate(invocations):
         inv_models = sorted({m for j in inv.jobs if (m := models[j.job_id])})
         tally = Counter(states[j.job_id].value for j in inv.jobs)
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(inv.timestamp)) if inv.timestamp else ""
+        folder = _common_folder([j.location.path for j in inv.jobs])
         add_row(
             rows,
             inv.invocation_id,
             count(len(inv.jobs), "task"),
             ", ".join(inv_models),
             ", ".join(f"{n} {state}" for state, n in sorted(tally.items())),
-            when,
+            "\n".join(part for part in (when, _home_relative(folder)) if part),
             style="bold",
         )
         for j in inv.jobs:
@@ -139,12 +140,40 @@ def _invocation_table(invocations: list[Any], states: dict[str, Any], models: di
                 rows,
                 j.job_id,
                 j.task_name,
-                models[j.job_id] or "",
+                "" if len(inv_models) == 1 else models[j.job_id] or "",  # one model: its line says it
                 states[j.job_id].value,
-                j.location.path,
+                _below(j.location.path, folder),
                 end_section=j is inv.jobs[-1] and i < len(invocations) - 1,
             )
     return rows
+
+
+def _common_folder(paths: list[str]) -> str:
+    """The folder holding every job of an invocation (its run folder), or "" when they share none."""
+    import os.path
+
+    parents = [os.path.dirname(p) for p in paths if p]
+    if not parents or len(parents) != len(paths):
+        return ""
+    common = os.path.commonpath(parents) if all(os.path.isabs(p) for p in parents) else ""
+    return common if common not in ("", "/") else ""
+
+
+def _below(path: str, folder: str) -> str:
+    """A job's folder named relative to its invocation's (``mmlu_pro.0``), else in full: the
+    invocation line above gives the rest, so narrow terminals are not filled with folded paths."""
+    if folder and path.startswith(folder.rstrip("/") + "/"):
+        return path[len(folder.rstrip("/")) + 1 :]
+    return _home_relative(path)
+
+
+def _home_relative(path: str) -> str:
+    import os.path
+
+    home = os.path.expanduser("~")
+    if path and home not in ("", "/") and (path == home or path.startswith(home + "/")):
+        return "~" + path[len(home) :]
+    return path
 
 
 def show(

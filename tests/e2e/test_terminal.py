@@ -114,8 +114,18 @@ def test_ls_of_job_dirs_fills_the_model_column_from_the_job_s_run_config(home, c
     job = home.jobs[0]
     code, out, _ = _inline(capsys, "ls", "--job-dir", job.directory, "--exec-db", home.root / "none.jsonl")
     assert code == 0, out
-    (job_line,) = [line for line in out.splitlines() if job.job_id in line and job.task in line]
-    assert job.model_id in job_line, out
+    # one model per invocation: the invocation's line names it (its job lines leave it out)
+    (inv_line,) = [line for line in out.splitlines() if job.invocation_id in line and "1 task" in line]
+    assert job.model_id in inv_line, out
+
+
+def test_ls_names_each_job_folder_below_its_invocation_folder_and_keeps_ids_whole(home):
+    code, text = at_terminal("ls", "--exec-db", home.exec_db)
+    assert code == 0, text
+    for job in home.jobs:
+        (line,) = [row for row in text.splitlines() if f" {job.job_id} " in row]
+        assert job.directory.name[:8] in line  # the job's own folder, not the whole path folded
+    assert str(home.jobs[0].directory.parent)[:10] in text  # the invocation's folder on its line
 
 
 # 3. ls with no execution DB
