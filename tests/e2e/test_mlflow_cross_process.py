@@ -136,7 +136,9 @@ def test_a_one_gib_artifact_is_uploaded_without_being_read_into_memory(tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     measured = json.loads(proc.stdout.strip().splitlines()[-1])
     assert measured["code"] == 0, proc.stdout[-3000:]
-    assert measured["peak_kib"] < 400 * 1024, f"peak RSS {measured['peak_kib'] // 1024} MiB for a 1 GiB file"
+    # Reading the file whole would need at least 1 GiB on top of the ~250-400 MiB an MLflow export
+    # takes anyway (2.2 GiB before the fix); chunked reads stay well below 700 MiB.
+    assert measured["peak_kib"] < 700 * 1024, f"peak RSS {measured['peak_kib'] // 1024} MiB for a 1 GiB file"
     uploaded = [p for p in (tmp_path / "store" / "mlartifacts").rglob("weights.bin")]
     assert len(uploaded) == 1 and uploaded[0].stat().st_size == 1 << 30
     print(f"peak RSS {measured['peak_kib'] // 1024} MiB")
