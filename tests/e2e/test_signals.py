@@ -11,23 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from evalport.testing.factory import write_launcher_home
+from tests.support.waiting import wait_for
 
 pytest.importorskip("mlflow")
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +64,7 @@ def test_a_stop_signal_during_an_export_leaves_no_temp_files_and_exits_128_plus_
             lambda: proc.poll() is not None or list(tmpdir.glob("evalport-mlflow-*")),
             timeout=120,
             what="the export to reach MLflow",
+            every=0.02,
         )
         assert proc.poll() is None, "the export finished before it could be stopped; give it more jobs"
         assert list(tmpdir.glob("evalport-stage-*")), "the staged copies are there while it runs"

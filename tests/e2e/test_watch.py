@@ -13,16 +13,7 @@ from pathlib import Path
 import pytest
 
 from evalport.testing.factory import append_records, write_launcher_home
-
-
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.support.waiting import wait_for
 
 
 def exported_ids(out: Path) -> list[str]:
