@@ -67,7 +67,7 @@ class LedgeredExport:
                 candidates[job_id] = entry
         if not candidates:
             return {}
-        held = _confirmed(sink, {j: e.location for j, e in candidates.items()})
+        held = confirmed_holdings(sink, {j: e.location for j, e in candidates.items()})
         gone = len(candidates) - len(held)
         if gone:
             notes.append(
@@ -114,7 +114,7 @@ def _planned(item: ExportItem, sink: ResultSink) -> Outcome:
     )
 
 
-def _confirmed(sink: ResultSink, located: Mapping[str, str]) -> set[str]:
+def confirmed_holdings(sink: ResultSink, located: Mapping[str, str]) -> set[str]:
     """The jobs ``sink`` confirms its destination still holds; none when it cannot tell (it raised)."""
     try:
         return set(sink.still_holds(located)) & set(located)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from evalport.app.ledgered import confirmed_holdings
 from evalport.app.plan import ExportPlan
 from evalport.app.service import ExportService
 from evalport.domain.errors import UsageError
@@ -107,7 +108,7 @@ class Watcher:
         """Drops ledger entries whose destination no longer holds the job, so the job is sent again.
 
         The ledger is a cache: a deleted output folder, store or run must not stay "delivered".
-        One cheap confirmation per target and cycle (a sink that cannot tell trusts the ledger).
+        One cheap confirmation per target and cycle, by the same rule as an export's ledger skip.
         """
         for target, sink in targets.items():
             located = {
@@ -117,14 +118,7 @@ class Watcher:
             }
             if not located:
                 continue
-            try:
-                held = sink.still_holds(located)
-            except Exception as exc:
-                self.warn(
-                    f"{sink.destination}: cannot confirm what it holds ({_one_line(exc)}); sending again"
-                )
-                held = set()
-            for job_id in set(located) - set(held):
+            for job_id in set(located) - confirmed_holdings(sink, located):
                 del known[(job_id, target)]
 
     def _export(self, service: ExportService, job: Job, sinks: list[ResultSink]) -> list[Outcome]:
