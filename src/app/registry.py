@@ -22,13 +22,13 @@ SOURCE_GROUP = "evalport.sources"
 T = TypeVar("T")
 
 
-# The built-in sinks' optional extras, for sink classes that do not declare ``extra``/``requires``.
+# The built-in sinks' optional extras, for naming the extra when a built-in's module itself fails to
+# import for want of its SDK (the classes declare ``extra``/``requires`` for the usual, lazy case).
 BUILTIN_EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "mlflow": ("mlflow", ("mlflow",)),
     "wandb": ("wandb", ("wandb",)),
     "gsheets": ("gsheets", ("gspread",)),
 }
-_BUILTIN_MODULES = "evalport.adapters."
 
 
 class PluginWarning(UserWarning):
@@ -61,16 +61,8 @@ def is_installed(module: str) -> bool:
 
 
 def requirements(name: str, cls: Any) -> tuple[str | None, tuple[str, ...]]:
-    """The extra and the import names an adapter needs: what the class declares, else the built-in map."""
-    extra = getattr(cls, "extra", None)
-    requires = tuple(getattr(cls, "requires", ()) or ())
-    if (
-        not requires
-        and name in BUILTIN_EXTRAS
-        and getattr(cls, "__module__", "").startswith(_BUILTIN_MODULES)
-    ):
-        extra, requires = BUILTIN_EXTRAS[name]
-    return extra, requires
+    """The extra and the import names an adapter declares it needs (``extra``, ``requires``)."""
+    return getattr(cls, "extra", None), tuple(getattr(cls, "requires", ()) or ())
 
 
 def missing_requirements(kind: str, name: str, cls: Any) -> MissingExtraError | None:

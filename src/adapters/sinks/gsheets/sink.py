@@ -48,6 +48,8 @@ class GsheetsSink(BaseSink):
     """Google Sheets: one row per job, metrics as columns, updated in place."""
 
     name: ClassVar[str] = "gsheets"
+    extra: ClassVar[str | None] = "gsheets"
+    requires: ClassVar[tuple[str, ...]] = ("gspread",)
     Config = GsheetsSinkConfig
     capabilities = SinkCapabilities(artifacts=False, logs=False, multi_task=False, non_finite_values=True)
     config: GsheetsSinkConfig
