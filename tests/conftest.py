@@ -2,6 +2,8 @@ import pytest
 
 pytest.register_assert_rewrite("evalport.testing")
 
+pytest_plugins = ["tests.support.reference_launcher"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_state(tmp_path_factory, monkeypatch):

@@ -95,13 +95,18 @@ ReadRequest = tuple[Job, Path, JobState]
 
 
 def config_target_key(destination: str, config: Any) -> str:
-    """A destination with its settings: ``mlflow@<hash of the redacted config>`` (the ledger's target)."""
+    """A destination with its settings: ``mlflow@<hash of the redacted config>`` (the ledger's target).
+
+    ``compat`` is left out at its default, so targets recorded before the option existed still match.
+    """
     import hashlib
     import json
 
     from evalport.domain.redact import redact
 
     dump = config.model_dump(mode="json") if hasattr(config, "model_dump") else repr(config)
+    if isinstance(dump, dict) and dump.get("compat") == "evalport":
+        del dump["compat"]
     digest = hashlib.sha256(json.dumps(redact(dump), sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"{destination}@{digest}"
 

@@ -5,10 +5,11 @@ Third-party sinks may subclass :class:`BaseSink` (or implement the ResultSink po
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.filters import MetricFilter
@@ -17,12 +18,40 @@ from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities, con
 from evalport.domain.report import Outcome
 
 
+#: The output shapes a sink can write: its own, or nemo-evaluator-launcher 0.2.6's (file names,
+#: places, keys, run and artifact names), for scripts and dashboards that read the launcher's.
+Compat = Literal["evalport", "launcher"]
+
+
+class InertOptionWarning(UserWarning):
+    """A launcher option evalport accepts but that has no effect here (the message says why)."""
+
+
 class SinkConfig(BaseModel):
     """Options every sink accepts. Unknown keys are an error (the settings loader names them)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
+    #: Launcher option -> why it has no effect in evalport. Accepted with an InertOptionWarning and
+    #: dropped, so a launcher config works unchanged; a sink adds its own to this mapping.
+    inert_options: ClassVar[Mapping[str, str]] = {}
+
     log_metrics: list[str] = Field(default_factory=list, description="metric patterns; default: all")
+    compat: Compat = Field(
+        default="evalport", description="'launcher': write nemo-evaluator-launcher 0.2.6's shapes"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_inert_options(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or not any(key in data for key in cls.inert_options):
+            return data
+        data = dict(data)
+        for key, why in cls.inert_options.items():
+            if key in data:
+                data.pop(key)
+                warnings.warn(f"option {key!r} has no effect in evalport: {why}", InertOptionWarning, stacklevel=2)
+        return data
 
     @field_validator("log_metrics", mode="before")
     @classmethod
