@@ -17,7 +17,6 @@ from evalport.domain.identity import LogMode
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities, config_target_key
 from evalport.domain.report import Outcome
 
-
 #: The output shapes a sink can write: its own, or nemo-evaluator-launcher 0.2.6's (file names,
 #: places, keys, run and artifact names), for scripts and dashboards that read the launcher's.
 Compat = Literal["evalport", "launcher"]
@@ -50,7 +49,8 @@ class SinkConfig(BaseModel):
         for key, why in cls.inert_options.items():
             if key in data:
                 data.pop(key)
-                warnings.warn(f"option {key!r} has no effect in evalport: {why}", InertOptionWarning, stacklevel=2)
+                message = f"option {key!r} has no effect in evalport: {why}"
+                warnings.warn(message, InertOptionWarning, stacklevel=2)
         return data
 
     @field_validator("log_metrics", mode="before")
