@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from evalport.adapters.retry import RetryPolicy
 from evalport.adapters.sinks.base import TrackerSinkConfig
 from evalport.adapters.sinks.remote import RemoteOptions, retries_option
-from evalport.adapters.sinks.wandb.names import clean_tag
+from evalport.adapters.sinks.wandb.names import clean_tag, is_valid_run_id
 
 NAME_FIELDS = ("invocation_id", "harness", "task", "model_id", "job_id")
 MAX_RETRY_WAIT = 4.0
@@ -28,7 +28,18 @@ def tags_of(value: Any) -> Any:
 
 class WandbSinkConfig(TrackerSinkConfig, RemoteOptions):
     #: Old option names (documented until the options were unified) -> their names now.
-    deprecated_options: ClassVar[Mapping[str, str]] = {"name": "run_name", "attempts": "retries"}
+    deprecated_options: ClassVar[Mapping[str, str]] = {
+        "name": "run_name",
+        "attempts": "retries",
+        # nemo-evaluator-launcher 0.2.6's own deprecated spellings
+        "log_logs": "copy_logs",
+        "log_artifacts": "copy_artifacts",
+    }
+    inert_options: ClassVar[Mapping[str, str]] = {
+        **TrackerSinkConfig.inert_options,
+        "job_dirs": "the jobs to export are chosen on the command line (ids or --job-dirs), "
+        "not per destination",
+    }
 
     entity: str | None = Field(default=None, description="W&B entity (team or user); default: yours")
     project: str = "evalport"
@@ -36,6 +47,11 @@ class WandbSinkConfig(TrackerSinkConfig, RemoteOptions):
         default=None,
         description="run name template; may use {invocation_id} {harness} "
         "{task} {model_id} {job_id}; default eval-<invocation>[-<task>]",
+    )
+    run_id: str | None = Field(
+        default=None,
+        description="multi_task: the id of the run every invocation goes to; default: the invocation "
+        "id (the launcher's), so runs the launcher made are resumed",
     )
     group: str | None = Field(default=None, description="run group; default: the invocation id")
     job_type: str = "evaluation"
@@ -53,6 +69,15 @@ class WandbSinkConfig(TrackerSinkConfig, RemoteOptions):
     @classmethod
     def _tags(cls, value: Any) -> Any:
         return tags_of(value)
+
+    @field_validator("run_id")
+    @classmethod
+    def _valid_run_id(cls, value: str | None) -> str | None:
+        if value is not None and not is_valid_run_id(value):
+            raise ValueError(
+                f"run_id {value!r} is not a W&B run id: 1-128 characters, none of : ; , # ? / ' or spaces"
+            )
+        return value
 
     @field_validator("run_name")
     @classmethod

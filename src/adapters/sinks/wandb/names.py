@@ -38,6 +38,19 @@ def artifact_name(harness: str, task: str) -> str:
     return _shorten(clean, ARTIFACT_NAME_MAX)
 
 
+def launcher_artifact_name(invocation_id: str, task: str | None = None) -> str:
+    """The launcher's artifact name: ``<invocation>_<task>`` per task, ``<invocation>`` per invocation.
+
+    The launcher sends the name as it is (W&B refuses one with other characters); here such a name
+    is made valid the way :func:`artifact_name` does, so a valid name is exactly the launcher's.
+    """
+    raw = f"{invocation_id}_{task}" if task is not None else invocation_id
+    clean = _ARTIFACT_BAD.sub("_", raw).strip(".") or "evaluation"
+    if clean != raw:
+        clean = f"{clean}-{hashlib.sha256(raw.encode()).hexdigest()[:6]}"
+    return _shorten(clean, ARTIFACT_NAME_MAX)
+
+
 def is_valid_run_id(run_id: str) -> bool:
     return bool(run_id) and len(run_id) <= 128 and not _RUN_ID_BAD.search(run_id)
 
@@ -46,6 +59,18 @@ def run_id_of_folder(folder_name: str) -> str | None:
     """The run id in a run folder's name (``offline-run-20260101_000000-<id>-1`` -> ``<id>``)."""
     match = _RUN_FOLDER.match(folder_name)
     return match["id"] if match else None
+
+
+def run_ids_of_folder(folder_name: str) -> set[str]:
+    """Every run id a run folder's name can mean: ``...-nightly-2`` is run ``nightly`` in its second
+    folder, or run ``nightly-2`` (a run id may end in ``-<digits>`` too)."""
+    match = _RUN_FOLDER.match(folder_name)
+    if not match:
+        return set()
+    whole = (
+        folder_name.split("-", 3)[-1] if folder_name.startswith("offline-") else folder_name.split("-", 2)[-1]
+    )
+    return {match["id"], whole}
 
 
 def clean_tag(tag: str) -> str:

@@ -12,14 +12,14 @@ import enum
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from evalport.adapters.sinks.wandb.names import is_valid_run_id
 from evalport.domain.identity import LogMode, RunIdentity
 from evalport.domain.model import TaskResult
-from evalport.domain.redact import redact
+from evalport.domain.redact import redact, redact_text
 from evalport.domain.report import Status
 
 #: The options a run's content depends on, under the keys fingerprints were first computed with
@@ -123,22 +123,50 @@ def with_options(
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-def run_id_of(result: TaskResult, log_mode: LogMode) -> tuple[str, RunIdentity]:
+def run_id_of(result: TaskResult, log_mode: LogMode, fixed: str | None = None) -> tuple[str, RunIdentity]:
+    """The run a result goes to.
+
+    ``per_task``: evalport's id derived from (invocation, harness, task), as always (the launcher
+    makes a new run per export there, so there is nothing of its to resume). ``multi_task``: the
+    launcher's stable id, ``fixed`` (the ``run_id`` option) else the invocation id, so a run the
+    launcher made is resumed and the launcher resumes ours; :func:`earlier_run_id` is the id
+    evalport used before and is adopted when only that run exists.
+    """
     identity = RunIdentity.for_result(result, log_mode)
-    run_id = identity.run_id()
-    if not is_valid_run_id(run_id):  # pragma: no cover - the id is hex by construction
-        raise ValueError(f"derived run id {run_id!r} is not valid for W&B")
+    multi = identity.mode is LogMode.MULTI_TASK
+    run_id = (fixed or result.invocation_id) if multi else identity.run_id()
+    if not is_valid_run_id(run_id):
+        raise ValueError(f"run id {run_id!r} is not valid for W&B")
     return run_id, identity
 
 
-def group_runs(jobs: Iterable[tuple[TaskResult, str]], log_mode: LogMode) -> list[RunPlan]:
+def earlier_run_id(identity: RunIdentity) -> str | None:
+    """The id evalport gave a multi_task run before it used the launcher's (None per task: unchanged)."""
+    return identity.run_id() if identity.mode is LogMode.MULTI_TASK else None
+
+
+def group_runs(
+    jobs: Iterable[tuple[TaskResult, str]], log_mode: LogMode, fixed: str | None = None
+) -> list[RunPlan]:
     """(result, fingerprint) pairs -> one plan per run id, in the order runs first appear."""
     plans: dict[str, RunPlan] = {}
     for index, (result, digest) in enumerate(jobs):
-        run_id, identity = run_id_of(result, log_mode)
+        run_id, identity = run_id_of(result, log_mode, fixed)
         plan = plans.setdefault(run_id, RunPlan(run_id, identity))
         plan.jobs.append(PlannedJob(index, result, digest))
     return list(plans.values())
+
+
+def adopt_earlier_ids(runs: Sequence[RunPlan], exists: Callable[[str], bool]) -> None:
+    """Keeps evalport's earlier id for a multi_task run that exists only under it.
+
+    ``exists(run_id)`` says whether the destination has that run. The launcher's id wins when it
+    exists (or when neither does): that is the run the launcher will resume too.
+    """
+    for run in runs:
+        earlier = earlier_run_id(run.identity)
+        if earlier and earlier != run.run_id and not exists(run.run_id) and exists(earlier):
+            run.run_id = earlier
 
 
 def decide(wanted: Mapping[str, str], held: Mapping[str, str], run_exists: bool) -> RunDecision:
@@ -196,6 +224,39 @@ def run_config(
         config["tasks"] = tasks
     else:
         config.update(job_entry(first))
+    config.update(launcher_run_config(results, log_mode, held))
+    return config
+
+
+def _merged(held: Any, added: Iterable[str]) -> list[str]:
+    out = [str(v) for v in held] if isinstance(held, (list, tuple)) else []
+    out.extend(v for v in dict.fromkeys(added) if v and v not in out)
+    return out
+
+
+def launcher_run_config(
+    results: Sequence[TaskResult], log_mode: LogMode, held: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The run config keys nemo-evaluator-launcher 0.2.6 writes, so its readers find them.
+
+    ``invocation_id``, ``executor`` (the jobs' executors joined), per task ``job_id``, ``harness``,
+    ``benchmark``; ``launcher_command`` and ``results_dir`` when the result knows them; multi_task
+    ``benchmarks`` and ``harnesses``, merged with what the run holds, never overwritten.
+    """
+    first = results[0]
+    config: dict[str, Any] = {
+        "invocation_id": first.invocation_id,
+        "executor": ", ".join(sorted({r.executor for r in results})),
+    }
+    if log_mode is LogMode.MULTI_TASK:
+        config["benchmarks"] = _merged(held.get("benchmarks"), (r.task for r in results))
+        config["harnesses"] = _merged(held.get("harnesses"), (r.harness for r in results))
+    else:
+        config.update(job_id=first.job_id, harness=first.harness, benchmark=first.task)
+    for key in ("launcher_command", "results_dir"):
+        value = getattr(first, key, None)  # known to the reader from a later release of the model
+        if isinstance(value, str) and value:
+            config[key] = redact_text(value)
     return config
 
 

@@ -17,10 +17,11 @@ from evalport.adapters.sinks.wandb import plan as planning
 from evalport.adapters.sinks.wandb.config import WandbSinkConfig
 from evalport.adapters.sinks.wandb.credentials import base_url
 from evalport.adapters.sinks.wandb.errors import WANDB_RULES, open_failure
-from evalport.adapters.sinks.wandb.names import artifact_name
+from evalport.adapters.sinks.wandb.names import artifact_name, launcher_artifact_name
+from evalport.domain.identity import LogMode
 from evalport.domain.model import TaskResult
 from evalport.domain.ports import ExportItem
-from evalport.domain.redact import redact_text
+from evalport.domain.redact import redact, redact_text
 
 # Settings that make a run cheap (measured with wandb 0.31: ~12 ms per offline run after the
 # first); x_save_requirements=False matters most (it skips a scan of every installed package).
@@ -51,12 +52,23 @@ def destination(config: WandbSinkConfig) -> Destination:
     return Destination(config.retry_policy(), WANDB_RULES, explain=lambda failure: open_failure(failure, url))
 
 
-def stage_job(item: ExportItem, parent: Path) -> Staged:
-    """The job's selected files (secrets masked) and its ``config.json`` in a new folder under
-    ``parent``; OSError on failure. No content digest: W&B tells unchanged jobs by fingerprint."""
-    text = json.dumps(planning.staged_config(item.result), indent=2, sort_keys=True, default=str)
-    staged = stage_for_upload(item, parent, {"config.json": text.encode()}, digest=False)
-    assert staged is not None  # config.json is always there
+def stage_job(item: ExportItem, parent: Path, launcher: bool = False) -> Staged:
+    """The job's selected files (secrets masked) and its config in a new folder under ``parent``;
+    OSError on failure. No content digest: W&B tells unchanged jobs by fingerprint.
+
+    The config is evalport's ``config.json``, or with ``launcher`` the launcher's ``config.yml``
+    (the job's run config, redacted).
+    """
+    if launcher:
+        import yaml
+
+        body = yaml.safe_dump(redact(dict(item.result.config)), default_flow_style=False, sort_keys=False)
+        extra = {"config.yml": body.encode()}
+    else:
+        text = json.dumps(planning.staged_config(item.result), indent=2, sort_keys=True, default=str)
+        extra = {"config.json": text.encode()}
+    staged = stage_for_upload(item, parent, extra, digest=False)
+    assert staged is not None  # the config is always there
     return staged
 
 
@@ -122,6 +134,9 @@ def write_run(
     for result in results:
         metrics.update(result.flat_metrics())
     run.summary.update(metrics)
+    if config.compat == "launcher":
+        _write_launcher_way(run, config, jobs, metrics)
+        return
     if metrics:
         run.log(metrics)
     for job, staged in jobs:
@@ -136,3 +151,42 @@ def write_run(
         )
         artifact.add_dir(str(staged.directory))
         run.log_artifact(artifact)
+
+
+def launcher_step(log_mode: LogMode, first: TaskResult) -> int:
+    """The history step the launcher logs at: the job's index per task, 0 per invocation."""
+    if log_mode is LogMode.MULTI_TASK:
+        return 0
+    tail = first.job_id.rsplit(".", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _write_launcher_way(
+    run: Any,
+    config: WandbSinkConfig,
+    jobs: list[tuple[planning.PlannedJob, Staged]],
+    metrics: dict[str, float],
+) -> None:
+    """nemo-evaluator-launcher 0.2.6's shapes: one ``evaluation_result`` artifact for the run
+    (``<invocation>_<task>``, or ``<invocation>`` per invocation) holding each job's files under
+    ``<harness>.<task>/``; metrics charted with ``summary="last"`` at the launcher's step."""
+    import wandb
+
+    first = jobs[0][0].result
+    multi = config.log_mode is LogMode.MULTI_TASK
+    metadata: dict[str, Any] = {"invocation_id": first.invocation_id}
+    if not multi:
+        metadata.update(task=first.task, benchmark=first.task, harness=first.harness)
+    artifact = wandb.Artifact(
+        launcher_artifact_name(first.invocation_id, None if multi else first.task),
+        type="evaluation_result",
+        description="Evaluation results",
+        metadata=metadata,
+    )
+    for job, staged in jobs:
+        artifact.add_dir(str(staged.directory), name=f"{job.result.harness}.{job.result.task}")
+    run.log_artifact(artifact)
+    for key in metrics:
+        run.define_metric(key, summary="last")
+    if metrics:
+        run.log(metrics, step=launcher_step(config.log_mode, first))

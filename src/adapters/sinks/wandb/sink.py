@@ -1,6 +1,7 @@
 """The Weights & Biases sink: one W&B run per RunIdentity, opened by a derived id, never found by a scan.
 
-The run id comes from ``RunIdentity.run_id()``, and every run is opened with ``resume="allow"``:
+The run id comes from ``RunIdentity.run_id()`` per task and is the launcher's stable id (the
+``run_id`` option, else the invocation id) per invocation; every run is opened with ``resume="allow"``:
 re-exporting a task updates its run, another task of the same invocation appends to the
 multi-task run. Metrics go to ``run.summary`` (and once to the history, so charts exist); the
 redacted run config to ``run.config``; the job's files to one artifact ``<harness>.<task>``.
@@ -14,7 +15,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,7 +27,7 @@ from evalport.adapters.sinks.remote import CallFailed, Destination, Staged, one_
 from evalport.adapters.sinks.wandb import plan as planning
 from evalport.adapters.sinks.wandb.config import WandbSinkConfig
 from evalport.adapters.sinks.wandb.credentials import LOGIN_HINT, base_url, find_credentials, probe
-from evalport.adapters.sinks.wandb.names import run_id_of_folder
+from evalport.adapters.sinks.wandb.names import run_ids_of_folder
 from evalport.adapters.sinks.wandb.runs import (
     RunTarget,
     destination,
@@ -36,6 +37,7 @@ from evalport.adapters.sinks.wandb.runs import (
     write_run,
 )
 from evalport.adapters.staging import file_signatures
+from evalport.domain.identity import LogMode
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
 from evalport.domain.report import Outcome, Status
 
@@ -106,8 +108,11 @@ class WandbSink(BaseSink):
         if refusal:
             return [Outcome(i.result.job_id, self.destination, Status.FAILED, refusal) for i in items]
         digests = self._fingerprints(items)
-        runs = planning.group_runs(zip((i.result for i in items), digests, strict=True), self.config.log_mode)
+        pairs = zip((i.result for i in items), digests, strict=True)
+        runs = planning.group_runs(pairs, self.config.log_mode, self.config.run_id)
         existing = self._existing_run_ids()
+        if self.config.run_id is None and self.config.log_mode is LogMode.MULTI_TASK:
+            planning.adopt_earlier_ids(runs, self._run_exists(existing))
         outcomes: dict[int, Outcome] = {}
         dest = destination(self.config)
         with tempfile.TemporaryDirectory(prefix="evalport-wandb-") as tmp:
@@ -183,9 +188,33 @@ class WandbSink(BaseSink):
     def _existing_run_ids(self) -> set[str]:
         """Run ids with a folder under ``dir``: one listing of our own folder, not a project scan."""
         try:
-            return {rid for name in os.listdir(self.runs_dir) if (rid := run_id_of_folder(name))}
+            return {rid for name in os.listdir(self.runs_dir) for rid in run_ids_of_folder(name)}
         except OSError:
             return set()
+
+    def _run_exists(self, folders: set[str]) -> Callable[[str], bool]:
+        """Whether a run id exists: offline, a folder under ``dir``; online, one lookup on the server
+        per id asked (only evalport's earlier multi_task ids are asked about, once per invocation)."""
+        if self.mode == "offline":
+            return folders.__contains__
+        try:
+            import wandb
+
+            api = wandb.Api(timeout=int(self.config.init_timeout), overrides={"base_url": base_url()})
+            entity = self.config.entity or api.default_entity
+        except Exception:
+            log.debug("wandb: cannot look runs up", exc_info=True)
+            return lambda run_id: False
+        project = self.config.project
+
+        def exists(run_id: str) -> bool:
+            try:
+                return bool(api.run(f"{entity}/{project}/{run_id}").id)
+            except Exception:
+                log.debug("wandb: run %s/%s/%s not found", entity, project, run_id, exc_info=True)
+                return False
+
+        return exists
 
     # -- one run ----------------------------------------------------------------------------------
     def _state_path(self, run_id: str) -> Path:
@@ -257,7 +286,7 @@ class WandbSink(BaseSink):
     def _stage(self, jobs: list[_Job], tmp: Path) -> None:
         for job in jobs:
             try:
-                job.staged = stage_job(job.item, tmp)
+                job.staged = stage_job(job.item, tmp, self.config.compat == "launcher")
             except OSError as exc:
                 where = getattr(exc, "filename", None) or tmp
                 job.status, job.reason = Status.FAILED, f"wandb: cannot stage {where}: {exc.strerror or exc}"
