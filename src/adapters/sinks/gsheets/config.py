@@ -14,16 +14,30 @@ from evalport.adapters.sinks.remote import RemoteOptions, retries_option, retry_
 
 GOOGLE_ENDPOINT = "https://sheets.googleapis.com"
 DEFAULT_NAME = "evalport results"
+LAUNCHER_NAME = "NeMo Evaluator Launcher Results"  # nemo-evaluator-launcher 0.2.6's default
 MAX_RETRY_WAIT = 16.0
 
 
 class GsheetsSinkConfig(SinkConfig, RemoteOptions):
     #: Old option names (documented until the options were unified) -> their names now.
     deprecated_options: ClassVar[Mapping[str, str]] = {"retry_attempts": "retries"}
+    #: nemo-evaluator-launcher 0.2.6's gsheets keys that mean nothing for a sheet of scores.
+    inert_options: ClassVar[Mapping[str, str]] = {
+        **SinkConfig.inert_options,
+        "job_dirs": "the jobs to export are chosen on the command line (ids or --job-dirs), "
+        "not per destination",
+        "copy_logs": "a sheet holds scores only; no files are sent to Google Sheets",
+        "copy_artifacts": "a sheet holds scores only; no files are sent to Google Sheets",
+        "only_required": "a sheet holds scores only; no files are sent to Google Sheets",
+        "log_logs": "a sheet holds scores only; no files are sent to Google Sheets",
+        "log_artifacts": "a sheet holds scores only; no files are sent to Google Sheets",
+    }
 
     spreadsheet_id: str | None = Field(default=None, description="open this spreadsheet (from its URL)")
     spreadsheet_name: str | None = Field(
-        default=None, description=f"open (or create) the spreadsheet with this name; default {DEFAULT_NAME!r}"
+        default=None,
+        description=f"open (or create) the spreadsheet with this name; default {DEFAULT_NAME!r} "
+        f"({LAUNCHER_NAME!r} with compat: launcher)",
     )
     worksheet: str | None = Field(
         default=None, description="worksheet title (created if absent); default the first"
@@ -78,7 +92,7 @@ class GsheetsSinkConfig(SinkConfig, RemoteOptions):
     @property
     def lookup_name(self) -> str:
         """The name the spreadsheet is found (or created) by when no id is given."""
-        return self.spreadsheet_name or DEFAULT_NAME
+        return self.spreadsheet_name or (LAUNCHER_NAME if self.compat == "launcher" else DEFAULT_NAME)
 
     def retry_policy(
         self, max_wait: float = MAX_RETRY_WAIT, total_timeout: float | None = None

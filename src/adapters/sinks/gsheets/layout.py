@@ -93,8 +93,17 @@ def same_cell(stored: Any, wanted: Cell) -> bool:
     return type(stored) is type(wanted) and stored == wanted
 
 
-def record_for(result: TaskResult) -> dict[str, Cell]:
-    """Column name -> cell for one job: the base columns, then each metric and its stats."""
+def launcher_metric_name(task: str, name: str) -> str:
+    """The launcher's column for a metric: its flat name without the ``<task>_`` prefix."""
+    return name[len(task) + 1 :] if name.startswith(task + "_") else name
+
+
+def record_for(result: TaskResult, launcher: bool = False) -> dict[str, Cell]:
+    """Column name -> cell for one job: the base columns, then each metric and its stats.
+
+    With ``launcher`` the metric columns are named as nemo-evaluator-launcher 0.2.6 names them
+    (:func:`launcher_metric_name`), so rows of one task line up in the launcher's columns.
+    """
     record: dict[str, Cell] = {
         "Model Name": result.model_id,
         "Harness": result.harness,
@@ -106,7 +115,8 @@ def record_for(result: TaskResult) -> dict[str, Cell]:
     }
     record = {k: cell_value(v) for k, v in record.items()}
     for name, value in result.flat_metrics().items():
-        record[metric_column(name)] = cell_value(float(value))
+        column = launcher_metric_name(result.task, name) if launcher else name
+        record[metric_column(column)] = cell_value(float(value))
     return record
 
 
@@ -181,12 +191,14 @@ def plan_columns(header: Sequence[Any], wanted: Iterable[str]) -> ColumnPlan:
     return ColumnPlan(index, new)
 
 
-def wanted_columns(records: Iterable[Mapping[str, Cell]]) -> list[str]:
-    """Base columns first, then metric columns in the order they first appear."""
-    names: dict[str, None] = dict.fromkeys(BASE_COLUMNS)
+def wanted_columns(records: Iterable[Mapping[str, Cell]], sort: bool = False) -> list[str]:
+    """Base columns first, then metric columns in the order they first appear (``sort``: by name,
+    the launcher's order)."""
+    names: dict[str, None] = {}
     for record in records:
         names.update(dict.fromkeys(record))
-    return list(names)
+    metrics = [n for n in names if n not in BASE_COLUMNS]
+    return [*BASE_COLUMNS, *(sorted(metrics) if sort else metrics)]
 
 
 def row_cells(record: Mapping[str, Cell], columns: ColumnPlan, width: int) -> list[Cell]:

@@ -88,10 +88,12 @@ def unique_records(records: Sequence[Mapping[str, Cell]]) -> list[Mapping[str, C
     return list(by_job.values())
 
 
-def rows_to_read(table: Table, records: Sequence[Mapping[str, Cell]], grid: tuple[int, int]) -> RowReads:
+def rows_to_read(
+    table: Table, records: Sequence[Mapping[str, Cell]], grid: tuple[int, int], sort: bool = False
+) -> RowReads:
     """The rows the plan needs; ``grid`` is the worksheet's (rows, columns)."""
     rows, cols = grid
-    columns = layout.plan_columns(table.header, layout.wanted_columns(records))
+    columns = layout.plan_columns(table.header, layout.wanted_columns(records, sort))
     known = [table.job_rows[job] for r in records if (job := str(r[layout.JOB_ID])) in table.job_rows]
     has_new = any(str(r[layout.JOB_ID]) not in table.job_rows for r in records)
     below = table.last_row + 1 if has_new and table.last_row + 1 <= rows else None
@@ -108,16 +110,21 @@ def append_row(table: Table, stored: Mapping[int, Sequence[Cell]]) -> int:
 
 
 def plan_export(
-    table: Table, stored: Mapping[int, Sequence[Cell]], records: Sequence[Mapping[str, Cell]]
+    table: Table,
+    stored: Mapping[int, Sequence[Cell]],
+    records: Sequence[Mapping[str, Cell]],
+    sort: bool = False,
 ) -> ExportPlan:
     """What to write for ``records`` (one per job, see :func:`layout.record_for`).
 
     ``stored`` maps row numbers to the cells read there: the rows :func:`rows_to_read` named (more
     rows are fine). A known job whose owned cells all equal the stored ones is unchanged; a
     changed one is rewritten whole (``None`` in columns it does not own); a new one is appended.
+    A job is known by its ``Job ID`` cell wherever that column is, so rows nemo-evaluator-launcher
+    wrote are updated in place. ``sort`` orders new metric columns by name (the launcher's order).
     """
     unique = unique_records(records)
-    columns = layout.plan_columns(table.header, layout.wanted_columns(unique))
+    columns = layout.plan_columns(table.header, layout.wanted_columns(unique, sort))
     plan = ExportPlan(columns)
     next_row = append_row(table, stored)
     for record in unique:

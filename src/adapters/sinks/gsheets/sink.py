@@ -196,9 +196,10 @@ class GsheetsSink(BaseSink):
 
     def _upsert(self, api: SheetsApi, t: _Target, items: Sequence[ExportItem]) -> dict[str, Outcome]:
         table = self._read_table(api, t)
-        records = [layout.record_for(i.result) for i in items]
-        stored = self._read_rows(api, t, planning.rows_to_read(table, records, (t.rows, t.cols)))
-        plan = planning.plan_export(table, stored, records)
+        launcher = self.config.compat == "launcher"
+        records = [layout.record_for(i.result, launcher) for i in items]
+        stored = self._read_rows(api, t, planning.rows_to_read(table, records, (t.rows, t.cols), launcher))
+        plan = planning.plan_export(table, stored, records, launcher)
         failed = self._send(api, t, plan)
         outcomes: dict[str, Outcome] = {}
         for job_id, status in plan.statuses.items():
