@@ -60,12 +60,12 @@ def export(home: LauncherHome, root: Path, capsys, *options: str, ids: list[str]
 
 
 def run_of(root: Path, job: WrittenJob, mode: LogMode) -> OfflineRun:
-    identity = (
-        RunIdentity(mode, job.invocation_id, job.harness, job.task)
-        if mode is LogMode.PER_TASK
-        else RunIdentity(mode, job.invocation_id)
-    )
-    run = load_merged_run(root, identity.run_id())
+    """A per_task run has evalport's derived id; a multi_task run the launcher's (the invocation id)."""
+    if mode is LogMode.PER_TASK:
+        run_id = RunIdentity(mode, job.invocation_id, job.harness, job.task).run_id()
+    else:
+        run_id = job.invocation_id
+    run = load_merged_run(root, run_id)
     assert run is not None, f"no run for {job.job_id}"
     return run
 
