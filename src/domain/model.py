@@ -61,6 +61,21 @@ class Job:
         return int(tail) if tail.isdigit() else None
 
     @property
+    def results_dir(self) -> str:
+        """The launcher's ``results_dir``: ``hostname:remote_rundir_path`` for a remote job, else its
+        recorded ``output_dir``, else the directory evalport reads it from."""
+        remote, host = self.data.get("remote_rundir_path"), self.data.get("hostname")
+        if isinstance(remote, str) and remote:
+            return f"{host}:{remote}" if isinstance(host, str) and host else remote
+        recorded = self.data.get("output_dir")
+        if isinstance(recorded, str) and recorded:
+            return recorded
+        location = self.location
+        if isinstance(location, RemoteLocation):
+            return f"{location.host}:{location.path}"
+        return location.path
+
+    @property
     def model_id(self) -> str | None:
         """``target.api_endpoint.model_id`` of the config; None when any part has another shape."""
         target = self.config.get("target")
@@ -128,6 +143,10 @@ class TaskResult:
     logs: tuple[str, ...] = ()
     # What the reader skipped or could not use (a symlinked logs/, a FIFO where a file belongs, ...).
     notes: tuple[str, ...] = ()
+    #: Where the job's results are, as the launcher names it (``host:path`` for a remote job).
+    results_dir: str | None = field(default=None, compare=False)
+    #: The launcher command line that started the invocation (``metadata.yaml``), secrets masked.
+    launcher_command: str | None = field(default=None, compare=False, repr=False)
 
     def flat_metrics(self) -> dict[str, float]:
         out: dict[str, float] = {}

@@ -242,7 +242,11 @@ def _write_artifacts(
         "target": target,
     }
     (art / "run_config.yml").write_text(yaml.dump(run_config, Dumper=dump, sort_keys=True))
-    metadata = {"launcher_resolved_config": dict(config), "versioning": {"nemo_evaluator_launcher": "0.2.6"}}
+    metadata = {
+        "launcher_resolved_config": dict(config),
+        "versioning": {"nemo_evaluator_launcher": "0.2.6"},
+        "launcher_command": f"nemo-evaluator-launcher run --config run.yaml -o evaluation.tasks.0={task}",
+    }
     (art / "metadata.yaml").write_text(yaml.dump(metadata, Dumper=dump, sort_keys=False))
     factory_metrics = {
         "response_stats": {"avg_prompt_tokens": 600.0, "avg_completion_tokens": 900.0, "count": n},

@@ -14,7 +14,7 @@ from evalport.adapters.files import NotRegularFileError, list_files, read_regula
 from evalport.adapters.formats.yamlio import describe_yaml_error, load_yaml_file
 from evalport.domain.errors import EvalportError, ResultError
 from evalport.domain.model import Job, JobState, Metric, TaskResult
-from evalport.domain.redact import redact
+from evalport.domain.redact import redact, redact_text
 from evalport.domain.results import flatten_results
 
 RESULTS = "results.yml"
@@ -84,8 +84,9 @@ def _dig(mapping: Any, *keys: str) -> Any:
     return mapping
 
 
-def read_launcher_config(job_dir: Path, notes: list[str] | None = None) -> dict[str, Any]:
-    """The launcher's resolved run config from ``metadata.yaml`` (for jobs found without a DB record).
+def read_metadata(job_dir: Path, notes: list[str] | None = None) -> tuple[dict[str, Any], str | None]:
+    """``metadata.yaml``: the launcher's resolved run config (for jobs found without a DB record)
+    and the launcher command line, secrets masked. Read once per job.
 
     Optional: a missing file is nothing; one that cannot be used is a note in ``notes``.
     """
@@ -93,15 +94,23 @@ def read_launcher_config(job_dir: Path, notes: list[str] | None = None) -> dict[
     try:
         meta = load_yaml_file(path)
     except FileNotFoundError:
-        return {}
+        return {}, None
     except yaml.YAMLError as exc:
         _note(notes, f"artifacts/{METADATA} ignored: {describe_yaml_error(exc)}")
-        return {}
+        return {}, None
     except OSError as exc:
         _note(notes, f"artifacts/{METADATA} ignored: it {exc.strerror or exc}")
-        return {}
+        return {}, None
     cfg = _dig(meta, "launcher_resolved_config")
-    return cfg if isinstance(cfg, dict) else {}
+    command = _dig(meta, "launcher_command")
+    return (cfg if isinstance(cfg, dict) else {}), (
+        redact_text(command) if isinstance(command, str) else None
+    )
+
+
+def read_launcher_config(job_dir: Path, notes: list[str] | None = None) -> dict[str, Any]:
+    """The launcher's resolved run config from ``metadata.yaml`` ({} when there is none)."""
+    return read_metadata(job_dir, notes)[0]
 
 
 def _note(notes: list[str] | None, text: str) -> None:
@@ -128,7 +137,8 @@ def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEED
     if not isinstance(run_config, dict):
         raise ResultError("is not a mapping", job_id=job.job_id, path=run_config_path)
     harness, task, model_id = _identity(job, doc, run_config, run_config_path)
-    config = job.config or read_launcher_config(job_dir, notes)
+    launcher_config, launcher_command = read_metadata(job_dir, notes)
+    config = job.config or launcher_config
     timestamp = job.timestamp
     if timestamp is None:
         try:
@@ -151,6 +161,8 @@ def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEED
         artifacts=tuple(artifact_files),
         logs=tuple(log_files),
         notes=tuple(notes),
+        results_dir=job.results_dir,
+        launcher_command=launcher_command,
     )
 
 
