@@ -71,6 +71,7 @@ def auto_export(
     """Exports one job directory to the destinations its run config names (or ``destinations``)."""
     from evalport.app.container import build_container
     from evalport.app.request import ExportRequest
+    from evalport.app.unattended import require_explicit_stores
 
     job_dir = Path(job_dir).expanduser().resolve()
     container = build_container(job_dirs=[job_dir], source_kind="job_dirs", ledger=ledger)
@@ -92,5 +93,8 @@ def auto_export(
         overrides=overrides,
         states={job.job_id: state},
     )
-    report = container.service().execute(request)
+    service = container.service()
+    plan = service.plan(request)
+    require_explicit_stores(plan, "auto-export")
+    report = service.run(plan)
     return AutoExportResult(job.job_id, state, report, "")

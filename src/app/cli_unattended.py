@@ -94,6 +94,7 @@ def watch(
 
     from evalport.app.cli_output import warning
     from evalport.app.request import ExportRequest
+    from evalport.app.unattended import require_explicit_stores
     from evalport.app.watch import Watcher, check_interval
 
     check_interval(interval)
@@ -105,6 +106,7 @@ def watch(
         include_failed=include_failed,
     )
     plan = _container(exec_db, job_dir, request).service().plan(request)
+    require_explicit_stores(plan, "watch")
 
     def make_service() -> Any:
         return _container(exec_db, job_dir, request).service()
