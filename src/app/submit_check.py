@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from evalport.app.submit import SACCT_ENV, SubmitError, read_record
+from evalport.app.submit import SACCT_ENV, Submission, SubmitError, read_record
 
 WAITING = {"PENDING", "REQUEUED", "RESIZING", "SUSPENDED", "CONFIGURING", "RUNNING", "COMPLETING"}
 NOT_STARTED = {"", "None", "Unknown"}
@@ -60,6 +60,13 @@ def sacct(ids: list[str]) -> dict[str, dict[str, str]]:
     return rows
 
 
+def export_log(record: Submission, directory: Path) -> str:
+    """Where the export job writes its output (``--output``, its ``%j`` filled in)."""
+    given = [a.split("=", 1)[1] for a in record.sbatch if a.startswith("--output=")]
+    pattern = given[-1] if given else str(directory / "logs" / "evalport-export-%j.log")
+    return pattern.replace("%j", record.export_job).replace("%A", record.export_job)
+
+
 def check(job_dir: str | Path) -> CheckReport:
     """The export job's fate, from its record and Slurm's accounting."""
     directory = Path(job_dir).expanduser().resolve()
@@ -68,7 +75,7 @@ def check(job_dir: str | Path) -> CheckReport:
     ev = rows.get(record.eval_job, {})
     ex = rows.get(record.export_job, {})
     eval_state, export_state = ev.get("State", ""), ex.get("State", "")
-    log = str(directory / "logs" / f"evalport-export-{record.export_job}.log")
+    log = export_log(record, directory)
     name = directory.name
     evaluation = f"the evaluation (Slurm job {record.eval_job})"
     if export_state == "COMPLETED":
