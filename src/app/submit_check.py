@@ -41,9 +41,9 @@ class CheckReport:
 
 
 def sacct(ids: list[str]) -> dict[str, dict[str, str]]:
-    """JobID -> {State, ExitCode, Start} from Slurm's accounting."""
+    """JobID -> {State, ExitCode, Start, End} from Slurm's accounting."""
     binary = os.environ.get(SACCT_ENV) or "sacct"
-    argv = [binary, "-X", "-n", "-P", "-o", "JobID,State,ExitCode,Start", "-j", ",".join(ids)]
+    argv = [binary, "-X", "-n", "-P", "-o", "JobID,State,ExitCode,Start,End", "-j", ",".join(ids)]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     except FileNotFoundError:
@@ -55,9 +55,21 @@ def sacct(ids: list[str]) -> dict[str, dict[str, str]]:
     rows: dict[str, dict[str, str]] = {}
     for line in proc.stdout.splitlines():
         parts = line.split("|")
-        if len(parts) >= 4:
-            rows[parts[0]] = {"State": parts[1].split(" ")[0], "ExitCode": parts[2], "Start": parts[3]}
+        if len(parts) >= 5:
+            rows[parts[0]] = {
+                "State": parts[1].split(" ")[0],
+                "ExitCode": parts[2],
+                "Start": parts[3],
+                "End": parts[4],
+            }
     return rows
+
+
+def _started(row: dict[str, str]) -> bool:
+    """Whether the job ever ran. A pending job cancelled for an unsatisfiable dependency has no
+    start time, or (Slurm 22.05) one equal to its end time: the moment it was cancelled."""
+    start = row.get("Start", "")
+    return start not in NOT_STARTED and start != row.get("End")
 
 
 def export_log(record: Submission, directory: Path) -> str:
@@ -84,7 +96,7 @@ def check(job_dir: str | Path) -> CheckReport:
         status = "waiting"
         message = f"{name}: export job {record.export_job} is {export_state.lower()}; {evaluation} is "
         message += (eval_state or "unknown").lower()
-    elif export_state == "CANCELLED" and ex.get("Start", "") in NOT_STARTED and eval_state != "COMPLETED":
+    elif export_state == "CANCELLED" and not _started(ex) and eval_state != "COMPLETED":
         status = "never_ran"
         message = (
             f"{name}: export job {record.export_job} never ran: {evaluation} ended "

@@ -137,7 +137,7 @@ def test_check_names_the_log_of_an_export_job_that_failed(home, sbatch, monkeypa
     assert submit("--job-dir", job.directory, "--sbatch-arg=--output=/logs/x-%j.out").returncode == 0
     sacct = tmp_path / "sacct"
     sacct.write_text(
-        "#!/bin/sh\necho '777|COMPLETED|0:0|2026-01-01T00:00:00'\necho '4242|FAILED|3:0|2026-01-01T00:01:00'\n"
+        "#!/bin/sh\necho '777|COMPLETED|0:0|2026-01-01T00:00:00|2026-01-01T00:01:00'\necho '4242|FAILED|3:0|2026-01-01T00:01:00|2026-01-01T00:01:09'\n"
     )
     sacct.chmod(0o755)
     monkeypatch.setenv("EVALPORT_SACCT", str(sacct))
