@@ -209,7 +209,7 @@ class JsonDocument:
         return cls(data)
 
     def _entries(self) -> list[tuple[str, str, list[Any], int]]:
-        out = []
+        out: list[tuple[str, str, list[Any], int]] = []
         for task, block in self.benchmarks.items():
             for model, entries in block["models"].items():
                 out.extend((task, model, entries, i) for i, e in enumerate(entries) if isinstance(e, dict))
