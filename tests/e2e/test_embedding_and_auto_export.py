@@ -73,21 +73,50 @@ def test_an_embedding_launcher_passes_its_own_source(home, tmp_path):
 
 def test_the_reference_export_results_call_works_for_the_local_sink(home, tmp_path, monkeypatch):
     monkeypatch.setenv("EVALPORT_EXEC_DB", str(home.exec_db))
-    report = evalport.export_results(
+    result = evalport.export_results(
         home.invocation_ids[0], "local", {"output_dir": str(tmp_path / "o"), "format": "json"}
     )
-    assert report.ok and report.counts() == {"exported": 3}
+    assert result == {
+        "success": True,
+        "metadata": {"successful_jobs": 3, "failed_jobs": 0, "skipped_jobs": 0},
+    }
+    assert isinstance(result.report, ExportReport)
+    # Code written when export_results returned the report keeps working: attributes are the report's.
+    assert result.ok and result.counts() == {"exported": 3} and len(result.outcomes) == 3
+    assert result.exit_code() == 0 and result.to_dict()["counts"] == {"exported": 3}
     assert len(summary(tmp_path / "o")) == 3
+
+
+def test_export_results_returns_the_launchers_error_dict_for_a_usage_error(home, monkeypatch):
+    monkeypatch.setenv("EVALPORT_EXEC_DB", str(home.exec_db))
+    result = evalport.export_results(home.invocation_ids[0], "nowhere")
+    assert result["success"] is False and set(result["metadata"]) == {"error"}
+    assert (
+        result["metadata"]["error"].startswith("Export failed: ") and "nowhere" in result["metadata"]["error"]
+    )
+    assert isinstance(result.error, UsageError) and result.report is None
+    with pytest.raises(AttributeError):
+        result.counts()
+
+
+def test_export_takes_compat_for_every_destination(home, tmp_path):
+    out = tmp_path / "o"
+    report = evalport.export(
+        home.invocation_ids[0], "local", {"output_dir": str(out)}, exec_db=home.exec_db, compat="launcher"
+    )
+    assert report.counts() == {"exported": 3}
+    assert (out / "processed_results.json").is_file() and not (out / "results.json").exists()
 
 
 def test_the_reference_export_results_call_works_for_mlflow(home, tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     monkeypatch.setenv("EVALPORT_EXEC_DB", str(home.exec_db))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    report = evalport.export_results(
+    result = evalport.export_results(
         list(home.invocation_ids), "mlflow", {"tracking_uri": uri, "experiment_name": "reference-call"}
     )
-    assert report.ok, report.to_dict()
+    assert result["success"] and result.ok, result.to_dict()
+    assert result["metadata"]["successful_jobs"] == len(home.jobs)
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)

@@ -4,14 +4,16 @@ With ``format: html`` or ``md`` it writes a comparison report instead of per-job
 runs are still upserted into a ``results.json`` summary beside it (the report's data store, so a
 re-export replaces its job and the report always covers every job exported to the folder), then
 ``report.html`` / ``report.md`` (or ``output_filename``) is rendered from all of them.
+
+With ``compat: launcher`` and ``format: json`` or ``csv`` it writes nemo-evaluator-launcher's
+``processed_results.<fmt>`` files instead (per job, and combined; see :mod:`.local_launcher`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -20,17 +22,17 @@ from pydantic import Field, field_validator
 
 from evalport.adapters.files import atomic_write_text
 from evalport.adapters.report.build import REPORT_FORMATS
+from evalport.adapters.sinks import local_launcher as launcher
 from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink
 from evalport.adapters.sinks.local_layout import (
     csv_text,
     flat_row,
     folder_name_problem,
-    iso_utc,
     read_csv_rows,
     shown,
+    summary_entry,
 )
 from evalport.adapters.staging import StageResult, stage_item
-from evalport.domain.fingerprint import item_fingerprint
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
 from evalport.domain.report import Outcome, Status
 
@@ -57,26 +59,6 @@ class LocalSinkConfig(ArtifactSinkConfig):
         return value
 
 
-def json_number(value: float) -> float | str:
-    """Strict JSON has no NaN or infinity: those are written as the strings "nan", "inf", "-inf"."""
-    if math.isfinite(value):
-        return value
-    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-
-
-def summary_entry(item: ExportItem, files: Sequence[str], job_dir: str) -> dict[str, Any]:
-    result = item.result
-    entry = result.summary()
-    entry["timestamp_iso"] = iso_utc(entry.get("timestamp"))
-    entry["metrics"] = {k: json_number(v) for k, v in entry["metrics"].items()}
-    entry["stats"] = {k: {s: json_number(v) for s, v in st.items()} for k, st in entry["stats"].items()}
-    entry["files"] = list(files)
-    entry["path"] = job_dir
-    # The service's fingerprint of the item (the ledger's too): one definition of "unchanged".
-    entry["fingerprint"] = item.fingerprint or item_fingerprint(item)
-    return entry
-
-
 class UnplaceableJob(Exception):
     """A job whose ids cannot name a folder inside the output folder; the message says why."""
 
@@ -99,9 +81,23 @@ class LocalSink(BaseSink):
         return "json" if self.config.format in REPORT_FORMATS else self.config.format
 
     @property
+    def launcher_format(self) -> str | None:
+        """``json``/``csv`` when the launcher's files are written (``compat: launcher``), else None."""
+        fmt = self.config.format
+        return fmt if self.config.compat == "launcher" and fmt in launcher.FORMATS else None
+
+    @property
+    def launcher_filename(self) -> str | None:
+        """The launcher's file name, per job and combined alike (``output_filename`` names both)."""
+        fmt = self.launcher_format
+        return (self.config.output_filename or launcher.default_filename(fmt)) if fmt else None
+
+    @property
     def summary_path(self) -> Path | None:
         if self.config.format == "none":
             return None
+        if name := self.launcher_filename:
+            return self.output_dir / name
         if self.config.format in REPORT_FORMATS:
             return self.output_dir / "results.json"
         return self.output_dir / (self.config.output_filename or f"results.{self.config.format}")
@@ -151,6 +147,8 @@ class LocalSink(BaseSink):
             return [Outcome(i.result.job_id, self.destination, Status.FAILED, reason) for i in items]
         outcomes: dict[str, Outcome] = {}
         staged = self._stage_all(items, outcomes)
+        if self.launcher_format:
+            return self._finish_launcher(items, staged, outcomes)
         previous: dict[str, dict[str, Any]] = {}
         summary = self.summary_path
         if summary is not None and staged:
@@ -190,17 +188,40 @@ class LocalSink(BaseSink):
                 existed = _make_dir(job_dir)
                 stage = stage_item(item, job_dir)
                 entry = summary_entry(item, stage.files, str(job_dir.relative_to(self.output_dir)))
-                if self.config.format in ("json", "csv"):
+                change = None
+                if (fmt := self.launcher_format) and (name := self.launcher_filename):
+                    change = launcher.write_job(job_dir / name, fmt, item)
+                elif self.config.format in ("json", "csv"):
                     self._write_job_summary(job_dir, entry)
                 else:
                     job_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:
                 where = getattr(exc, "filename", None) or job_dir
-                reason = f"cannot write {where}: {exc.strerror or exc}"
+                detail = getattr(exc, "strerror", None) or exc
+                reason = f"cannot write {where}: {detail}" if isinstance(exc, OSError) else str(exc)
                 outcomes[job_id] = Outcome(job_id, self.destination, Status.FAILED, reason)
                 continue
-            staged.append(_StagedJob(item, entry, stage, existed))
+            staged.append(_StagedJob(item, entry, stage, existed, change))
         return staged
+
+    def _finish_launcher(
+        self, items: Sequence[ExportItem], staged: list[_StagedJob], outcomes: dict[str, Outcome]
+    ) -> list[Outcome]:
+        path, fmt = self.summary_path, self.launcher_format
+        assert path is not None and fmt is not None
+        try:
+            combined = launcher.write_combined(path, fmt, [job.item for job in staged], batch=len(items))
+        except (OSError, ValueError) as exc:
+            reason = f"cannot update summary {path}: {getattr(exc, 'strerror', None) or exc}"
+            failed = [Outcome(j.item.result.job_id, self.destination, Status.FAILED, reason) for j in staged]
+            outcomes.update((o.job_id, o) for o in failed)
+            staged = []
+        for job in staged:
+            job_id = job.item.result.job_id
+            status = launcher.status(job.change, combined.get(job_id), files_changed=bool(job.stage.changed))
+            where = str(self.job_dir(job.item))
+            outcomes[job_id] = Outcome(job_id, self.destination, status, job.stage.note, location=where)
+        return [outcomes[i.result.job_id] for i in items]
 
     def _write_job_summary(self, job_dir: Path, entry: dict[str, Any]) -> None:
         if self.config.format == "json":
@@ -303,11 +324,13 @@ class LocalSink(BaseSink):
             return set()
         summary = self.summary_path
         try:
-            entries = self._read_summary(summary) if summary is not None else None
+            entries = self._summary_job_ids(summary) if summary is not None else None
         except (OSError, ValueError):
             return set()
         root = self.output_dir.resolve()
-        job_file = {"json": "result.json", "csv": "result.csv"}.get(self.config.format)
+        job_file = self.launcher_filename or {"json": "result.json", "csv": "result.csv"}.get(
+            self.config.format
+        )
         held: set[str] = set()
         for job_id, location in located.items():
             if not location or (entries is not None and job_id not in entries):
@@ -318,6 +341,13 @@ class LocalSink(BaseSink):
             if (folder / job_file).is_file() if job_file else folder.is_dir():
                 held.add(job_id)
         return held
+
+    def _summary_job_ids(self, summary: Path) -> Collection[str] | None:
+        """The job ids in the multi-run summary; None when there is none to ask (the launcher's
+        combined file exists only once an export had several jobs)."""
+        if fmt := self.launcher_format:
+            return launcher.held_job_ids(summary, fmt)
+        return self._read_summary(summary).keys()
 
     def describe(self) -> str:
         report = self.report_path
@@ -343,6 +373,8 @@ class _StagedJob:
     entry: dict[str, Any]
     stage: StageResult
     existed: bool
+    #: compat launcher: what the job's own processed_results file needed.
+    change: launcher.Change | None = None
 
 
 def _status(job: _StagedJob, old: Mapping[str, Any] | None, *, has_summary: bool) -> Status:

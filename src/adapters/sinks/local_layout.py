@@ -28,9 +28,12 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
+
+from evalport.domain.fingerprint import item_fingerprint
+from evalport.domain.ports import ExportItem
 
 BASE_COLUMNS = (
     "model_id",
@@ -124,7 +127,27 @@ def iso_utc(epoch: Any) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# ---- rows ----------------------------------------------------------------------------------------
+# ---- entries and rows ----------------------------------------------------------------------------
+
+
+def json_number(value: float) -> float | str:
+    """Strict JSON has no NaN or infinity: those are written as the strings "nan", "inf", "-inf"."""
+    if math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def summary_entry(item: ExportItem, files: Sequence[str], job_dir: str) -> dict[str, Any]:
+    result = item.result
+    entry = result.summary()
+    entry["timestamp_iso"] = iso_utc(entry.get("timestamp"))
+    entry["metrics"] = {k: json_number(v) for k, v in entry["metrics"].items()}
+    entry["stats"] = {k: {s: json_number(v) for s, v in st.items()} for k, st in entry["stats"].items()}
+    entry["files"] = list(files)
+    entry["path"] = job_dir
+    # The service's fingerprint of the item (the ledger's too): one definition of "unchanged".
+    entry["fingerprint"] = item.fingerprint or item_fingerprint(item)
+    return entry
 
 
 def flat_row(entry: Mapping[str, Any]) -> dict[str, Any]:
