@@ -108,11 +108,14 @@ def export_results(
     skipped: skipped; failed, or an id that names no job: failed), and for a usage or configuration
     error ``{"success": False, "metadata": {"error": "Export failed: ..."}}`` instead of an
     exception, as the launcher does. The dict also carries the full report (:class:`LauncherResult`).
+    Destinations write the launcher's shapes (``compat: launcher``) unless ``config`` sets ``compat``.
     """
     from evalport.app.container import container_for
     from evalport.app.request import ExportRequest
 
-    request = ExportRequest(ids=invocation_ids, destinations=dest or (), config=config)
+    # Its callers read the launcher's files and runs, so its shapes are the default here.
+    flags = {} if isinstance(config, dict) and "compat" in config else {"compat": "launcher"}
+    request = ExportRequest(ids=invocation_ids, destinations=dest or (), config=config, flags=flags)
     try:
         service = container_for(request).service()
         plan = service.plan(request)

@@ -119,16 +119,20 @@ def _walk(prefix: str, entry: Any, where: str, sink: _Collector) -> None:
         scores = metric.get("scores") or {}
         if not isinstance(scores, Mapping):
             raise ResultError(f"{m_where}.scores: expected a mapping")
+        # A statistic given for the whole metric belongs to each of its scores (the launcher's
+        # names: <task>_<metric>_<score>_<stat>); a score's own statistic wins over it.
+        metric_stats = _numeric_stats(metric.get("stats"), m_where)
         for score_name, score in scores.items():
             s_where = f"{m_where}.scores.{score_name}"
             if not isinstance(score, Mapping) or "value" not in score:
                 raise ResultError(f"{s_where}: expected a mapping with 'value'")
             name = base if score_name == metric_name else f"{base}_{score_name}"
             sink.value(name, as_number(score["value"], f"{s_where}.value"))
-            for stat, v in _numeric_stats(score.get("stats"), s_where).items():
+            for stat, v in {**metric_stats, **_numeric_stats(score.get("stats"), s_where)}.items():
                 sink.stat(name, stat, v)
-        for stat, v in _numeric_stats(metric.get("stats"), m_where).items():
-            sink.stat(base, stat, v)
+        if not scores:
+            for stat, v in metric_stats.items():
+                sink.stat(base, stat, v)
     groups = entry.get("groups") or {}
     if not isinstance(groups, Mapping):
         raise ResultError(f"{where}.groups: expected a mapping")

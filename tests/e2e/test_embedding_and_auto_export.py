@@ -84,7 +84,20 @@ def test_the_reference_export_results_call_works_for_the_local_sink(home, tmp_pa
     # Code written when export_results returned the report keeps working: attributes are the report's.
     assert result.ok and result.counts() == {"exported": 3} and len(result.outcomes) == 3
     assert result.exit_code() == 0 and result.to_dict()["counts"] == {"exported": 3}
+    # The launcher's files, as its callers read them after this call.
+    combined = json.loads((tmp_path / "o" / "processed_results.json").read_text())
+    entries = [e for task in combined["benchmarks"].values() for es in task["models"].values() for e in es]
+    assert sorted(e["job_id"] for e in entries) == sorted(j.job_id for j in home.jobs[:3])
+
+
+def test_export_results_writes_evalports_own_files_when_the_config_says_compat_evalport(
+    home, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("EVALPORT_EXEC_DB", str(home.exec_db))
+    config = {"output_dir": str(tmp_path / "o"), "format": "json", "compat": "evalport"}
+    assert evalport.export_results(home.invocation_ids[0], "local", config)["success"] is True
     assert len(summary(tmp_path / "o")) == 3
+    assert not (tmp_path / "o" / "processed_results.json").exists()
 
 
 def test_export_results_returns_the_launchers_error_dict_for_a_usage_error(home, monkeypatch):

@@ -162,11 +162,6 @@ results:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="domain/results.py names a metric-level statistic <task>_<metric>_<stat>; the launcher "
-    "gives it to each score (<task>_<metric>_<score>_<stat>). Not the local sink's to change.",
-)
 def test_a_metric_level_statistic_gets_the_launchers_name(reference_launcher, home, tmp_path):
     path = tmp_path / "results.yml"
     path.write_text(METRIC_LEVEL_STATS)

@@ -37,7 +37,7 @@ def test_other_score_types_are_appended_to_the_name():
     assert flat(results) == {"gsm8k_exact_match_strict-match": 0.7, "gsm8k_exact_match_flexible-extract": 0.8}
 
 
-def test_stats_under_scores_and_under_metrics_are_both_kept():
+def test_stats_under_scores_and_under_metrics_are_both_kept_under_each_score_as_the_launcher_names_them():
     results = {
         "tasks": {
             "t": {
@@ -54,7 +54,28 @@ def test_stats_under_scores_and_under_metrics_are_both_kept():
         "t_score_micro": 0.4,
         "t_score_micro_stderr": 0.16,
         "t_score_micro_stddev": 0.49,
-        "t_score_count": 10.0,
+        "t_score_micro_count": 10.0,
+    }
+
+
+def test_a_scores_own_statistic_wins_over_the_metrics():
+    results = {
+        "tasks": {
+            "t": {
+                "metrics": {
+                    "acc": {
+                        "scores": {"micro": score(0.5, stderr=0.2), "macro": score(0.25)},
+                        "stats": {"stderr": 0.1},
+                    }
+                }
+            }
+        }
+    }
+    assert flat(results) == {
+        "t_acc_micro": 0.5,
+        "t_acc_micro_stderr": 0.2,
+        "t_acc_macro": 0.25,
+        "t_acc_macro_stderr": 0.1,
     }
 
 

@@ -89,11 +89,14 @@ class LauncherJob:
 
 
 def results_dir(item: ExportItem) -> str | None:
-    """Where the job's results are, as the launcher writes it: the job directory.
+    """Where the job's results are, as the launcher writes it: the result's ``results_dir``
+    (``host:path`` for a remote job), else the job directory read.
 
-    A job staged from another host sits in a temp folder that is gone after the export; its
-    entry says ``null`` rather than a path that never held the results.
+    Without a recorded place, a job staged from another host sits in a temp folder that is gone
+    after the export; its entry then says ``null`` rather than a path that never held the results.
     """
+    if item.result.results_dir:
+        return item.result.results_dir
     directory = item.directory
     if directory is None or any(part.startswith(_STAGING_PREFIX) for part in directory.parts):
         return None
