@@ -26,8 +26,11 @@ class InertOptionWarning(UserWarning):
     """A launcher option evalport accepts but that has no effect here (the message says why)."""
 
 
-#: The launcher's own names for options evalport calls otherwise (its ExportConfig's deprecated ones).
+#: The launcher's deprecated names for options (its ExportConfig's), with their current name.
 LAUNCHER_RENAMED: Mapping[str, str] = {"log_logs": "copy_logs", "log_artifacts": "copy_artifacts"}
+#: Launcher options evalport spells otherwise; taken under evalport's name where a config has that
+#: option and not the launcher's (a sink may declare the launcher's name itself).
+LAUNCHER_SPELLINGS: Mapping[str, str] = {"exclude_patterns": "exclude"}
 #: Every key of the launcher's ExportConfig, which each of its exporters' configs takes.
 LAUNCHER_EXPORT_KEYS = ("job_dirs", "copy_logs", "copy_artifacts", "only_required", "log_metrics")
 _NO_FILES = "this destination sends no files"
@@ -75,10 +78,20 @@ class SinkConfig(BaseModel):
         if not isinstance(data, Mapping):
             return data
         renamed = [k for k in LAUNCHER_RENAMED if k in data and k not in cls.model_fields]
+        spelled = [
+            k
+            for k, new in LAUNCHER_SPELLINGS.items()
+            if k in data and k not in cls.model_fields and new in cls.model_fields
+        ]
         inert = cls._inert()
-        if not renamed and not any(key in data for key in inert):
+        if not renamed and not spelled and not any(key in data for key in inert):
             return data
         data = dict(data)
+        for old in spelled:
+            new, value = LAUNCHER_SPELLINGS[old], data.pop(old)
+            if new in data and data[new] != value:
+                raise ValueError(f"{old!r} is the launcher's name of {new!r}; give only {new!r}")
+            data[new] = value
         for old in renamed:
             from evalport.adapters.sinks.remote import RenamedOptionWarning
 

@@ -44,29 +44,30 @@ def invocation_id_of(folder: Path) -> str | None:
     return inv if sep and _SAFE_ID.match(inv) else None
 
 
-def find_invocation_dir(roots: Sequence[Path], ident: str) -> Path | None:
-    """The one invocation folder under ``roots`` whose name holds ``ident``'s invocation part.
+def find_invocation_dirs(roots: Sequence[Path], ident: str) -> list[Path]:
+    """The invocation folders under ``roots`` whose invocation id starts with ``ident``'s invocation
+    part (a full id, or a prefix that several may share: resolving says it is ambiguous).
 
-    Two folders matching is a UsageError naming both (which one was meant cannot be guessed).
+    The same invocation in two folders is a UsageError naming both: which copy was meant cannot be
+    guessed (the launcher refuses it too).
     """
     needle = ident.split(".", 1)[0].strip()
     if not needle or not _SAFE_ID.match(needle):
-        return None
-    found = list(
-        dict.fromkeys(
-            folder
-            for root in roots
-            for folder in _candidates(Path(root).expanduser())
-            if needle in folder.name and invocation_id_of(folder)
-        )
-    )
-    if len(found) > 1:
-        shown = ", ".join(str(p) for p in found)
-        raise UsageError(
-            f"--job-dirs: {len(found)} invocation folders match {needle!r}: {shown}; "
-            "give the full invocation id or only one of the roots"
-        )
-    return found[0] if found else None
+        return []
+    by_id: dict[str, list[Path]] = {}
+    for root in roots:
+        for folder in _candidates(Path(root).expanduser()):
+            inv = invocation_id_of(folder)
+            if inv and inv.startswith(needle) and folder not in by_id.get(inv, []):
+                by_id.setdefault(inv, []).append(folder)
+    for inv, folders in by_id.items():
+        if len(folders) > 1:
+            shown = ", ".join(str(p) for p in folders)
+            raise UsageError(
+                f"--job-dirs: invocation {inv} is in {len(folders)} folders: {shown}; "
+                "give only the root that holds the copy to export"
+            )
+    return [folders[0] for folders in by_id.values()]
 
 
 def _candidates(root: Path) -> list[Path]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from evalport.adapters.formats.nemo_evaluator import read_stage_exit
 from evalport.adapters.sources.execdb import ExecDbRecords, default_exec_db_path, read_exec_db
-from evalport.adapters.sources.job_search import find_invocation_dir, jobs_in_invocation_dir
+from evalport.adapters.sources.job_search import find_invocation_dirs, jobs_in_invocation_dir
 from evalport.adapters.sources.records import ExecDbRecord
 from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.errors import (
@@ -206,7 +206,12 @@ class LocalSource:
         return self._jobs
 
     def list_jobs(self) -> list[Job]:
-        return list(self._load().values())
+        """Every job known: the execution DB's, the job directories', and those under the roots."""
+        jobs = self._load()
+        if self.search_roots:
+            jobs = dict(jobs)
+            self._everything_under_roots(jobs, [])
+        return list(jobs.values())
 
     def resolve(self, ids: Sequence[str]) -> tuple[list[Job], list[EvalportError]]:
         jobs = self._load()
@@ -219,8 +224,9 @@ class LocalSource:
             self._warnings[:] = [w for w in self._warnings if w not in reported]
         invocations = {j.invocation_id for j in jobs.values()}
         job_ids, errors = resolve_ids(ids, invocations, jobs)
-        if self.search_roots and any(isinstance(e, UnknownIdError) for e in errors):
-            job_ids, errors = self._resolve_from_roots(ids, jobs)
+        unknown = [e.ident for e in errors if isinstance(e, UnknownIdError)]
+        if self.search_roots and unknown:
+            job_ids, errors = self._resolve_from_roots(ids, unknown, jobs)
         found: list[EvalportError] = [*dir_errors, *errors]
         if not jobs:
             hint = f"the execution DB {self.exec_db} holds no jobs; pass --exec-db or --job-dir"
@@ -233,18 +239,14 @@ class LocalSource:
         return ", ".join(str(r) for r in self.search_roots)
 
     def _resolve_from_roots(
-        self, ids: Sequence[str], jobs: dict[str, Job]
+        self, ids: Sequence[str], unknown: Sequence[str], jobs: dict[str, Job]
     ) -> tuple[list[str], list[UnknownIdError | AmbiguousIdError]]:
-        """The ids the DB did not name, looked for under the roots (their jobs join ``jobs``)."""
-        for ident in ids:
-            invocations = {j.invocation_id for j in jobs.values()}
-            if not resolve_ids([ident], invocations, jobs)[1]:
-                continue
-            folder = find_invocation_dir(self.search_roots, ident)
-            if folder is None:
-                continue
-            for job in jobs_in_invocation_dir(folder):
-                jobs.setdefault(job.job_id, job)
+        """``ids`` again, the ``unknown`` ones looked for under the roots first (as the launcher
+        does, only once the execution DB has not named them); their jobs join ``jobs``."""
+        for ident in unknown:
+            for folder in find_invocation_dirs(self.search_roots, ident):
+                for job in jobs_in_invocation_dir(folder):
+                    jobs.setdefault(job.job_id, job)
         invocations = {j.invocation_id for j in jobs.values()}
         job_ids, errors = resolve_ids(ids, invocations, jobs)
         hint = f"not in the execution DB, nor under --job-dirs {self._roots_text()}"
@@ -257,7 +259,7 @@ class LocalSource:
         invocation folder counts as one), its jobs joining ``jobs``."""
         ids: list[str] = []
         found, problems = find_job_dirs(self.search_roots)
-        errors.extend(problems)
+        errors.extend(UsageError(str(p).replace("--job-dir ", "--job-dirs ", 1)) for p in problems)
         by_folder: dict[Path, dict[str, Job]] = {}
         for job_dir in found:
             folder = job_dir.parent
