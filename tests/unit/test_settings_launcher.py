@@ -52,7 +52,7 @@ def test_every_job_dirs_a_document_names_is_found_before_destinations_are_known(
 
 
 def test_job_dirs_that_are_not_paths_are_a_config_error_naming_where():
-    with pytest.raises(ConfigError, match="export.local.job_dirs"):
+    with pytest.raises(ConfigError, match=r"export\.local\.job_dirs"):
         build_settings({"export": {"local": {"job_dirs": {"a": 1}}}}, ["local"])
 
 
