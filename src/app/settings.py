@@ -20,6 +20,10 @@ from evalport.domain.documents import DocumentLoader
 from evalport.domain.errors import ConfigError
 
 EVALPORT_KEYS = ("destinations", "export", "job_dirs", "exec_db", "compat")
+#: Top-level keys that are also options of every destination: alone, they do not make a document
+#: structured (``{"job_dirs": [...], "output_dir": ...}`` is one exporter's flat options, the shape
+#: the launcher's ``export_results`` takes).
+SHARED_KEYS = ("job_dirs", "compat")
 LAUNCHER_KEYS = (
     "execution",
     "evaluation",
@@ -132,11 +136,13 @@ def _set_path(target: dict[str, Any], path: list[str], value: Any) -> None:
 
 
 def is_keyed_by_destination(doc: Mapping[str, Any], names: Collection[str]) -> bool:
-    """``{"local": {...}, "mlflow": {...}}``: every top-level key a destination, every value options."""
+    """``{"local": {...}, "mlflow": {...}}``: every top-level key a destination, every value options
+    (beside them, only options of every destination: ``compat``, ``job_dirs``)."""
+    blocks = {k: v for k, v in doc.items() if k not in SHARED_KEYS}
     return (
-        bool(doc)
-        and not any(k in doc for k in EVALPORT_KEYS + LAUNCHER_KEYS)
-        and all(k in names and isinstance(v, Mapping) for k, v in doc.items())
+        bool(blocks)
+        and not any(k in doc for k in EVALPORT_KEYS + LAUNCHER_KEYS if k not in SHARED_KEYS)
+        and all(k in names and isinstance(v, Mapping) for k, v in blocks.items())
     )
 
 
@@ -157,8 +163,10 @@ def build_settings(
     """
     doc = dict(doc or {})
     if is_keyed_by_destination(doc, {*destinations, *known}):
-        doc = {"export": doc, **({} if destinations else {"destinations": list(doc)})}
-    structured = any(k in doc for k in EVALPORT_KEYS + LAUNCHER_KEYS)
+        blocks = {k: v for k, v in doc.items() if k not in SHARED_KEYS}
+        shared = {k: v for k, v in doc.items() if k in SHARED_KEYS}
+        doc = {"export": blocks, **shared, **({} if destinations else {"destinations": list(blocks)})}
+    structured = any(k in doc for k in EVALPORT_KEYS + LAUNCHER_KEYS if k not in SHARED_KEYS)
     is_launcher = any(k in doc for k in LAUNCHER_KEYS)
     if structured and not is_launcher:
         for key in doc:
@@ -183,7 +191,7 @@ def build_settings(
     _apply_flags(configs, flags or {}, accepts, notes)
     for text in overrides:
         _apply_override(configs, text)
-    roots = _as_paths(doc.get("job_dirs") if structured else None, "job_dirs")
+    roots = _as_paths(doc.get("job_dirs"), "job_dirs") if structured else []
     for dest, cfg in configs.items():
         if "job_dirs" in cfg:
             roots += _as_paths(cfg.pop("job_dirs"), f"export.{dest}.job_dirs")

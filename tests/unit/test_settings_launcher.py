@@ -105,3 +105,18 @@ def test_every_key_of_the_launcher_s_export_config_validates_in_every_sink_confi
 def test_mlflow_takes_the_launcher_s_exclude_patterns_as_its_exclude():
     config = MlflowSinkConfig.model_validate({"exclude_patterns": ["*.jsonl"]})
     assert config.exclude == ["*.jsonl"]
+
+
+def test_a_flat_launcher_exporter_config_with_job_dirs_and_compat_stays_flat_options():
+    """What the launcher's export_results(ids, dest, config) takes: one exporter's options."""
+    s = build_settings({"job_dirs": ["/r"], "output_dir": "/o", "compat": "launcher"}, ["local"])
+    assert s.configs == {"local": {"output_dir": "/o", "compat": "launcher"}}
+    assert s.job_dirs == ["/r"]
+
+
+def test_options_keyed_by_destination_may_have_compat_and_job_dirs_beside_them():
+    doc = {"compat": "launcher", "job_dirs": ["/r"], "local": {"format": "csv"}, "mlflow": {}}
+    s = build_settings(doc, known=["local", "mlflow"])
+    assert s.destinations == ["local", "mlflow"]
+    assert s.configs == {"local": {"format": "csv", "compat": "launcher"}, "mlflow": {"compat": "launcher"}}
+    assert s.job_dirs == ["/r"]
