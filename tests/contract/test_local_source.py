@@ -194,3 +194,9 @@ def test_an_id_under_no_root_is_unknown_and_the_error_names_the_roots(tmp_path):
     jobs, errors = source.resolve(["ffffffffffffffff"])
     assert jobs == [] and isinstance(errors[0], UnknownIdError)
     assert str(results_root(home)) in str(errors[0])
+
+
+def test_a_root_that_does_not_exist_is_named_as_such_in_the_unknown_id_error(tmp_path):
+    source = LocalSource(tmp_path / "no-db.jsonl", search_roots=[tmp_path / "typo"])
+    _, errors = source.resolve(["629f6fbed82c07cd"])
+    assert f"{tmp_path / 'typo'} (no such directory)" in str(errors[0])

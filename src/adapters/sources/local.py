@@ -236,7 +236,8 @@ class LocalSource:
         return [jobs[j] for j in job_ids], found
 
     def _roots_text(self) -> str:
-        return ", ".join(str(r) for r in self.search_roots)
+        """The roots, each one that is no directory said so (a typo there is the likely cause)."""
+        return ", ".join(str(r) if r.is_dir() else f"{r} (no such directory)" for r in self.search_roots)
 
     def _resolve_from_roots(
         self, ids: Sequence[str], unknown: Sequence[str], jobs: dict[str, Job]
