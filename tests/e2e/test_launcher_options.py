@@ -471,3 +471,30 @@ def _not_yet_taken(blocks: dict[str, dict]) -> list[str]:
                 del blocks[dest][key]
                 pending.append(f"{dest}.{key}")
     return pending
+
+
+def test_job_dirs_finds_the_jobs_the_launcher_finds_with_the_same_ids(reference_launcher, run, tmp_path):
+    home = write_launcher_home(tmp_path / "nodb", invocations=1, tasks_per_invocation=3, seed=9)
+    home.exec_db.unlink()
+    root = home.jobs[0].directory.parent.parent
+    inv = home.invocation_ids[0]
+    reference_launcher.export(
+        home.root,
+        [inv],
+        "--dest",
+        "local",
+        "--format",
+        "json",
+        "-out",
+        str(tmp_path / "lo"),
+        "--job-dirs",
+        str(root),
+    )
+    theirs = json.loads((tmp_path / "lo" / "processed_results.json").read_text())["benchmarks"]
+    their_jobs = {(e["job_id"], task) for task, b in theirs.items() for m in b["models"].values() for e in m}
+    code, _, err = run(
+        "export", inv, "--job-dirs", root, "-out", tmp_path / "eo", "--exec-db", home.exec_db, exec_db=False
+    )
+    assert code == 0, err
+    ours = {(r["job_id"], r["task"]) for r in runs(tmp_path / "eo").values()}
+    assert ours == their_jobs and len(ours) == 3
