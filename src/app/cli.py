@@ -86,6 +86,39 @@ def _warn_source(service: Any) -> None:
         warning(message)
 
 
+CompatOption = Annotated[
+    Literal["evalport", "launcher"] | None,
+    Parameter(help="'launcher': write nemo-evaluator-launcher 0.2.6's files, names and layouts"),
+]
+
+#: The launcher's bool flags, which also take a value as the next word (``--copy_logs False``).
+LAUNCHER_BOOL_FLAGS = frozenset(
+    f"--{name}{sep}{rest}"
+    for name, rest in (("copy", "logs"), ("copy", "artifacts"), ("only", "required"))
+    for sep in ("-", "_")
+)
+_BOOL_WORDS = frozenset(("yes", "true", "t", "y", "1", "no", "false", "f", "n", "0"))
+
+
+def join_bool_values(args: list[str]) -> list[str]:
+    """``--copy_logs False`` -> ``--copy_logs=False``, as the launcher's parser reads it (a bool
+    flag followed by a yes/no word takes it as its value); anything else is left as given."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            out.extend(args[i:])
+            break
+        if arg in LAUNCHER_BOOL_FLAGS and i + 1 < len(args) and args[i + 1].strip().lower() in _BOOL_WORDS:
+            out.append(f"{arg}={args[i + 1].strip()}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
 @app.command
 def export(
     ids: list[str] | None = None,
@@ -93,19 +126,48 @@ def export(
     *,
     dest: Dests = None,
     format: Annotated[
-        Literal["json", "csv", "html", "md", "none"] | None, Parameter(help="local summary format")
+        Literal["json", "csv", "html", "md", "none"] | None,
+        Parameter(help="local summary format (other destinations ignore it, with a note)"),
     ] = None,
-    output_dir: Annotated[str | None, Parameter(help="local output directory")] = None,
-    output_filename: Annotated[str | None, Parameter(help="local multi-run summary file name")] = None,
+    output_dir: Annotated[
+        str | None, Parameter(name=["--output-dir", "--output_dir", "-out"], help="local output directory")
+    ] = None,
+    output_filename: Annotated[
+        str | None,
+        Parameter(
+            name=["--output-filename", "--output_filename", "-fname"],
+            help="local multi-run summary file name",
+        ),
+    ] = None,
     log_metrics: Annotated[
-        list[str] | None, Parameter(help="metric patterns to export (default all)")
+        list[str] | None,
+        Parameter(name=["--log-metrics", "--log_metrics"], help="metric patterns to export (default all)"),
     ] = None,
     copy_logs: Annotated[
-        bool | None, Parameter(negative="--no-copy-logs", help="also send logs/ (or not; default: config)")
+        bool | None,
+        Parameter(
+            name=["--copy-logs", "--copy_logs"],
+            negative="--no-copy-logs",
+            help="also send logs/ (or not; default: config); also --copy-logs=false",
+        ),
+    ] = None,
+    copy_artifacts: Annotated[
+        bool | None,
+        Parameter(
+            name=["--copy-artifacts", "--copy_artifacts"],
+            negative="--no-copy-artifacts",
+            help="send artifacts/ (default: config, else yes); the results are read either way",
+        ),
     ] = None,
     only_required: Annotated[
-        bool | None, Parameter(negative="--all-artifacts", help="only the required artifacts (or all)")
+        bool | None,
+        Parameter(
+            name=["--only-required", "--only_required"],
+            negative="--all-artifacts",
+            help="only the required artifacts (or all)",
+        ),
     ] = None,
+    compat: CompatOption = None,
     config: Config = None,
     override: Overrides = None,
     include_failed: Annotated[bool, Parameter(help="also export failed jobs (left out by default)")] = False,
@@ -114,6 +176,14 @@ def export(
     json_output: Annotated[bool, Parameter(name="--json", help="print the report as JSON")] = False,
     exec_db: ExecDb = None,
     job_dir: JobDirs = None,
+    job_dirs: Annotated[
+        list[str] | None,
+        Parameter(
+            name=["--job-dirs", "--job_dirs"],
+            help="a results root (the run config's execution.output_dir) searched for the ids the "
+            "execution DB does not know, as the launcher does (repeatable)",
+        ),
+    ] = None,
 ) -> int:
     """Export invocations or jobs (ids or unique prefixes) to one or more destinations."""
     from evalport.app.request import ExportRequest
@@ -124,7 +194,9 @@ def export(
         "output_filename": output_filename,
         "log_metrics": log_metrics,
         "copy_logs": copy_logs,
+        "copy_artifacts": copy_artifacts,
         "only_required": only_required,
+        "compat": compat,
     }
     request = ExportRequest(
         ids=ids or [],
@@ -135,10 +207,12 @@ def export(
         include_failed=include_failed,
         dry_run=dry_run,
         force=force,
+        job_dirs_roots=job_dirs or [],
     )
     service = _service(exec_db, job_dir, request)
     plan = service.plan(request)
-    if not ids and not job_dir and not request.job_dirs:
+    print_notes(plan)
+    if not ids and not job_dir and not request.search_roots:
         raise _Usage("give at least one invocation or job id (or --job-dir); `evalport ls` lists them")
     report = _run(service, plan, progress=not json_output)
     if json_output:
@@ -150,6 +224,14 @@ def export(
 
         print_report(report, plan.sinks)
     return report.exit_code()
+
+
+def print_notes(plan: Any) -> None:
+    """The plan's notes (a launcher option with no effect here, an old option name), each once."""
+    from evalport.app.cli_output import warning
+
+    for note in getattr(plan, "notes", ()):
+        warning(note)
 
 
 def _run(service: Any, plan: Any, *, progress: bool) -> Any:
@@ -207,6 +289,7 @@ def doctor(
 
     request = ExportRequest(destinations=dest or [], config=config, overrides=override or [])
     plan = _service(exec_db, None, request).plan(request, lenient=True)
+    print_notes(plan)
     err = _stderr()
     code = EXIT_OK
     built = iter(plan.sinks)
@@ -261,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     from evalport.domain.errors import UsageError
 
     args, verbose = take_verbose_flag(list(argv if argv is not None else sys.argv[1:]))
+    args = join_bool_values(args)
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     configure_sdk_logging(verbose)

@@ -70,9 +70,15 @@ def document_loader() -> DocumentLoader:
     return YamlDocumentLoader()
 
 
-def make_source(registry: Any, name: str, exec_db: str | None, job_dirs: Sequence[str]) -> ResultSource:
-    """A source from the registry by name (``slurm``, the default, or ``local``, or a plugin's)."""
-    return complete_source(registry.get(name)(exec_db=exec_db, job_dirs=list(job_dirs or ())))
+def make_source(
+    registry: Any, name: str, exec_db: str | None, job_dirs: Sequence[str], search_roots: Sequence[str] = ()
+) -> ResultSource:
+    """A source from the registry by name (``slurm``, the default, or ``local``, or a plugin's).
+
+    ``search_roots`` (the launcher's ``job_dirs``) are passed only when given, so a plugin source
+    that does not take them still works without them."""
+    extra = {"search_roots": list(search_roots)} if search_roots else {}
+    return complete_source(registry.get(name)(exec_db=exec_db, job_dirs=list(job_dirs or ()), **extra))
 
 
 def make_job_dir_source(job_dirs: Sequence[str]) -> ResultSource:
@@ -139,6 +145,7 @@ class Container(containers.DeclarativeContainer):
                 name=config.source.as_(lambda v: v or "slurm"),
                 exec_db=config.exec_db,
                 job_dirs=config.job_dirs.as_(lambda v: list(v or ())),
+                search_roots=config.search_roots.as_(lambda v: list(v or ())),
             ),
             job_dirs=providers.Factory(
                 make_job_dir_source, job_dirs=config.job_dirs.as_(lambda v: list(v or ()))
@@ -161,13 +168,15 @@ def build_container(
     *,
     exec_db: str | Path | None = None,
     job_dirs: Sequence[str | Path] = (),
+    search_roots: Sequence[str | Path] = (),
     source: ResultSource | None = None,
     source_name: str = "slurm",
     source_kind: str = "registry",
     ledger: ExportLedger | str | Path | bool = True,
 ) -> Container:
     """The wired container. ``source_kind="job_dirs"`` reads only ``job_dirs`` (no execution DB);
-    ``ledger=False`` exports without consulting or recording the ledger."""
+    ``search_roots`` are where ids the execution DB does not know are looked for (the launcher's
+    ``job_dirs``); ``ledger=False`` exports without consulting or recording the ledger."""
     container = Container()
     container.config.from_dict(
         {
@@ -175,6 +184,7 @@ def build_container(
             "source_kind": source_kind,
             "exec_db": str(exec_db) if exec_db else None,
             "job_dirs": [str(p) for p in job_dirs],
+            "search_roots": [str(p) for p in search_roots],
         }
     )
     if not isinstance(ledger, (bool, str, Path)):
@@ -193,10 +203,13 @@ def container_for(
     job_dirs: Sequence[str | Path] = (),
     **options: Any,
 ) -> Container:
-    """The container for an ExportRequest: the source also reads the ``exec_db`` and ``job_dirs`` its
-    config document names (the command line's ``--exec-db`` wins; job dirs add up)."""
+    """The container for an ExportRequest: the source also reads the ``exec_db`` its config document
+    names (the command line's ``--exec-db`` wins) and searches the request's ``search_roots`` (its
+    ``--job-dirs`` and the ``job_dirs`` of its config: at the top or in an ``export.<dest>`` block)."""
+    roots = [*options.pop("search_roots", ()), *getattr(request, "search_roots", ())]
     return build_container(
         exec_db=exec_db or request.exec_db,
-        job_dirs=[*job_dirs, *request.job_dirs],
+        job_dirs=list(job_dirs),
+        search_roots=list(dict.fromkeys(str(r) for r in roots)),
         **options,
     )

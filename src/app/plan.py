@@ -5,6 +5,7 @@ All of it happens before any job is read, so a configuration error costs nothing
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -30,6 +31,10 @@ class ExportPlan:
     settings: ExportSettings = field(default_factory=ExportSettings)
     #: Destinations that could not be built (a missing extra), when planned leniently (``doctor``).
     unavailable: Mapping[str, ConfigError] = field(default_factory=dict)
+    #: What the user should know about the options given, each once: a launcher option that has
+    #: no effect here, an old option name, a flag only another destination uses. Entry points
+    #: print them (the CLI as warnings on stderr); they are never Python warnings.
+    notes: tuple[str, ...] = ()
 
     @property
     def destinations(self) -> list[str]:
@@ -50,12 +55,28 @@ class SinkFactory:
         return list(self.registry.names())
 
     def accepts(self, destination: str, key: str) -> bool:
-        return key in self.registry.get(destination).Config.model_fields
+        config_cls = self.registry.get(destination).Config
+        takes = getattr(config_cls, "takes_option", None)
+        return bool(takes(key)) if callable(takes) else key in config_cls.model_fields
 
     def build(self, destination: str, raw_config: Mapping[str, Any] | None = None) -> ResultSink:
         sink_cls = self.registry.get(destination)
         config = validate_sink_config(sink_cls, destination, raw_config or {})
         return complete_sink(sink_cls(config))
+
+    def build_noting(
+        self, destination: str, raw_config: Mapping[str, Any] | None, notes: list[str]
+    ) -> ResultSink:
+        """:meth:`build`, the warnings its config gives (launcher options, old names) added to
+        ``notes`` as ``<destination>: <message>`` instead of going to Python's warning output."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sink = self.build(destination, raw_config)
+        for w in caught:
+            note = f"{destination}: {w.message}"
+            if note not in notes:
+                notes.append(note)
+        return sink
 
 
 class Planner:
@@ -84,9 +105,10 @@ class Planner:
         settings = self.settings(request)
         sinks: list[ResultSink] = []
         unavailable: dict[str, ConfigError] = {}
+        notes = list(settings.notes)
         for destination in settings.destinations:
             try:
-                sinks.append(self.sinks.build(destination, settings.configs.get(destination)))
+                sinks.append(self.sinks.build_noting(destination, settings.configs.get(destination), notes))
             except MissingExtraError as missing:
                 if not lenient:
                     raise
@@ -102,4 +124,5 @@ class Planner:
             states=dict(request.states),
             settings=settings,
             unavailable=unavailable,
+            notes=tuple(notes),
         )

@@ -32,6 +32,8 @@ class ExportRequest:
     dry_run: bool = False
     force: bool = False
     states: Mapping[str, JobState] = field(default_factory=dict)
+    #: Results roots searched for ids the execution DB does not know (``--job-dirs``).
+    job_dirs_roots: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         ids = [self.ids] if isinstance(self.ids, str) else list(self.ids)
@@ -53,5 +55,9 @@ class ExportRequest:
         return str(value) if value else None
 
     @property
-    def job_dirs(self) -> list[str]:
-        return [str(p) for p in self.document.get("job_dirs") or []]
+    def search_roots(self) -> list[str]:
+        """The launcher's ``job_dirs``: ``--job-dirs``, then the config's, at the top, in any
+        ``export.<dest>`` (or ``execution.auto_export.configs.<dest>``) block, or in ``-o``."""
+        from evalport.app.settings import job_dirs_in
+
+        return list(dict.fromkeys([*self.job_dirs_roots, *job_dirs_in(self.document, self.overrides)]))

@@ -19,7 +19,11 @@ from typing import Any
 from evalport.domain.documents import DocumentLoader
 from evalport.domain.errors import ConfigError
 
-EVALPORT_KEYS = ("destinations", "export", "job_dirs", "exec_db")
+EVALPORT_KEYS = ("destinations", "export", "job_dirs", "exec_db", "compat")
+#: Top-level keys that are also options of every destination: alone, they do not make a document
+#: structured (``{"job_dirs": [...], "output_dir": ...}`` is one exporter's flat options, the shape
+#: the launcher's ``export_results`` takes).
+SHARED_KEYS = ("job_dirs", "compat")
 LAUNCHER_KEYS = (
     "execution",
     "evaluation",
@@ -36,7 +40,10 @@ class ExportSettings:
     destinations: list[str] = field(default_factory=list)
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     exec_db: str | None = None
+    #: The launcher's ``job_dirs`` (results roots to search), lifted out of every destination block.
     job_dirs: list[str] = field(default_factory=list)
+    #: What the user should know about the options given (a launcher flag ignored here, ...).
+    notes: list[str] = field(default_factory=list)
 
 
 def _loader(loader: DocumentLoader | None) -> DocumentLoader:
@@ -129,11 +136,13 @@ def _set_path(target: dict[str, Any], path: list[str], value: Any) -> None:
 
 
 def is_keyed_by_destination(doc: Mapping[str, Any], names: Collection[str]) -> bool:
-    """``{"local": {...}, "mlflow": {...}}``: every top-level key a destination, every value options."""
+    """``{"local": {...}, "mlflow": {...}}``: every top-level key a destination, every value options
+    (beside them, only options of every destination: ``compat``, ``job_dirs``)."""
+    blocks = {k: v for k, v in doc.items() if k not in SHARED_KEYS}
     return (
-        bool(doc)
-        and not any(k in doc for k in EVALPORT_KEYS + LAUNCHER_KEYS)
-        and all(k in names and isinstance(v, Mapping) for k, v in doc.items())
+        bool(blocks)
+        and not any(k in doc for k in EVALPORT_KEYS + LAUNCHER_KEYS if k not in SHARED_KEYS)
+        and all(k in names and isinstance(v, Mapping) for k, v in blocks.items())
     )
 
 
@@ -154,8 +163,10 @@ def build_settings(
     """
     doc = dict(doc or {})
     if is_keyed_by_destination(doc, {*destinations, *known}):
-        doc = {"export": doc, **({} if destinations else {"destinations": list(doc)})}
-    structured = any(k in doc for k in EVALPORT_KEYS + LAUNCHER_KEYS)
+        blocks = {k: v for k, v in doc.items() if k not in SHARED_KEYS}
+        shared = {k: v for k, v in doc.items() if k in SHARED_KEYS}
+        doc = {"export": blocks, **shared, **({} if destinations else {"destinations": list(blocks)})}
+    structured = any(k in doc for k in EVALPORT_KEYS + LAUNCHER_KEYS if k not in SHARED_KEYS)
     is_launcher = any(k in doc for k in LAUNCHER_KEYS)
     if structured and not is_launcher:
         for key in doc:
@@ -169,51 +180,128 @@ def build_settings(
     dests = list(destinations) or list(doc.get("destinations") or []) or list(auto.get("destinations") or [])
     dests = list(dict.fromkeys(dests or ["local"]))
     configs: dict[str, dict[str, Any]] = {}
+    compat = doc.get("compat") if structured else None
     for dest in dests:
         cfg = _merge(_merge({}, (auto.get("configs") or {}).get(dest) or {}), export_block.get(dest) or {})
-        configs[dest] = cfg if structured else _merge(cfg, doc)
-    _apply_flags(configs, flags or {}, accepts)
+        cfg = cfg if structured else _merge(cfg, doc)
+        if compat is not None:
+            cfg.setdefault("compat", compat)
+        configs[dest] = cfg
+    notes: list[str] = []
+    _apply_flags(configs, flags or {}, accepts, notes)
     for text in overrides:
         _apply_override(configs, text)
+    roots = _as_paths(doc.get("job_dirs"), "job_dirs") if structured else []
+    for dest, cfg in configs.items():
+        if "job_dirs" in cfg:
+            roots += _as_paths(cfg.pop("job_dirs"), f"export.{dest}.job_dirs")
     return ExportSettings(
         destinations=dests,
         configs=configs,
         exec_db=doc.get("exec_db"),
-        job_dirs=[str(p) for p in doc.get("job_dirs") or []],
+        job_dirs=list(dict.fromkeys(roots)),
+        notes=notes,
     )
 
 
+def _as_paths(value: Any, where: str) -> list[str]:
+    """``job_dirs`` as the launcher takes it: a list of paths, or one path."""
+    if value is None:
+        return []
+    if isinstance(value, (str, Path)):
+        return [str(value)]
+    if isinstance(value, Sequence) and all(isinstance(v, (str, Path)) for v in value):
+        return [str(v) for v in value]
+    raise ConfigError(f"{where}: expected a list of directories, not {value!r}")
+
+
+def job_dirs_in(doc: Mapping[str, Any], overrides: Sequence[str] = ()) -> list[str]:
+    """Every ``job_dirs`` a document names, before destinations are known (the source is built
+    first): at the top, in any ``export.<dest>`` or ``execution.auto_export.configs.<dest>`` block,
+    in options keyed by destination, and in ``-o [export.<dest>.]job_dirs=...``."""
+    found = _as_paths(doc.get("job_dirs"), "job_dirs")
+    auto = doc.get("execution")
+    auto = auto.get("auto_export") if isinstance(auto, Mapping) else None
+    blocks = [doc.get("export"), auto.get("configs") if isinstance(auto, Mapping) else None, doc]
+    for block in blocks:
+        for dest, options in (block or {}).items() if isinstance(block, Mapping) else ():
+            if isinstance(options, Mapping) and "job_dirs" in options:
+                found += _as_paths(options["job_dirs"], f"export.{dest}.job_dirs")
+    for text in overrides:
+        op, path, value = _parse_hydra(text)
+        if op != "~" and path and path[-1] == "job_dirs":
+            found += _as_paths(value, f"-o {text}")
+    return list(dict.fromkeys(found))
+
+
 def _apply_flags(
-    configs: dict[str, dict[str, Any]], flags: Mapping[str, Any], accepts: Callable[[str, str], bool] | None
+    configs: dict[str, dict[str, Any]],
+    flags: Mapping[str, Any],
+    accepts: Callable[[str, str], bool] | None,
+    notes: list[str],
 ) -> None:
-    """Each flag given goes to the destinations that take it; none taking it is an error."""
+    """Each flag given goes to the destinations that take it; none taking it is an error, except
+    ``--format`` (only ``local`` uses it; like the launcher, a note says it is ignored)."""
     dests = list(configs)
     for key, value in flags.items():
         if value is None:
             continue
         takers = [d for d in dests if accepts is None or accepts(d, key)]
+        if not takers and key == "format":
+            notes.append(f"--format is only used by --dest local; it is ignored for {', '.join(dests)}")
+            continue
         if not takers:
             raise ConfigError(f"--{key.replace('_', '-')} does not apply to {', '.join(dests)}")
         for dest in takers:
             configs[dest][key] = value
 
 
+def _parse_hydra(text: str) -> tuple[str, list[str], Any]:
+    """``[~|+|++]key.path=value`` as the launcher's ``-o`` takes it: the prefix, the path, the value.
+
+    ``+``/``++`` set like a plain override (Hydra's "new key" / "force"); ``~`` deletes the key
+    (its ``=value``, if any, is ignored)."""
+    op = next((p for p in ("++", "+", "~") if text.startswith(p)), "")
+    body = text[len(op) :]
+    if op == "~":
+        key = body.partition("=")[0]
+        if not key.strip():
+            raise ConfigError(f"-o {text!r}: expected ~KEY, e.g. -o ~export.mlflow.tags")
+        return op, [p for p in key.strip().split(".") if p], None
+    path, value = parse_override(body)
+    return op, path, value
+
+
 def _apply_override(configs: dict[str, dict[str, Any]], text: str) -> None:
-    """``-o [export.][<dest>.]key=value``: to that destination, or without one to every destination."""
+    """``-o [~|+|++][export.][<dest>.]key=value``: to that destination, or without one to every
+    destination; ``~`` deletes the key instead."""
     dests = list(configs)
-    path, value = parse_override(text)
+    op, path, value = _parse_hydra(text)
     scoped = path[0] == "export"
     if scoped:
         path = path[1:]
     if len(path) >= 2 and path[0] in dests:
-        _set_path(configs[path[0]], path[1:], value)
+        targets, path = [configs[path[0]]], path[1:]
     elif scoped:
         raise ConfigError(
             f"-o {text!r}: give export.<destination>.<key> with a destination among {', '.join(dests)}"
         )
     else:
-        for dest in dests:
-            _set_path(configs[dest], path, value)
+        targets = [configs[d] for d in dests]
+    for target in targets:
+        if op == "~":
+            _delete_path(target, path)
+        else:
+            _set_path(target, path, value)
+
+
+def _delete_path(target: dict[str, Any], path: list[str]) -> None:
+    for part in path[:-1]:
+        nxt = target.get(part)
+        if not isinstance(nxt, dict):
+            return
+        target = nxt
+    target.pop(path[-1], None)
 
 
 def validate_sink_config(sink_cls: Any, destination: str, raw: Mapping[str, Any]) -> Any:

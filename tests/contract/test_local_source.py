@@ -103,3 +103,100 @@ def test_a_job_dir_given_directly_with_an_unusable_metadata_file_still_reads_wit
     result = read_task_result(job_from_dir(directory), directory)
     assert result.config == {}
     assert any("metadata.yaml ignored: duplicate key 'a'" in n for n in result.notes)
+
+
+# ---- results roots searched like the launcher's job_dirs ------------------------------------------------
+def results_root(home):
+    return home.jobs[0].directory.parent.parent
+
+
+class TestLocalSourceFromSearchRoots(SourceContract):
+    """The launcher's ``job_dirs``: a results root searched for invocations, without the DB."""
+
+    @pytest.fixture
+    def make_source(self, tmp_path):
+        return lambda home: LocalSource(tmp_path / "no-such-db.jsonl", search_roots=[results_root(home)])
+
+    def break_job(self, home, job_id):
+        import shutil
+
+        shutil.rmtree(home.job(job_id).directory / "artifacts")
+
+
+def test_a_searched_invocation_gets_the_ids_the_execution_db_would_have_given(tmp_path):
+    from evalport.testing.factory import write_launcher_home
+
+    home = write_launcher_home(tmp_path / "h", 1, 3)
+    source = LocalSource(tmp_path / "no-db.jsonl", search_roots=[results_root(home)])
+    jobs, errors = source.resolve([home.invocation_ids[0]])
+    assert errors == []
+    assert [(j.job_id, j.task_name) for j in jobs] == [(w.job_id, w.task) for w in home.jobs]
+    assert all(j.config["evaluation"]["tasks"] for j in jobs)
+
+
+def test_old_job_folders_named_by_the_task_alone_are_numbered_by_the_run_config(tmp_path):
+    from evalport.testing.factory import write_launcher_home
+
+    home = write_launcher_home(tmp_path / "h", 1, 3)
+    for written in home.jobs:
+        written.directory.rename(written.directory.with_name(written.task))
+    source = LocalSource(tmp_path / "no-db.jsonl", search_roots=[results_root(home)])
+    jobs, errors = source.resolve([home.jobs[2].job_id])
+    assert errors == []
+    assert [(j.job_id, j.task_name) for j in jobs] == [(home.jobs[2].job_id, home.jobs[2].task)]
+
+
+def test_the_execution_db_is_asked_first_and_the_roots_only_for_what_it_does_not_know(tmp_path):
+    import shutil
+
+    from evalport.testing.factory import write_launcher_home
+
+    home = write_launcher_home(tmp_path / "h", 2, 1)
+    copy_root = tmp_path / "copies"
+    copy_root.mkdir()
+    for written in home.jobs:
+        shutil.copytree(written.directory.parent, copy_root / written.directory.parent.name)
+    lines = home.exec_db.read_text().splitlines()
+    home.exec_db.write_text(lines[0] + "\n")
+    source = LocalSource(home.exec_db, search_roots=[copy_root])
+    jobs, errors = source.resolve(home.invocation_ids)
+    assert errors == []
+    where = {j.job_id: j.location.path for j in jobs}
+    assert where[home.jobs[0].job_id] == str(home.jobs[0].directory)
+    assert where[home.jobs[1].job_id].startswith(str(copy_root))
+
+
+def test_an_id_in_two_folders_under_the_roots_is_a_usage_error_naming_both(tmp_path):
+    import shutil
+
+    from evalport.domain.errors import UsageError
+    from evalport.testing.factory import write_launcher_home
+
+    home = write_launcher_home(tmp_path / "h", 1, 1)
+    inv_dir = home.jobs[0].directory.parent
+    roots = [tmp_path / "a", tmp_path / "b"]
+    for root in roots:
+        shutil.copytree(inv_dir, root / inv_dir.name)
+    source = LocalSource(tmp_path / "no-db.jsonl", search_roots=roots)
+    with pytest.raises(UsageError) as raised:
+        source.resolve([home.invocation_ids[0]])
+    assert str(roots[0] / inv_dir.name) in str(raised.value) and str(roots[1] / inv_dir.name) in str(
+        raised.value
+    )
+
+
+def test_an_id_under_no_root_is_unknown_and_the_error_names_the_roots(tmp_path):
+    from evalport.domain.errors import UnknownIdError
+    from evalport.testing.factory import write_launcher_home
+
+    home = write_launcher_home(tmp_path / "h", 1, 1)
+    source = LocalSource(tmp_path / "no-db.jsonl", search_roots=[results_root(home)])
+    jobs, errors = source.resolve(["ffffffffffffffff"])
+    assert jobs == [] and isinstance(errors[0], UnknownIdError)
+    assert str(results_root(home)) in str(errors[0])
+
+
+def test_a_root_that_does_not_exist_is_named_as_such_in_the_unknown_id_error(tmp_path):
+    source = LocalSource(tmp_path / "no-db.jsonl", search_roots=[tmp_path / "typo"])
+    _, errors = source.resolve(["629f6fbed82c07cd"])
+    assert f"{tmp_path / 'typo'} (no such directory)" in str(errors[0])

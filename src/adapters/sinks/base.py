@@ -26,8 +26,27 @@ class InertOptionWarning(UserWarning):
     """A launcher option evalport accepts but that has no effect here (the message says why)."""
 
 
+#: The launcher's deprecated names for options (its ExportConfig's), with their current name.
+LAUNCHER_RENAMED: Mapping[str, str] = {"log_logs": "copy_logs", "log_artifacts": "copy_artifacts"}
+#: Launcher options evalport spells otherwise; taken under evalport's name where a config has that
+#: option and not the launcher's (a sink may declare the launcher's name itself).
+LAUNCHER_SPELLINGS: Mapping[str, str] = {"exclude_patterns": "exclude"}
+#: Every key of the launcher's ExportConfig, which each of its exporters' configs takes.
+LAUNCHER_EXPORT_KEYS = ("job_dirs", "copy_logs", "copy_artifacts", "only_required", "log_metrics")
+_NO_FILES = "this destination sends no files"
+_JOB_DIRS = (
+    "it says where the jobs are, not where they go; evalport's export reads it from the config "
+    "(or --job-dirs) before the destinations are built"
+)
+
+
 class SinkConfig(BaseModel):
-    """Options every sink accepts. Unknown keys are an error (the settings loader names them)."""
+    """Options every sink accepts. Unknown keys are an error (the settings loader names them).
+
+    Every key of the launcher's ExportConfig validates in every sink config: ``log_logs`` and
+    ``log_artifacts`` under their new names (a RenamedOptionWarning), the others as an
+    InertOptionWarning where this sink has no such option (``copy_logs`` for Sheets, ...).
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -40,13 +59,49 @@ class SinkConfig(BaseModel):
         default="evalport", description="'launcher': write nemo-evaluator-launcher 0.2.6's shapes"
     )
 
+    @classmethod
+    def takes_option(cls, key: str) -> bool:
+        """Whether ``key`` validates here: a field, or a launcher option accepted with a warning."""
+        return key in cls.model_fields or key in cls.inert_options or key in LAUNCHER_EXPORT_KEYS
+
+    @classmethod
+    def _inert(cls) -> dict[str, str]:
+        """Launcher keys this config drops, with why: the sink's own, then the ExportConfig ones it lacks."""
+        out = {k: _NO_FILES for k in LAUNCHER_EXPORT_KEYS if k not in cls.model_fields}
+        out["job_dirs"] = _JOB_DIRS
+        out.update(cls.inert_options)
+        return {k: v for k, v in out.items() if k not in cls.model_fields}
+
     @model_validator(mode="before")
     @classmethod
     def _drop_inert_options(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping) or not any(key in data for key in cls.inert_options):
+        if not isinstance(data, Mapping):
+            return data
+        renamed = [k for k in LAUNCHER_RENAMED if k in data and k not in cls.model_fields]
+        spelled = [
+            k
+            for k, new in LAUNCHER_SPELLINGS.items()
+            if k in data and k not in cls.model_fields and new in cls.model_fields
+        ]
+        inert = cls._inert()
+        if not renamed and not spelled and not any(key in data for key in inert):
             return data
         data = dict(data)
-        for key, why in cls.inert_options.items():
+        for old in spelled:
+            new, value = LAUNCHER_SPELLINGS[old], data.pop(old)
+            if new in data and data[new] != value:
+                raise ValueError(f"{old!r} is the launcher's name of {new!r}; give only {new!r}")
+            data[new] = value
+        for old in renamed:
+            from evalport.adapters.sinks.remote import RenamedOptionWarning
+
+            new, value = LAUNCHER_RENAMED[old], data.pop(old)
+            if value is None:
+                continue
+            # As the launcher does: the new name, when also given, wins.
+            data.setdefault(new, value)
+            warnings.warn(f"option {old!r} is deprecated; use {new!r}", RenamedOptionWarning, stacklevel=2)
+        for key, why in inert.items():
             if key in data:
                 data.pop(key)
                 message = f"option {key!r} has no effect in evalport: {why}"

@@ -1,4 +1,5 @@
-"""The local source: the launcher's execution DB and job directories given directly."""
+"""The local source: the launcher's execution DB, job directories given directly, and results roots
+searched for the invocations the DB does not know (the launcher's ``job_dirs``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,16 @@ from typing import Any
 
 from evalport.adapters.formats.nemo_evaluator import read_stage_exit
 from evalport.adapters.sources.execdb import ExecDbRecords, default_exec_db_path, read_exec_db
+from evalport.adapters.sources.job_search import find_invocation_dirs, jobs_in_invocation_dir
 from evalport.adapters.sources.records import ExecDbRecord
 from evalport.domain.artifacts import ArtifactPolicy
-from evalport.domain.errors import EvalportError, ResultError, UnknownIdError, UsageError
+from evalport.domain.errors import (
+    AmbiguousIdError,
+    EvalportError,
+    ResultError,
+    UnknownIdError,
+    UsageError,
+)
 from evalport.domain.ids import resolve_ids
 from evalport.domain.model import Job, JobState, LocalLocation, RemoteLocation
 from evalport.domain.ports import StagedJob
@@ -152,7 +160,12 @@ def expand_job_dirs(paths: Sequence[Path]) -> list[Path]:
 
 
 class LocalSource:
-    """Jobs from the execution DB (by default the launcher's) plus job directories given directly."""
+    """Jobs from the execution DB (by default the launcher's) plus job directories given directly.
+
+    ``search_roots`` are the launcher's ``job_dirs``: results roots where an id the execution DB
+    does not know is looked for (a folder whose name holds the invocation id), as the launcher
+    does; with no ids given, every job under them is meant, as with ``job_dirs``.
+    """
 
     name = "local"
 
@@ -162,10 +175,12 @@ class LocalSource:
         job_dirs: Sequence[Path | str] = (),
         *,
         use_exec_db: bool = True,
+        search_roots: Sequence[Path | str] = (),
     ) -> None:
         self.exec_db = Path(exec_db).expanduser() if exec_db else default_exec_db_path()
         self.use_exec_db = use_exec_db
         self.job_dirs, self._job_dir_errors = find_job_dirs([Path(p) for p in job_dirs])
+        self.search_roots = [Path(p).expanduser() for p in search_roots]
         self._asked_for_job_dirs = bool(job_dirs)
         # Printed by `ls` (which resolves nothing); an export reports them as errors instead.
         self._warnings: list[str] = [str(e) for e in self._job_dir_errors]
@@ -191,23 +206,70 @@ class LocalSource:
         return self._jobs
 
     def list_jobs(self) -> list[Job]:
-        return list(self._load().values())
+        """Every job known: the execution DB's, the job directories', and those under the roots."""
+        jobs = self._load()
+        if self.search_roots:
+            jobs = dict(jobs)
+            self._everything_under_roots(jobs, [])
+        return list(jobs.values())
 
     def resolve(self, ids: Sequence[str]) -> tuple[list[Job], list[EvalportError]]:
         jobs = self._load()
         dir_errors: list[EvalportError] = []
-        if not ids and self._asked_for_job_dirs:
+        if not ids and (self._asked_for_job_dirs or self.search_roots):
             ids = [job_from_dir(d).job_id for d in self.job_dirs]
-            dir_errors = list(self._job_dir_errors)
+            ids += self._everything_under_roots(jobs, dir_errors)
+            dir_errors += list(self._job_dir_errors)
             reported = {str(e) for e in dir_errors}
             self._warnings[:] = [w for w in self._warnings if w not in reported]
         invocations = {j.invocation_id for j in jobs.values()}
         job_ids, errors = resolve_ids(ids, invocations, jobs)
+        unknown = [e.ident for e in errors if isinstance(e, UnknownIdError)]
+        if self.search_roots and unknown:
+            job_ids, errors = self._resolve_from_roots(ids, unknown, jobs)
         found: list[EvalportError] = [*dir_errors, *errors]
         if not jobs:
             hint = f"the execution DB {self.exec_db} holds no jobs; pass --exec-db or --job-dir"
+            if self.search_roots:
+                hint = f"neither the execution DB {self.exec_db} nor --job-dirs {self._roots_text()} hold it"
             found = [UnknownIdError(e.ident, hint) if isinstance(e, UnknownIdError) else e for e in found]
         return [jobs[j] for j in job_ids], found
+
+    def _roots_text(self) -> str:
+        """The roots, each one that is no directory said so (a typo there is the likely cause)."""
+        return ", ".join(str(r) if r.is_dir() else f"{r} (no such directory)" for r in self.search_roots)
+
+    def _resolve_from_roots(
+        self, ids: Sequence[str], unknown: Sequence[str], jobs: dict[str, Job]
+    ) -> tuple[list[str], list[UnknownIdError | AmbiguousIdError]]:
+        """``ids`` again, the ``unknown`` ones looked for under the roots first (as the launcher
+        does, only once the execution DB has not named them); their jobs join ``jobs``."""
+        for ident in unknown:
+            for folder in find_invocation_dirs(self.search_roots, ident):
+                for job in jobs_in_invocation_dir(folder):
+                    jobs.setdefault(job.job_id, job)
+        invocations = {j.invocation_id for j in jobs.values()}
+        job_ids, errors = resolve_ids(ids, invocations, jobs)
+        hint = f"not in the execution DB, nor under --job-dirs {self._roots_text()}"
+        return job_ids, [
+            UnknownIdError(e.ident, hint) if isinstance(e, UnknownIdError) else e for e in errors
+        ]
+
+    def _everything_under_roots(self, jobs: dict[str, Job], errors: list[EvalportError]) -> list[str]:
+        """With no ids: every invocation folder under the roots (a root that is itself a job or
+        invocation folder counts as one), its jobs joining ``jobs``."""
+        ids: list[str] = []
+        found, problems = find_job_dirs(self.search_roots)
+        errors.extend(UsageError(str(p).replace("--job-dir ", "--job-dirs ", 1)) for p in problems)
+        by_folder: dict[Path, dict[str, Job]] = {}
+        for job_dir in found:
+            folder = job_dir.parent
+            if folder not in by_folder:
+                by_folder[folder] = {j.location.path: j for j in jobs_in_invocation_dir(folder)}
+            job = by_folder[folder].get(str(job_dir)) or job_from_dir(job_dir)
+            jobs.setdefault(job.job_id, job)
+            ids.append(job.job_id)
+        return ids
 
     def job_states(self, jobs: Sequence[Job]) -> dict[str, JobState]:
         out = {}

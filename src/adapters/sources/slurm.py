@@ -180,12 +180,13 @@ class SlurmSource(LocalSource):
         job_dirs: Sequence[Path | str] = (),
         *,
         use_exec_db: bool = True,
+        search_roots: Sequence[Path | str] = (),
         ssh_options: Sequence[str] | None = None,
         ssh_config: str | None = None,
         connect_timeout: int | None = None,
         transport: SshTransport | None = None,
     ) -> None:
-        super().__init__(exec_db, job_dirs, use_exec_db=use_exec_db)
+        super().__init__(exec_db, job_dirs, use_exec_db=use_exec_db, search_roots=search_roots)
         if transport is None:
             options = (
                 list(ssh_options)
