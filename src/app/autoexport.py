@@ -67,6 +67,7 @@ def auto_export(
     overrides: Sequence[str] = (),
     exit_code: int | None = None,
     ledger: Any = True,
+    flags: Mapping[str, Any] | None = None,
 ) -> AutoExportResult:
     """Exports one job directory to the destinations its run config names (or ``destinations``)."""
     from evalport.app.container import build_container
@@ -91,6 +92,7 @@ def auto_export(
         destinations=destinations,
         config=config,
         overrides=overrides,
+        flags={k: v for k, v in (flags or {}).items() if v is not None},
         states={job.job_id: state},
     )
     service = container.service()

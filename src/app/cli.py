@@ -211,7 +211,6 @@ def export(
     )
     service = _service(exec_db, job_dir, request)
     plan = service.plan(request)
-    print_notes(plan)
     if not ids and not job_dir and not request.search_roots:
         raise _Usage("give at least one invocation or job id (or --job-dir); `evalport ls` lists them")
     report = _run(service, plan, progress=not json_output)

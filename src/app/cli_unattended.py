@@ -14,6 +14,7 @@ from cyclopts import Parameter
 from evalport.app.cli import (
     DEBUG_ENV,
     EXIT_OK,
+    CompatOption,
     Config,
     Dests,
     ExecDb,
@@ -54,6 +55,7 @@ def auto_export_command(
     evalport_command: Annotated[
         str | None, Parameter(help="--submit: the command that runs evalport on the CPU node")
     ] = None,
+    compat: CompatOption = None,
 ) -> int:
     """Export one job to the destinations in its run config (the last step of a job script).
 
@@ -79,7 +81,8 @@ def auto_export_command(
             "sbatch_args": sbatch_arg,
             "evalport_command": evalport_command,
         }
-        return _submit_command(job_dir, run_config, dest or [], override or [], after, flags, json_output)
+        overrides = [*(override or []), *([f"compat={compat}"] if compat else [])]
+        return _submit_command(job_dir, run_config, dest or [], overrides, after, flags, json_output)
     try:
         result = auto_export(
             job_dir,
@@ -87,6 +90,7 @@ def auto_export_command(
             destinations=dest or [],
             overrides=override or [],
             exit_code=exit_code,
+            flags={"compat": compat},
         )
     except UsageError:
         raise
@@ -105,6 +109,10 @@ def auto_export_command(
     elif result.report is None:
         print(result.message)
     else:
+        from evalport.app.cli_output import warning
+
+        for note in result.report.notes:
+            warning(note)
         for o in result.report.outcomes:
             line = f"{o.job_id} -> {o.destination}: {o.status.value}" + (f" ({o.reason})" if o.reason else "")
             if o.status.value == "failed":
@@ -180,6 +188,7 @@ def watch(
     once: Annotated[bool, Parameter(help="one poll, then exit")] = False,
     exec_db: ExecDb = None,
     job_dir: JobDirs = None,
+    compat: CompatOption = None,
 ) -> int:
     """Export each newly finished job once per destination, polling until interrupted."""
     import signal
@@ -194,11 +203,13 @@ def watch(
         destinations=dest or [],
         config=config,
         overrides=override or [],
-        flags={"output_dir": output_dir},
+        flags={"output_dir": output_dir, "compat": compat},
         include_failed=include_failed,
     )
     plan = _container(exec_db, job_dir, request).service().plan(request)
     require_explicit_stores(plan, "watch")
+    for note in plan.notes:
+        warning(note)
 
     def make_service() -> Any:
         return _container(exec_db, job_dir, request).service()

@@ -209,6 +209,7 @@ class ExportService:
             raise UsageError("no destination given; pass --dest (local, mlflow, wandb, gsheets, ...)")
         observer = observer or NullObserver()
         report = ExportReport()
+        report.notes.extend(plan.notes)
         jobs, errors = self.resolve_or_raise(plan.ids)
         report.problems.extend(str(e) for e in errors)
         observer.started(len(jobs), len(sinks), [s.destination for s in sinks])

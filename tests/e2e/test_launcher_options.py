@@ -442,7 +442,6 @@ def test_a_launcher_config_with_every_key_of_every_exporter_validates_with_warni
         dest: {key: _value_for(key, annotation, tmp_path, root) for key, annotation in keys.items()}
         for dest, keys in fields.items()
     }
-    pending = _not_yet_taken(blocks)
     config = tmp_path / "launcher.yaml"
     config.write_text(json.dumps({"export": blocks}))
     for dest in blocks:
@@ -451,26 +450,6 @@ def test_a_launcher_config_with_every_key_of_every_exporter_validates_with_warni
         assert [s.destination for s in plan.sinks] == [dest]
         assert all("has no effect" in note or "deprecated" in note for note in plan.notes), plan.notes
         assert request.search_roots == [str(root)]
-    if pending:
-        pytest.xfail(f"keys another part of issue 14 adds, not there yet: {pending}")
-
-
-#: Launcher keys another part of issue 14 makes real options (not inert ones), by destination.
-_ADDED_ELSEWHERE = {"wandb": ("run_id",)}
-
-
-def _not_yet_taken(blocks: dict[str, dict]) -> list[str]:
-    """Takes out of ``blocks`` the keys of :data:`_ADDED_ELSEWHERE` their sink does not have yet."""
-    from evalport.app.registry import sink_registry
-
-    pending = []
-    for dest, keys in _ADDED_ELSEWHERE.items():
-        config_cls = sink_registry().get(dest).Config
-        for key in keys:
-            if key in blocks.get(dest, {}) and not config_cls.takes_option(key):
-                del blocks[dest][key]
-                pending.append(f"{dest}.{key}")
-    return pending
 
 
 def test_job_dirs_finds_the_jobs_the_launcher_finds_with_the_same_ids(reference_launcher, run, tmp_path):
