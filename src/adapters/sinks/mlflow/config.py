@@ -77,7 +77,7 @@ class MlflowSinkConfig(TrackerSinkConfig, RemoteOptions):
 
 def _merged(exclude: Any, patterns: Any) -> Any:
     """``exclude`` then ``exclude_patterns``, each a list or one pattern, without repeats."""
-    lists = []
+    lists: list[str] = []
     for name, value in (("exclude", exclude), ("exclude_patterns", patterns)):
         if isinstance(value, str):
             value = [value]
