@@ -119,13 +119,15 @@ class MlflowContract(SinkContract):
         assert names[renamed] == "x_pass@1"
 
     def test_a_run_the_launcher_made_for_the_job_is_adopted_not_duplicated(
-        self, make_sink, tracking_uri, experiment_name, results
+        self, make_sink, tracking_uri, experiment_name, results, tmp_path
     ):
         from mlflow import MlflowClient
 
         result, directory = results[0]
         client = MlflowClient(tracking_uri)
-        experiment_id = client.create_experiment(experiment_name)
+        experiment_id = client.create_experiment(
+            experiment_name, artifact_location=(tmp_path / "launcher-artifacts").as_uri()
+        )
         launcher_tags = {
             "job_id": result.job_id,
             "invocation_id": result.invocation_id,
