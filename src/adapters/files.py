@@ -8,7 +8,10 @@ import functools
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+from evalport.domain.artifacts import is_excluded_by_default
 
 
 @functools.cache
@@ -122,12 +125,18 @@ def _read_at_most(fh, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def list_files(root: Path, passed_over: list[str] | None = None) -> list[str]:
+def list_files(
+    root: Path,
+    passed_over: list[str] | None = None,
+    never_sent: Callable[[str], bool] = is_excluded_by_default,
+) -> list[str]:
     """Relative POSIX paths of the regular files below ``root`` (no links followed), sorted.
 
     A ``root`` that is itself a symbolic link lists nothing: it may lead out of the job directory.
     Entries that are neither files nor folders (links, FIFOs, sockets, devices) are never listed;
     ``passed_over`` (when given) receives ``"<relative path> (<what it is>)"`` for each of them.
+    Entries whose name ``never_sent`` accepts (by default the files no sink ever sends: caches,
+    databases, ``preprocessed_datasets``, ...) are left out, and such folders are not walked.
     """
     out: list[str] = []
     try:
@@ -143,6 +152,8 @@ def list_files(root: Path, passed_over: list[str] | None = None) -> list[str]:
         except OSError:  # an unreadable subfolder: its files cannot be sent anyway
             continue
         for entry in entries:
+            if never_sent(entry.name):
+                continue
             rel = f"{prefix}{entry.name}"
             if entry.is_dir(follow_symlinks=False):
                 stack.append((Path(entry.path), rel + "/"))

@@ -118,6 +118,72 @@ class MlflowContract(SinkContract):
         renamed = next(k for k in stored if k != "x_pass_at_1")
         assert names[renamed] == "x_pass@1"
 
+    def test_a_run_the_launcher_made_for_the_job_is_adopted_not_duplicated(
+        self, make_sink, tracking_uri, experiment_name, results, tmp_path
+    ):
+        from mlflow import MlflowClient
+
+        result, directory = results[0]
+        client = MlflowClient(tracking_uri)
+        experiment_id = client.create_experiment(
+            experiment_name, artifact_location=(tmp_path / "launcher-artifacts").as_uri()
+        )
+        launcher_tags = {
+            "job_id": result.job_id,
+            "invocation_id": result.invocation_id,
+            "task_name": result.task,
+        }
+        made = client.create_run(experiment_id, tags=launcher_tags)
+        run_id = made.info.run_id
+        client.log_param(run_id, "invocation_id", result.invocation_id)
+        client.log_param(run_id, "timestamp", "an older value")
+        client.set_terminated(run_id)
+
+        sink = make_sink()
+        (outcome,) = sink.export([prepare_item(result, directory, sink)])
+
+        assert outcome.status is Status.UPDATED and run_id in outcome.location
+        assert f"adopted run {run_id}" in outcome.reason
+        assert "timestamp" in outcome.reason, "a launcher param with another value is named, not re-logged"
+        (run,) = client.search_runs([experiment_id])
+        assert run.info.run_id == run_id and run.data.params["timestamp"] == "an older value"
+        assert run.data.tags[RUN_KEY_TAG] == RunIdentity.for_result(result, sink.config.log_mode).key
+        assert set(run.data.metrics) >= {mlflow_metric_key(n) for n in result.flat_metrics()}
+        (again,) = sink.export([prepare_item(result, directory, sink)])
+        assert again.status is Status.UNCHANGED and "adopted" not in again.reason
+
+    def test_the_launchers_bulky_files_and_exclude_patterns_are_never_uploaded(
+        self, make_sink, tracking_uri, results
+    ):
+        from mlflow import MlflowClient
+
+        result, directory = results[0]
+        artifacts = Path(directory) / "artifacts"
+        (artifacts / "preprocessed_datasets").mkdir()
+        (artifacts / "preprocessed_datasets" / "part.jsonl").write_text("{}\n")
+        (artifacts / "debug.json").write_text("{}")
+        (artifacts / "Traces.JSONL").write_text("{}\n")
+        (artifacts / "kept.txt").write_text("kept")
+        result = replace(
+            result,
+            artifacts=(
+                *result.artifacts,
+                "preprocessed_datasets/part.jsonl",
+                "debug.json",
+                "Traces.JSONL",
+                "kept.txt",
+            ),
+        )
+        sink = make_sink(only_required=False, exclude_patterns=["*.jsonl"])
+        (outcome,) = sink.export([prepare_item(result, directory, sink)])
+        assert outcome.status is Status.EXPORTED, outcome
+        run = self.only(read_runs(tracking_uri, sink, result))
+        assert "artifacts/kept.txt" in run.files
+        assert not any(
+            part in f for f in run.files for part in ("preprocessed_datasets", "debug.json", "Traces.JSONL")
+        ), run.files
+        assert MlflowClient(tracking_uri).get_run(run.extra["run_id"]).info.status == "FINISHED"
+
     def test_a_changed_param_is_reported_not_crashed_on(self, make_sink, read_back, results):
         result, directory = results[0]
         sink = make_sink(extra_metadata={"suite": "v1"})

@@ -1,8 +1,9 @@
 """The MLflow sink as a package: options, names, locks, the run planner, the calls, the sink.
 
 ``config`` (options), ``names`` (keys MLflow accepts), ``locks`` (several processes at once),
-``contents`` (what a job puts into its run), ``plan`` (what differs: pure), ``errors`` (transient
-or permanent), ``client`` (the store and its client), ``runs`` (the calls), ``sink`` (MlflowSink).
+``contents`` (what a job puts into its run), ``layout`` (where its files go: evalport's or the
+launcher's), ``plan`` (which run, what differs: pure), ``errors`` (transient or permanent),
+``client`` (the store and its client), ``runs`` (the calls), ``sink`` (MlflowSink).
 mlflow itself is imported only when a sink talks to a store.
 """
 

@@ -6,13 +6,16 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from evalport.adapters.sinks.base import TrackerSinkConfig
 from evalport.adapters.sinks.remote import RemoteOptions
 
 #: The placeholders a ``run_name`` template may use.
 RUN_NAME_FIELDS = ("invocation_id", "model_id", "harness", "task", "job_id")
+DEFAULT_EXPERIMENT = "evalport"
+#: nemo-evaluator-launcher's default experiment, used with ``compat: launcher``.
+LAUNCHER_EXPERIMENT = "nemo-evaluator-launcher"
 
 
 class MlflowSinkConfig(TrackerSinkConfig, RemoteOptions):
@@ -20,7 +23,11 @@ class MlflowSinkConfig(TrackerSinkConfig, RemoteOptions):
         default=None,
         description="MLflow tracking URI; else $MLFLOW_TRACKING_URI; else sqlite:///mlflow.db here",
     )
-    experiment_name: str = Field(default="evalport", min_length=1)
+    experiment_name: str = Field(
+        default=DEFAULT_EXPERIMENT,
+        min_length=1,
+        description=f"default {DEFAULT_EXPERIMENT!r}; {LAUNCHER_EXPERIMENT!r} with compat: launcher",
+    )
     run_name: str | None = Field(
         default=None, description="run name; may use {invocation_id} {model_id} {harness} {task} {job_id}"
     )
@@ -30,6 +37,22 @@ class MlflowSinkConfig(TrackerSinkConfig, RemoteOptions):
     log_config_params: bool = Field(default=False, description="log the run config, flattened, as params")
     log_config_params_max_depth: int = Field(default=10, ge=1, le=50)
     skip_existing: bool = Field(default=False, description="leave jobs already in MLflow untouched")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _launcher_spellings(cls, data: Any) -> Any:
+        """``exclude_patterns`` (the launcher's key) is ``exclude``; both given: merged. With
+        ``compat: launcher`` and no experiment named, the launcher's default experiment."""
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        if "exclude_patterns" in data:
+            patterns = data.pop("exclude_patterns")
+            if patterns is not None:
+                data["exclude"] = _merged(data.get("exclude") or [], patterns)
+        if data.get("compat") == "launcher" and data.get("experiment_name") is None:
+            data["experiment_name"] = LAUNCHER_EXPERIMENT
+        return data
 
     @field_validator("tags", mode="before")
     @classmethod
@@ -50,3 +73,15 @@ class MlflowSinkConfig(TrackerSinkConfig, RemoteOptions):
                     f"use {', '.join('{' + f + '}' for f in RUN_NAME_FIELDS)}"
                 ) from None
         return value
+
+
+def _merged(exclude: Any, patterns: Any) -> Any:
+    """``exclude`` then ``exclude_patterns``, each a list or one pattern, without repeats."""
+    lists: list[str] = []
+    for name, value in (("exclude", exclude), ("exclude_patterns", patterns)):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{name} must be a list of file name patterns, got {value!r}")
+        lists.extend(value)
+    return list(dict.fromkeys(lists))

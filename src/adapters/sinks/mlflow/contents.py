@@ -10,6 +10,8 @@ from evalport.adapters.sinks.mlflow.names import (
     assign_keys,
     clip,
     flatten_params,
+    launcher_metric_key,
+    mlflow_metric_key,
     mlflow_param_key,
     stored_run_key,
 )
@@ -72,6 +74,9 @@ def job_tags(config: MlflowSinkConfig, result: TaskResult, run_key: str) -> dict
                 "job_id": result.job_id,
                 "harness": result.harness,
                 "task": result.task,
+                # the launcher's names for the task (its readers and its exporter look for them)
+                "task_name": result.task,
+                "benchmark": result.task,
                 "state": result.state.value,
             }
         )
@@ -85,9 +90,17 @@ def job_tags(config: MlflowSinkConfig, result: TaskResult, run_key: str) -> dict
 
 
 def job_params(config: MlflowSinkConfig, result: TaskResult) -> dict[str, str]:
-    params: dict[str, str] = {"model_id": result.model_id}
+    """The run's params: evalport's and the launcher's (``invocation_id``, ``executor``,
+    ``timestamp``, written as the launcher writes them, so an adopted run's params agree)."""
+    params: dict[str, str] = {
+        "model_id": result.model_id,
+        "invocation_id": result.invocation_id,
+        "executor": result.executor,
+    }
     if not is_multi_task(config):
         params.update({"harness": result.harness, "task": result.task})
+        if result.timestamp is not None:
+            params["timestamp"] = str(result.timestamp)
     depth = config.log_config_params_max_depth
     params.update(flatten_params(redact(config.extra_metadata), depth))
     if config.log_config_params and result.config:
@@ -95,10 +108,12 @@ def job_params(config: MlflowSinkConfig, result: TaskResult) -> dict[str, str]:
     return {mlflow_param_key(k): v for k, v in params.items()}
 
 
-def job_metrics(result: TaskResult) -> tuple[dict[str, float], dict[str, str]]:
-    """(stored key -> value, stored key -> original name for the names that had to change)."""
+def job_metrics(result: TaskResult, compat: str = "evalport") -> tuple[dict[str, float], dict[str, str]]:
+    """(stored key -> value, stored key -> original name for the names that had to change).
+
+    ``compat="launcher"``: keys as the launcher makes them (``launcher_metric_key``)."""
     flat = result.flat_metrics()
-    keys = assign_keys(flat)
+    keys = assign_keys(flat, launcher_metric_key if compat == "launcher" else mlflow_metric_key)
     return {keys[n]: v for n, v in flat.items()}, {k: n for n, k in keys.items() if k != n}
 
 

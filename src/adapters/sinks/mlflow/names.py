@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 MAX_KEY_LENGTH = 250
@@ -42,21 +42,38 @@ def mlflow_metric_key(name: str) -> str:
 
 mlflow_param_key = mlflow_metric_key
 
+_UNDERSCORES = re.compile(r"_+")
+
+
+def launcher_metric_key(name: str) -> str:
+    """The key nemo-evaluator-launcher 0.2.6 logs a metric ``name`` under (``compat: launcher``).
+
+    ``pass@`` -> ``pass_at_``, characters MLflow refuses -> ``_``, runs of ``_`` -> one ``_``,
+    outer spaces dropped, at most 250 characters, ``key`` when nothing is left. A path segment
+    MLflow would refuse (``a//b``, ``..``) becomes ``_`` (the launcher's export of it fails).
+    """
+    key = _UNDERSCORES.sub("_", _DISALLOWED.sub("_", name.replace("pass@", "pass_at_"))).strip()
+    key = key[:MAX_KEY_LENGTH] or "key"
+    if any(seg in ("", ".", "..") for seg in key.split("/")):
+        key = "/".join("_" if seg in ("", ".", "..") else seg for seg in key.split("/"))
+    return key
+
 
 def _with_suffix(key: str, name: str, salt: int) -> str:
     tail = f"_{_digest(name if not salt else f'{name}#{salt}')}"
     return key[: MAX_KEY_LENGTH - len(tail)] + tail
 
 
-def assign_keys(names: Iterable[str]) -> dict[str, str]:
-    """Original name -> stored key for names logged together, never two names on one key.
+def assign_keys(names: Iterable[str], key_of: Callable[[str], str] = mlflow_metric_key) -> dict[str, str]:
+    """Original name -> stored key (``key_of(name)``) for names logged together, never two names on
+    one key.
 
     A name that needed changing and lands on a key another name of the set also
     maps to gets a short hash of its original name appended; names that were already valid keep
     their key. Deterministic: the same set of names always gives the same keys.
     """
     names = list(dict.fromkeys(names))
-    keys = {n: mlflow_metric_key(n) for n in names}
+    keys = {n: key_of(n) for n in names}
     used = Counter(keys.values())
     for name in sorted(names):
         key = keys[name]

@@ -6,12 +6,16 @@ differs, params not logged yet (MLflow never changes a logged param: those that 
 ``kept`` and reported), tags that differ, whether the files go up again (their digest differs,
 or the run never finished, so an upload cut short is redone) and whether the run is to be
 finished. Applying a delta (:meth:`RunState.applied`) and planning again gives an empty delta.
+
+:func:`choose_run` picks the run a job goes into among those a search found: evalport's own (by
+its run-key tag), else one nemo-evaluator-launcher made for the job (by its ``job_id`` tag), which
+is adopted rather than duplicated.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -158,3 +162,64 @@ def outcome_status(known: bool, delta: RunDelta) -> Status:
     if not known:
         return Status.EXPORTED
     return Status.UPDATED if delta.writes else Status.UNCHANGED
+
+
+# ---- which existing run a job goes into -----------------------------------------------------------
+#: The tag nemo-evaluator-launcher 0.2.6 finds a job's run by (``tags.job_id = '<job id>'``).
+LAUNCHER_JOB_TAG = "job_id"
+
+
+@dataclass(frozen=True)
+class FoundRun:
+    """A run a search returned, as far as choosing one needs: its id, start time and tags."""
+
+    run_id: str
+    start_time: int
+    tags: Mapping[str, str]
+
+    @classmethod
+    def of(cls, run: Any) -> FoundRun:
+        """The ``mlflow.entities.Run`` ``run`` as a candidate."""
+        return cls(run.info.run_id, int(run.info.start_time or 0), dict(run.data.tags))
+
+
+@dataclass(frozen=True)
+class RunChoice:
+    """The run a job goes into. ``adopted``: a run evalport did not make (the launcher's), found by
+    its ``job_id`` tag; ``reason``: what the outcome says about the choice ("" when nothing to say)."""
+
+    run_id: str
+    adopted: bool = False
+    reason: str = ""
+
+
+def choose_run(
+    candidates: Sequence[FoundRun], *, key_tag: str, stored_key: str, job_id: str | None
+) -> RunChoice | None:
+    """The run for a job among ``candidates`` (None: a new run is made).
+
+    First a run carrying evalport's run key (``key_tag`` = ``stored_key``). Else, when ``job_id`` is
+    given (per_task), a run without a run key whose ``job_id`` tag is the job's: one the launcher
+    made, adopted (updated in place, and given the run key, so the next export finds it by key).
+    When several match, the oldest (then the smallest run id) is chosen and the reason says so.
+    """
+    by_key = [c for c in candidates if c.tags.get(key_tag) == stored_key]
+    adopted = False
+    if not by_key and job_id is not None:
+        by_key = [c for c in candidates if key_tag not in c.tags and c.tags.get(LAUNCHER_JOB_TAG) == job_id]
+        adopted = True
+    if not by_key:
+        return None
+    ordered = sorted(by_key, key=lambda c: (c.start_time, c.run_id))
+    chosen = ordered[0]
+    what = f"tag {LAUNCHER_JOB_TAG}={job_id}" if adopted else "this job's run key"
+    reasons = []
+    if adopted:
+        reasons.append(f"adopted run {chosen.run_id}, found by {what} (not made by evalport)")
+    if len(ordered) > 1:
+        others = ", ".join(c.run_id for c in ordered[1:4]) + (", ..." if len(ordered) > 4 else "")
+        reasons.append(
+            f"{len(ordered)} MLflow runs carry {what}; the oldest, {chosen.run_id}, was used "
+            f"and the others ({others}) left as they are"
+        )
+    return RunChoice(chosen.run_id, adopted, "; ".join(reasons))

@@ -1,6 +1,7 @@
 """The MLflow calls an export makes, each through the export's :class:`Destination` (retries).
 
-:class:`RunWriter` finds runs by their run-key tag, creates a run under the run key's lock, and
+:class:`RunWriter` finds runs by their run-key tag (and the launcher's by its ``job_id`` tag),
+creates a run under the run key's lock, and
 writes a :class:`~evalport.adapters.sinks.mlflow.plan.RunDelta`: one directory upload, as few
 ``log_batch`` calls as MLflow's limits allow, one ``set_terminated``.
 """
@@ -9,15 +10,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from evalport.adapters.sinks.mlflow.client import TrackingStore
 from evalport.adapters.sinks.mlflow.contents import RUN_KEY_TAG
 from evalport.adapters.sinks.mlflow.errors import ExperimentDeleted
+from evalport.adapters.sinks.mlflow.layout import Upload
 from evalport.adapters.sinks.mlflow.locks import held, run_lock_path
 from evalport.adapters.sinks.mlflow.names import (
     mlflow_metric_key,
@@ -25,7 +26,7 @@ from evalport.adapters.sinks.mlflow.names import (
     tag_equals_filter,
     tag_prefix_filter,
 )
-from evalport.adapters.sinks.mlflow.plan import RunDelta, RunState, WantedRun
+from evalport.adapters.sinks.mlflow.plan import LAUNCHER_JOB_TAG, RunDelta, RunState, WantedRun
 from evalport.adapters.sinks.remote import CallFailed, Destination
 
 # MLflow's per-call limits for log_batch.
@@ -76,21 +77,30 @@ class RunWriter:
         return self.dest.call(f"create experiment {name!r}", create)
 
     # ---- finding and creating runs --------------------------------------------------------------
-    def find_runs(self, experiment_id: str, keys: list[str]) -> dict[str, Any]:
-        """The oldest active run carrying each key (one search for an invocation's keys).
+    def find_runs(self, experiment_id: str, keys: list[str]) -> list[Any]:
+        """The active runs carrying any of ``keys`` as their run key, oldest first (one search).
 
         Runs carry ``stored_run_key(key)``: the key itself, or its hash when it is too long for a tag.
         """
-        wanted = {stored_run_key(k): k for k in keys}
-        stored = list(wanted)
-        if len(stored) == 1:
-            flt: str | None = tag_equals_filter(RUN_KEY_TAG, stored[0])[0]
+        return self._find_by_tag(experiment_id, RUN_KEY_TAG, [stored_run_key(k) for k in keys])
+
+    def find_launcher_runs(self, experiment_id: str, job_ids: list[str]) -> list[Any]:
+        """The active runs whose ``job_id`` tag (the launcher's) is one of ``job_ids`` (one search)."""
+        return self._find_by_tag(experiment_id, LAUNCHER_JOB_TAG, job_ids) if job_ids else []
+
+    def _find_by_tag(self, experiment_id: str, tag: str, values: list[str]) -> list[Any]:
+        """The active runs whose ``tag`` is one of ``values``, oldest first: one search by the exact
+        value or by the values' common prefix (then compared exactly), else one search per value."""
+        wanted = set(values)
+        if len(wanted) == 1:
+            flt: str | None = tag_equals_filter(tag, values[0])[0]
         else:
-            prefix = os.path.commonprefix(stored)  # noqa: RUF071 - a string prefix for LIKE is meant
-            flt = tag_prefix_filter(RUN_KEY_TAG, prefix) if prefix else None
+            prefix = os.path.commonprefix(sorted(wanted))  # noqa: RUF071 - a string prefix for LIKE is meant
+            flt = tag_prefix_filter(tag, prefix) if prefix else None
             if flt is None:
-                return {k: v for one in keys for k, v in self.find_runs(experiment_id, [one]).items()}
-        found: dict[str, Any] = {}
+                found = [r for one in sorted(wanted) for r in self._find_by_tag(experiment_id, tag, [one])]
+                return sorted(found, key=lambda r: (r.info.start_time or 0, r.info.run_id))
+        out: list[Any] = []
         token = None
         while True:
             page = self.dest.call(
@@ -104,13 +114,11 @@ class RunWriter:
                     page_token=token,
                 ),
             )
-            for run in page:  # LIKE (and a superset filter) may match more than asked: compare exactly
-                key = wanted.get(run.data.tags.get(RUN_KEY_TAG, ""))
-                if key is not None and key not in found:
-                    found[key] = run
+            # LIKE (and a superset filter) may match more than asked: compare exactly
+            out.extend(run for run in page if run.data.tags.get(tag) in wanted)
             token = page.token
             if not token:
-                return found
+                return out
 
     def find_or_create(self, experiment_id: str, key: str, wanted: WantedRun) -> tuple[RunState, bool]:
         """(the run for ``key``, created now): looked up again and created under the run key's lock.
@@ -119,9 +127,9 @@ class RunWriter:
         the lock makes "search, then create" one step for every evalport process on this machine.
         """
         with held(run_lock_path(self.store.uri, self.experiment, key, self.store.sqlite_path)):
-            run = self.find_runs(experiment_id, [key]).get(key)
-            if run is not None:
-                return RunState.of(run), False
+            runs = self.find_runs(experiment_id, [key])
+            if runs:
+                return RunState.of(runs[0]), False
             return self._create_run(experiment_id, wanted.creation_tags(MAX_TAGS)), True
 
     def _create_run(self, experiment_id: str, tags: dict[str, str]) -> RunState:
@@ -136,11 +144,11 @@ class RunWriter:
         return RunState(run.info.run_id, run.info.artifact_uri, False, {}, {}, dict(run.data.tags))
 
     # ---- writing a delta ----------------------------------------------------------------------
-    def write(self, state: RunState, delta: RunDelta, files: Path | None, prefix: str | None) -> RunDelta:
+    def write(self, state: RunState, delta: RunDelta, files: Sequence[Upload]) -> RunDelta:
         """Uploads, logs and finishes as ``delta`` says; returns the delta as written."""
         if delta.upload:
-            assert files is not None
-            self._upload(state, files, prefix)
+            assert files
+            self._upload(state, files)
         if delta.logs:
             sent = self._log_batch_once_more(state.run_id, delta)
             delta = replace(delta, params={k: delta.params[k] for k in sent})
@@ -149,17 +157,24 @@ class RunWriter:
             self.dest.call("finish the run", lambda: self.client.set_terminated(run_id, "FINISHED"))
         return delta
 
-    def _upload(self, state: RunState, directory: Path, prefix: str | None) -> None:
-        """One directory upload per job."""
+    def _upload(self, state: RunState, files: Sequence[Upload]) -> None:
+        """One upload per staged folder (one per job in evalport's layout), or file."""
         if self.store.uri.startswith("databricks"):
-            self.dest.call(
-                "upload artifacts", lambda: self.client.log_artifacts(state.run_id, str(directory), prefix)
-            )
-            return
-        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+            client, run_id = self.client, state.run_id
 
-        repo = get_artifact_repository(state.artifact_uri, tracking_uri=self.store.uri)
-        self.dest.call("upload artifacts", lambda: repo.log_artifacts(str(directory), prefix))
+            def put(path: str, where: str | None) -> None:
+                client.log_artifacts(run_id, path, where)
+
+            def put_file(path: str, where: str | None) -> None:
+                client.log_artifact(run_id, path, where)
+        else:
+            from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+            repo = get_artifact_repository(state.artifact_uri, tracking_uri=self.store.uri)
+            put, put_file = repo.log_artifacts, repo.log_artifact
+        for path, where in files:
+            send = put if path.is_dir() else put_file
+            self.dest.call("upload artifacts", partial(send, str(path), where))
 
     def _log_batch_once_more(self, run_id: str, delta: RunDelta) -> list[str]:
         """log_batch; when MLflow refuses it, once more without the params the run holds by now.

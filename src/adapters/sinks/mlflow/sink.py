@@ -13,6 +13,7 @@ import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,6 +22,7 @@ from evalport.adapters.sinks.base import BaseSink
 from evalport.adapters.sinks.mlflow.client import TrackingStore, mlflow_http_settings
 from evalport.adapters.sinks.mlflow.config import MlflowSinkConfig
 from evalport.adapters.sinks.mlflow.contents import (
+    RUN_KEY_TAG,
     is_multi_task,
     job_metrics,
     job_tag,
@@ -28,7 +30,17 @@ from evalport.adapters.sinks.mlflow.contents import (
     wanted_run,
 )
 from evalport.adapters.sinks.mlflow.errors import MLFLOW_RULES, explain
-from evalport.adapters.sinks.mlflow.plan import RunState, holds_job, outcome_status, plan_run_delta
+from evalport.adapters.sinks.mlflow.layout import launcher_config_file, uploads
+from evalport.adapters.sinks.mlflow.names import stored_run_key
+from evalport.adapters.sinks.mlflow.plan import (
+    LAUNCHER_JOB_TAG,
+    FoundRun,
+    RunState,
+    choose_run,
+    holds_job,
+    outcome_status,
+    plan_run_delta,
+)
 from evalport.adapters.sinks.mlflow.runs import RunWriter
 from evalport.adapters.sinks.remote import (
     CallFailed,
@@ -160,25 +172,57 @@ class MlflowSink(BaseSink):
         items: Sequence[ExportItem],
         tmp: Path,
     ) -> dict[int, Outcome]:
-        """One invocation's items: one search for its runs (none in a new experiment), then each run."""
+        """One invocation's items: one search for their runs by run key (none in a new experiment),
+        one more for the launcher's runs of jobs no run key names; then each run."""
         indices = [i for group in groups.values() for i in group]
         if writer.dest.down:
             return {i: self._outcome(items[i], Status.FAILED, writer.dest.not_tried) for i in indices}
+        multi = is_multi_task(self.config)
+        job_of = {key: None if multi else items[group[0]].result.job_id for key, group in groups.items()}
         try:
-            found = {} if fresh else writer.find_runs(experiment_id, list(groups))
+            runs = [] if fresh else self._existing_runs(writer, experiment_id, job_of)
         except CallFailed as failure:
             return {i: self._outcome(items[i], Status.FAILED, failure.reason) for i in indices}
+        by_id = {run.info.run_id: run for run in runs}
+        by_tag: dict[tuple[str, str], list[FoundRun]] = {}
+        for found in map(FoundRun.of, by_id.values()):
+            for tag in (RUN_KEY_TAG, LAUNCHER_JOB_TAG):
+                if tag in found.tags:
+                    by_tag.setdefault((tag, found.tags[tag]), []).append(found)
         out: dict[int, Outcome] = {}
         for key, group in groups.items():
-            run = found.get(key)
-            done = self._export_run(writer, experiment_id, key, run, [items[i] for i in group], tmp)
+            stored, job_id = stored_run_key(key), job_of[key]
+            candidates = by_tag.get((RUN_KEY_TAG, stored), []) + (
+                by_tag.get((LAUNCHER_JOB_TAG, job_id), []) if job_id is not None else []
+            )
+            choice = choose_run(candidates, key_tag=RUN_KEY_TAG, stored_key=stored, job_id=job_id)
+            run = by_id[choice.run_id] if choice is not None else None
+            note = choice.reason if choice is not None else ""
+            done = self._export_run(writer, experiment_id, key, run, [items[i] for i in group], tmp, note)
             out.update(zip(group, done, strict=True))
         return out
 
+    @staticmethod
+    def _existing_runs(writer: RunWriter, experiment_id: str, job_of: dict[str, str | None]) -> list[Any]:
+        """The runs an invocation's jobs may go into: those with their run keys, and (per_task) the
+        launcher's runs of the jobs no run key names, found by their ``job_id`` tag."""
+        runs = writer.find_runs(experiment_id, list(job_of))
+        held = {run.data.tags.get(RUN_KEY_TAG) for run in runs}
+        unnamed = [job for key, job in job_of.items() if job is not None and stored_run_key(key) not in held]
+        return runs + writer.find_launcher_runs(experiment_id, unnamed)
+
     def _export_run(
-        self, writer: RunWriter, experiment_id: str, key: str, run: Any, items: list[ExportItem], tmp: Path
+        self,
+        writer: RunWriter,
+        experiment_id: str,
+        key: str,
+        run: Any,
+        items: list[ExportItem],
+        tmp: Path,
+        note: str = "",
     ) -> list[Outcome]:
-        """The items sharing one run (one item per_task; an invocation's tasks in multi_task)."""
+        """The items sharing one run (one item per_task; an invocation's tasks in multi_task).
+        ``note``: what the outcomes say about the run chosen (adopted, one of several)."""
         state = None if run is None else RunState.of(run)
         out: list[Outcome] = []
         for item in items:
@@ -187,6 +231,8 @@ class MlflowSink(BaseSink):
                 continue
             try:
                 state, outcome = self._export_item(writer, experiment_id, key, state, item, tmp)
+                if note:
+                    outcome = replace(outcome, reason="; ".join(r for r in (note, outcome.reason) if r))
                 out.append(outcome)
             except CallFailed as failure:
                 out.append(self._outcome(item, Status.FAILED, failure.reason))
@@ -212,8 +258,11 @@ class MlflowSink(BaseSink):
         if self.config.skip_existing and known:
             assert state is not None
             return state, self._skipped(item, state)
-        metrics, renamed = job_metrics(result)
+        launcher = self.config.compat == "launcher"
+        metrics, renamed = job_metrics(result, self.config.compat)
         extra = names_file(renamed)
+        if launcher:
+            extra.update(launcher_config_file(result, item.directory))
         staged, digest = self._files_digest(item, tmp, extra)
         wanted = wanted_run(self.config, result, key, metrics, digest)
         if state is None:
@@ -225,9 +274,8 @@ class MlflowSink(BaseSink):
         delta = plan_run_delta(state, wanted)
         if delta.upload and staged is None:  # told by the export's fingerprint: staged only when sent
             staged = stage_for_upload(item, tmp, extra, digest=False)
-        delta = writer.write(
-            state, delta, staged.directory if staged else None, result.task if multi else None
-        )
+        files = uploads(staged.directory, result, launcher=launcher, multi_task=multi) if staged else []
+        delta = writer.write(state, delta, files)
         state = state.applied(delta)
         note = "; ".join(n for n in (delta.note(), staged.note if staged else "") if n)
         return state, self._outcome(
