@@ -212,3 +212,25 @@ def test_without_accounting_states_come_from_scontrol(slurm_cluster):
     finally:
         transport.close()
     assert states == {done: JobState.SUCCEEDED, failed: JobState.FAILED}
+
+
+def test_the_remote_listing_never_walks_the_launchers_bulky_folders(tmp_path):
+    """The listing script itself (run here by sh, as sshd runs it there) prunes every never-sent name."""
+    from evalport.adapters.sources.slurm_staging import _LIST_SCRIPT
+
+    job = tmp_path / "job"
+    (job / "artifacts" / "preprocessed_datasets" / "deep").mkdir(parents=True)
+    (job / "artifacts" / "preprocessed_datasets" / "deep" / "part-0.jsonl").write_text("{}\n")
+    (job / "artifacts" / "Synthetic").mkdir()
+    (job / "artifacts" / "Synthetic" / "gen.jsonl").write_text("{}\n")
+    (job / "artifacts" / "evaluator_rollouts.jsonl").write_text("{}\n")
+    (job / "artifacts" / "results.yml").write_text("results: {}\n")
+    (job / "logs").mkdir()
+    (job / "logs" / "debug.json").write_text("{}\n")
+    (job / "logs" / "client_stdout.log").write_text("ok\n")
+    out = subprocess.run(
+        ["sh", "-c", _LIST_SCRIPT, "sh", "logs"], input=f"{job}\n".encode(), capture_output=True, check=True
+    ).stdout
+    fields = out.split(b"\0")
+    assert fields[0] == b"J" and fields[-2:] == [b"E", b""]
+    assert sorted(fields[2:-2]) == [b"artifacts/results.yml", b"logs/client_stdout.log"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shlex
 import re
 import tempfile
 import threading
@@ -17,7 +18,13 @@ from typing import IO
 
 from evalport.adapters.sources.safe_tar import UnsafeArchiveError, check_relative_name, extract_stream
 from evalport.adapters.sources.ssh import RemoteRunner, SshError, SshTarget, SshTransport, sh_command
-from evalport.domain.artifacts import REQUIRED_ARTIFACTS, ArtifactPolicy, is_never_exported
+from evalport.domain.artifacts import (
+    LAUNCHER_EXCLUDED,
+    NEVER_EXPORTED,
+    REQUIRED_ARTIFACTS,
+    ArtifactPolicy,
+    is_never_exported,
+)
 from evalport.domain.errors import EvalportError, ResultError
 from evalport.domain.model import Job
 from evalport.domain.ports import StagedJob
@@ -27,19 +34,22 @@ log = logging.getLogger("evalport.sources.slurm")
 STAGED_DIR = "slurm"
 
 # Lists run directories (one per stdin line): per directory "J\0<physical path>\0" and then its
-# files under artifacts/ (and logs/ when $1 says so) as NUL-terminated relative paths, caches
-# pruned; "M\0" for a directory that cannot be entered; "E\0" at the end.
+# files under artifacts/ (and logs/ when $1 says so) as NUL-terminated relative paths, every name
+# that is never sent (caches, databases, the launcher's bulky folders) pruned so find never walks
+# it; "M\0" for a directory that cannot be entered; "E\0" at the end.
+_NEVER_SENT_NAMES = dict.fromkeys((*NEVER_EXPORTED, *LAUNCHER_EXCLUDED))
+_PRUNED = " -o ".join(f"-iname {shlex.quote(name)}" for name in _NEVER_SENT_NAMES)
 _LIST_SCRIPT = r"""
 while IFS= read -r d; do
   if c=$(cd "$d" 2>/dev/null && pwd -P); then
     printf 'J\0%s\0' "$c"
-    (cd "$c" && find artifacts ${1:+logs} -iname '*cache*' -prune -o -type f -print0) 2>/dev/null </dev/null
+    (cd "$c" && find artifacts ${1:+logs} \( PRUNED \) -prune -o -type f -print0) 2>/dev/null </dev/null
   else
     printf 'M\0'
   fi
 done
 printf 'E\0'
-"""
+""".replace("PRUNED", _PRUNED)
 
 # Identical for every batch: the file list (NUL-separated, relative to /) arrives on stdin.
 _TAR_COMMAND = "tar -c -f - -C / --no-recursion --null -T -"
