@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shlex
 import re
+import shlex
 import tempfile
 import threading
 from collections.abc import Sequence
