@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -9,7 +10,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator, model_validator
 
 from evalport.adapters.retry import RetryPolicy
-from evalport.adapters.sinks.base import SinkConfig
+from evalport.adapters.sinks.base import InertOptionWarning, SinkConfig
 from evalport.adapters.sinks.remote import RemoteOptions, retries_option, retry_wait_option
 
 GOOGLE_ENDPOINT = "https://sheets.googleapis.com"
@@ -83,10 +84,18 @@ class GsheetsSinkConfig(SinkConfig, RemoteOptions):
 
     @model_validator(mode="after")
     def _one_of_each(self) -> GsheetsSinkConfig:
+        """Both of a pair given (a launcher config always names its spreadsheet): as the launcher
+        does, the id wins over the name and the service account over OAuth, with a warning."""
         if self.spreadsheet_id and self.spreadsheet_name:
-            raise ValueError("give spreadsheet_id or spreadsheet_name, not both")
+            warnings.warn(
+                "spreadsheet_name is ignored: spreadsheet_id names the spreadsheet",
+                InertOptionWarning,
+                stacklevel=2,
+            )
         if self.service_account_file and self.oauth_file:
-            raise ValueError("give service_account_file or oauth_file, not both")
+            warnings.warn(
+                "oauth_file is ignored: service_account_file is used", InertOptionWarning, stacklevel=2
+            )
         return self
 
     @property
