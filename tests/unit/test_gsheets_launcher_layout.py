@@ -8,6 +8,7 @@ from evalport.adapters.sinks.base import InertOptionWarning
 from evalport.adapters.sinks.gsheets import layout
 from evalport.adapters.sinks.gsheets import plan as planning
 from evalport.adapters.sinks.gsheets.config import GsheetsSinkConfig
+from evalport.adapters.sinks.remote import RenamedOptionWarning
 from evalport.domain.model import Metric, TaskResult
 
 
@@ -54,5 +55,7 @@ def test_every_launcher_gsheets_key_validates_and_the_file_options_warn():
         warnings.simplefilter("always")
         GsheetsSinkConfig.model_validate(keys)
     inert = {str(w.message).split("'")[1] for w in caught if issubclass(w.category, InertOptionWarning)}
-    assert inert == {"job_dirs", "copy_logs", "copy_artifacts", "only_required", "log_logs", "log_artifacts"}
+    assert inert == {"job_dirs", "copy_logs", "copy_artifacts", "only_required"}
+    renamed = {str(w.message).split("'")[1] for w in caught if issubclass(w.category, RenamedOptionWarning)}
+    assert renamed == {"log_logs", "log_artifacts"}
     GsheetsSinkConfig.model_validate({"oauth_file": "o.json", "spreadsheet_id": "id"})

@@ -22,17 +22,6 @@ MAX_RETRY_WAIT = 16.0
 class GsheetsSinkConfig(SinkConfig, RemoteOptions):
     #: Old option names (documented until the options were unified) -> their names now.
     deprecated_options: ClassVar[Mapping[str, str]] = {"retry_attempts": "retries"}
-    #: nemo-evaluator-launcher 0.2.6's gsheets keys that mean nothing for a sheet of scores.
-    inert_options: ClassVar[Mapping[str, str]] = {
-        **SinkConfig.inert_options,
-        "job_dirs": "the jobs to export are chosen on the command line (ids or --job-dirs), "
-        "not per destination",
-        "copy_logs": "a sheet holds scores only; no files are sent to Google Sheets",
-        "copy_artifacts": "a sheet holds scores only; no files are sent to Google Sheets",
-        "only_required": "a sheet holds scores only; no files are sent to Google Sheets",
-        "log_logs": "a sheet holds scores only; no files are sent to Google Sheets",
-        "log_artifacts": "a sheet holds scores only; no files are sent to Google Sheets",
-    }
 
     spreadsheet_id: str | None = Field(default=None, description="open this spreadsheet (from its URL)")
     spreadsheet_name: str | None = Field(

@@ -28,18 +28,7 @@ def tags_of(value: Any) -> Any:
 
 class WandbSinkConfig(TrackerSinkConfig, RemoteOptions):
     #: Old option names (documented until the options were unified) -> their names now.
-    deprecated_options: ClassVar[Mapping[str, str]] = {
-        "name": "run_name",
-        "attempts": "retries",
-        # nemo-evaluator-launcher 0.2.6's own deprecated spellings
-        "log_logs": "copy_logs",
-        "log_artifacts": "copy_artifacts",
-    }
-    inert_options: ClassVar[Mapping[str, str]] = {
-        **TrackerSinkConfig.inert_options,
-        "job_dirs": "the jobs to export are chosen on the command line (ids or --job-dirs), "
-        "not per destination",
-    }
+    deprecated_options: ClassVar[Mapping[str, str]] = {"name": "run_name", "attempts": "retries"}
 
     entity: str | None = Field(default=None, description="W&B entity (team or user); default: yours")
     project: str = "evalport"
