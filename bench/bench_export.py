@@ -27,7 +27,7 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,6 +43,7 @@ from benchlib import (
     repeat,
     verdict,
     work_folder,
+    written,
 )
 
 BASELINE_INVOCATIONS = 400  # the 2,000-job size the 20,000-job run is compared with
@@ -73,7 +74,8 @@ class SizeResult:
     floor_total: float | None = None
     floor_parse: float | None = None
     floor_mib: float | None = None
-    lines: list[tuple[str, str, str, str, str, str]] = field(default_factory=list)
+    evalport_wrote: str = ""
+    launcher_wrote: str = ""
 
 
 def local_json(ids: list[str], out: Path) -> list[str]:
@@ -114,6 +116,7 @@ def measure(
         return [*evalport, *local_json(ids, runs / f"out-{i}")], child_env(home, runs / f"state-{i}")
 
     result.export = repeat(cold, args.repeat)
+    result.evalport_wrote = written(runs / "out-0")
     if only_evalport:
         return result
 
@@ -127,6 +130,7 @@ def measure(
             return [str(launcher), *local_json(ids, runs / f"ref-{i}")], child_env(home)
 
         result.launcher = repeat(reference, max(1, args.repeat - 2))
+        result.launcher_wrote = written(runs / "ref-0")
     result.floor_total, result.floor_parse, result.floor_mib = libyaml_floor(home)
     return result
 
@@ -143,7 +147,7 @@ def table(res: SizeResult, baseline: SizeResult | None) -> str:
     ]
 
     def add(what: str, numbers: str, target: str = "", met: bool | None = None) -> None:
-        rows.append(f"{what:44} {numbers:28}  {target:28} {verdict(met) if target else ''}")
+        rows.append(f"{what:44} {numbers:28}  {target:28} {'' if met is None else verdict(met)}".rstrip())
 
     def timing(what: str, t: Timing | None, target: str = "", met: bool | None = None) -> None:
         if t is not None:
@@ -175,6 +179,9 @@ def table(res: SizeResult, baseline: SizeResult | None) -> str:
         bool(unchanged and unchanged.wall < 0.5),
     )
     timing("nemo-evaluator-launcher 0.2.6 export", res.launcher)
+    for tool, wrote in (("evalport", res.evalport_wrote), ("launcher", res.launcher_wrote)):
+        if wrote:
+            add(f"  ({tool}: {wrote})", "")
     if res.floor_total is not None:
         floor = f"{res.floor_total:9.3f} {res.floor_mib or 0:9.1f}"
         add("libyaml floor (1 process, read + parse)", floor, f"(parse only {res.floor_parse or 0:.3f} s)")

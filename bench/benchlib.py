@@ -33,9 +33,10 @@ LAUNCHER = "nemo-evaluator-launcher"
 class Run:
     """One timed process: wall seconds, peak memory (MiB) and exit code.
 
-    ``tree_mib`` is the largest sampled sum of RSS over the process and all its descendants (worker
-    processes included; sampled every 20 ms, so a very short peak can be missed); ``max_rss_mib`` is
-    the kernel's peak RSS of the largest single process of the tree.
+    ``tree_mib`` is the largest sampled sum of PSS (proportional set size: pages shared by forked
+    workers counted once) over the process and all its descendants (sampled every 20 ms, so a very
+    short peak can be missed); ``max_rss_mib`` is the kernel's peak RSS of the largest single
+    process of the tree.
     """
 
     wall: float
@@ -75,7 +76,16 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _rss_bytes(pid: int) -> int:
+def _memory_bytes(pid: int) -> int:
+    """The process's proportional set size (shared pages split between their users, so forked
+    workers are not counted twice); its RSS where smaps_rollup is unavailable."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
     try:
         with open(f"/proc/{pid}/statm") as fh:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -83,12 +93,12 @@ def _rss_bytes(pid: int) -> int:
         return 0
 
 
-def tree_rss(pid: int) -> int:
-    """The summed RSS of ``pid`` and its descendants, in bytes (Linux /proc; 0 elsewhere)."""
+def tree_memory(pid: int) -> int:
+    """The summed PSS of ``pid`` and its descendants, in bytes (Linux /proc; 0 elsewhere)."""
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()
-        total += _rss_bytes(current)
+        total += _memory_bytes(current)
         todo.extend(_children(current))
     return total
 
@@ -109,7 +119,7 @@ def run_timed(cmd: Sequence[str], env: dict[str, str], cwd: Path | None = None, 
 
     def sample() -> None:
         while not done.wait(0.02):
-            peak[0] = max(peak[0], tree_rss(proc.pid))
+            peak[0] = max(peak[0], tree_memory(proc.pid))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -231,3 +241,9 @@ def ratio(slow: float | None, fast: float | None) -> str:
 
 def verdict(met: bool | None) -> str:
     return "-" if met is None else ("met" if met else "NOT met")
+
+
+def written(folder: Path) -> str:
+    """``N files, X MB`` under ``folder`` (what an export wrote)."""
+    sizes = [p.stat().st_size for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+    return f"{len(sizes)} files, {sum(sizes) / 1e6:.1f} MB written"
