@@ -251,7 +251,7 @@ def _write_realistic_job(
     logs.mkdir()
     n = inv.limit if inv.limit is not None else bench.samples
     image = f"nvcr.io/nvidia/eval-factory/{bench.container}:26.03"
-    params = {
+    params: dict[str, Any] = {
         "limit_samples": inv.limit,
         "max_retries": 5,
         "parallelism": 8,
