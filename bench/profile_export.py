@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             args.dest,
             "--in-process",
             str(profiles),
-            str(folder / "out"),
+            str(folder / f"out-{os.getpid()}"),
             *ids,
         ]
         subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
