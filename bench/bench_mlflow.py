@@ -1,97 +1,137 @@
-"""Benchmark: 50 jobs (10 invocations x 5 tasks) into a fresh sqlite store and into a local MLflow server.
+#!/usr/bin/env python3
+"""Times 200 realistic jobs to MLflow (a sqlite store): evalport against the launcher, same run.
 
-Prints, per backend: creating the store (sqlite's schema migrations; the server's store exists
-once it answers), the export of every job with its required artifacts, the per-job time, and an
-unchanged re-export. Run from the repository root: ``python bench/bench_mlflow.py [--jobs 50]``.
-Everything goes to a temporary folder; the server binds 127.0.0.1 and is stopped at the end.
+Both tools run as a user runs them, `export <ids> --dest mlflow`, each cold in its own process,
+with ``MLFLOW_TRACKING_URI=sqlite:///...``; each into its own fresh store (the schema created
+beforehand, not timed, so both time the export and not MLflow's migrations). Then:
+
+- evalport's unchanged re-export into its store;
+- the launcher into a store evalport has already written (the same jobs: what a team switching
+  tools, or running both, gets);
+
+and the launcher / evalport ratio (target, issue 16: at least 5x; informative).
+``bench/bench_mlflow_breakdown.py`` shows where evalport's MLflow time goes, in-process.
+
+    python bench/bench_mlflow.py [--jobs 200] [--repeat 1] [--no-reference] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support.mlflow_server
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import (
+    Timing,
+    child_env,
+    evalport_command,
+    find_launcher,
+    load_average,
+    ratio,
+    realistic_home,
+    repeat,
+    verdict,
+    work_folder,
+)
+
+TASKS = 5
+SCHEMA = (
+    "import sys; from mlflow import MlflowClient; MlflowClient(sys.argv[1]).search_experiments(max_results=1)"
+)
+COUNT = (
+    "import sys; from mlflow import MlflowClient; c = MlflowClient(sys.argv[1]); "
+    "print(sum(len(c.search_runs([e.experiment_id], max_results=50000)) for e in c.search_experiments()))"
+)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--jobs", type=int, default=50)
-    parser.add_argument("--no-server", action="store_true", help="only the sqlite store")
-    args = parser.parse_args()
-    for name in [n for n in os.environ if n.startswith("MLFLOW_")]:
-        del os.environ[name]
+def fresh_store(folder: Path, name: str, python: str) -> str:
+    """``sqlite:///<folder>/<name>/mlflow.db`` with MLflow's schema in place (made by ``python``)."""
+    (folder / name).mkdir(parents=True)
+    uri = f"sqlite:///{folder / name / 'mlflow.db'}"
+    subprocess.run([python, "-c", SCHEMA, uri], check=True, capture_output=True, env=child_env(folder))
+    return uri
 
-    from evalport.adapters.formats.nemo_evaluator import read_task_result
-    from evalport.adapters.sinks.mlflow import MlflowSink
-    from evalport.adapters.sources.local import LocalSource
-    from evalport.app.service import prepare_item
-    from evalport.testing.factory import write_launcher_home
 
-    started = time.perf_counter()
-    import mlflow  # noqa: F401  (the import is paid once per process; shown on its own)
+def runs_in(uri: str, folder: Path) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", COUNT, uri], check=True, capture_output=True, text=True, env=child_env(folder)
+    )
+    return int(out.stdout.strip() or 0)
 
-    t_import = time.perf_counter() - started
 
-    with tempfile.TemporaryDirectory(prefix="bench-mlflow-") as tmp:
-        root = Path(tmp)
-        per_inv = 5
-        home = write_launcher_home(
-            root / "launcher", invocations=-(-args.jobs // per_inv), tasks_per_invocation=per_inv, seed=1
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--jobs", type=int, default=200, help=f"jobs ({TASKS} per invocation)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per line, each into a fresh store")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-reference", action="store_true", help="do not time the launcher")
+    ap.add_argument("--keep", metavar="DIR", default=None, help="keep the data and the stores in DIR")
+    args = ap.parse_args(argv)
+    launcher = None if args.no_reference else find_launcher()
+    print(f"load average before: {load_average()} ({os.cpu_count()} CPUs)")
+    evalport = evalport_command()
+    rows: list[tuple[str, Timing, str]] = []
+    with work_folder(args.keep, "evalport-bench-mlflow-") as folder:
+        home, ids, jobs = realistic_home(folder, -(-args.jobs // TASKS), TASKS, seed=args.seed)
+        stores = folder / "stores"
+        state = folder / "state"
+        ours: list[str] = []
+
+        def evalport_cold(i: int) -> tuple[list[str], dict[str, str]]:
+            uri = fresh_store(stores, f"evalport-{i}", sys.executable)
+            ours.append(uri)
+            env = child_env(home, state / str(i), MLFLOW_TRACKING_URI=uri)
+            return [*evalport, "export", *ids, "--dest", "mlflow"], env
+
+        mine = repeat(evalport_cold, args.repeat)
+        rows.append((f"evalport -> fresh sqlite ({jobs} jobs)", mine, f"{runs_in(ours[0], folder)} runs"))
+        again = repeat(
+            lambda _i: (
+                [*evalport, "export", *ids, "--dest", "mlflow"],
+                child_env(home, state / "0", MLFLOW_TRACKING_URI=ours[0]),
+            ),
+            args.repeat,
         )
-        jobs = sorted(LocalSource(home.exec_db).list_jobs(), key=lambda j: j.job_id)[: args.jobs]
-        results = [(read_task_result(j, Path(j.location.path)), Path(j.location.path)) for j in jobs]
-        print(f"{len(results)} jobs; import mlflow {t_import:.3f} s (once per process, not counted below)")
+        rows.append(("evalport re-export, unchanged", again, ""))
+        if launcher is not None:
+            python = str(launcher.parent / "python")
+            theirs: list[str] = []
 
-        def run(label: str, uri: str, prepare: float = 0.0, **options: object) -> None:
-            sink = MlflowSink({"tracking_uri": uri, **options})
-            items = [prepare_item(r, d, sink) for r, d in results]
-            started = time.perf_counter()
-            outcomes = sink.export(items)
-            t_export = time.perf_counter() - started
-            bad = [o for o in outcomes if o.status.value not in ("exported", "updated")]
-            assert not bad, bad[:3]
-            started = time.perf_counter()
-            again = MlflowSink({"tracking_uri": uri, **options}).export(items)
-            t_again = time.perf_counter() - started
-            assert {o.status.value for o in again} == {"unchanged"}, again[:3]
-            n = len(items)
-            store = f"store {prepare:5.3f} s + " if prepare else ""
-            print(
-                f"{label:28} {store}export {t_export:6.3f} s = {t_export / n * 1000:5.1f} ms/job "
-                f"(total {prepare + t_export:6.3f} s) | unchanged re-export {t_again:6.3f} s"
+            def launcher_cold(i: int) -> tuple[list[str], dict[str, str]]:
+                uri = fresh_store(stores, f"launcher-{i}", python)
+                theirs.append(uri)
+                return [str(launcher), "export", *ids, "--dest", "mlflow"], child_env(
+                    home, MLFLOW_TRACKING_URI=uri
+                )
+
+            ref = repeat(launcher_cold, args.repeat)
+            rows.append(
+                ("nemo-evaluator-launcher 0.2.6 -> fresh sqlite", ref, f"{runs_in(theirs[0], folder)} runs")
             )
-
-        def fresh_sqlite(name: str) -> tuple[str, float]:
-            from mlflow import MlflowClient
-
-            uri = f"sqlite:///{root / name / 'mlflow.db'}"
-            (root / name).mkdir()
-            started = time.perf_counter()
-            MlflowClient(uri).search_experiments(max_results=1)  # creates the schema
-            return uri, time.perf_counter() - started
-
-        uri, t_store = fresh_sqlite("sqlite")
-        run("sqlite, per_task", uri, t_store)
-        uri, t_store = fresh_sqlite("sqlite-multi")
-        run("sqlite, multi_task", uri, t_store, log_mode="multi_task")
-        uri, t_store = fresh_sqlite("sqlite-noart")
-        run("sqlite, metrics only", uri, t_store, copy_artifacts=False)
-        if args.no_server:
-            return
-        from tests.support.mlflow_server import MlflowServer
-
-        started = time.perf_counter()
-        with MlflowServer(root / "server") as server:
-            print(f"(mlflow server started in {time.perf_counter() - started:.1f} s, not counted)")
-            run("server, per_task", server.url)
-            run("server, multi_task", server.url, experiment_name="multi", log_mode="multi_task")
-            run("server, metrics only", server.url, experiment_name="noart", copy_artifacts=False)
+            shared = repeat(
+                lambda _i: (
+                    [str(launcher), "export", *ids, "--dest", "mlflow"],
+                    child_env(home, MLFLOW_TRACKING_URI=ours[0]),
+                ),
+                1,
+            )
+            rows.append(
+                ("launcher -> evalport's store (both write)", shared, f"{runs_in(ours[0], folder)} runs now")
+            )
+    print(f"\n{'what (cold, each in a subprocess)':48} {'median s':>9} {'tree MiB':>9}")
+    for what, t, note in rows:
+        failed = f" [{t.failed} of {t.runs} failed]" if t.failed else ""
+        print(f"{what + failed:48} {t.wall:9.3f} {t.tree_mib:9.1f}  {note}")
+    if launcher is not None:
+        met = verdict(ref.wall >= 5 * mine.wall)
+        print(f"{'launcher / evalport (fresh stores)':48} {ratio(ref.wall, mine.wall):>9}  >= 5x {met}")
+    print(f"load average after: {load_average()}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

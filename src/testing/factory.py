@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -282,8 +282,18 @@ def write_launcher_home(
     models: Sequence[str] | None = None,
     log_lines: int = 20,
     secrets: bool = True,
+    profile: Literal["small", "realistic"] = "small",
 ) -> LauncherHome:
-    """``invocations`` x ``tasks_per_invocation`` succeeded jobs plus their execution DB."""
+    """``invocations`` x ``tasks_per_invocation`` succeeded jobs plus their execution DB.
+
+    ``profile="realistic"`` writes jobs of the size a team's launcher home holds (see
+    :mod:`evalport.testing.realistic`: 16 benchmarks, 200-line logs, no secrets); ``tasks``,
+    ``models``, ``log_lines`` and ``secrets`` shape the small profile only.
+    """
+    if profile == "realistic":
+        from evalport.testing.realistic import write_realistic_home
+
+        return write_realistic_home(root, invocations, tasks_per_invocation, seed=seed)
     root = Path(root)
     rng = random.Random(seed)
     results_root = root / "nel-results"
