@@ -48,6 +48,11 @@ COUNT = (
 )
 
 
+#: Both tools write the same experiment (``nemo-evaluator-launcher``) and run layout, so the times
+#: compare like for like and the launcher's export into evalport's store finds evalport's runs.
+SAME_SHAPES = ("--compat", "launcher")
+
+
 def fresh_store(folder: Path, name: str, python: str) -> str:
     """``sqlite:///<folder>/<name>/mlflow.db`` with MLflow's schema in place (made by ``python``)."""
     (folder / name).mkdir(parents=True)
@@ -85,13 +90,13 @@ def main(argv: list[str] | None = None) -> int:
             uri = fresh_store(stores, f"evalport-{i}", sys.executable)
             ours.append(uri)
             env = child_env(home, state / str(i), MLFLOW_TRACKING_URI=uri)
-            return [*evalport, "export", *ids, "--dest", "mlflow"], env
+            return [*evalport, "export", *ids, "--dest", "mlflow", *SAME_SHAPES], env
 
         mine = repeat(evalport_cold, args.repeat)
         rows.append((f"evalport -> fresh sqlite ({jobs} jobs)", mine, f"{runs_in(ours[0], folder)} runs"))
         again = repeat(
             lambda _i: (
-                [*evalport, "export", *ids, "--dest", "mlflow"],
+                [*evalport, "export", *ids, "--dest", "mlflow", *SAME_SHAPES],
                 child_env(home, state / "0", MLFLOW_TRACKING_URI=ours[0]),
             ),
             args.repeat,
