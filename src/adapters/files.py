@@ -83,13 +83,18 @@ _READ_FLAGS = (
 
 
 def read_regular_file(path: Path, max_bytes: int | None = None) -> bytes:
+    """The bytes of ``path`` (see :func:`read_regular_file_stat`)."""
+    return read_regular_file_stat(path, max_bytes)[0]
+
+
+def read_regular_file_stat(path: Path, max_bytes: int | None = None) -> tuple[bytes, os.stat_result]:
     """The bytes of ``path`` if it is a regular file (not a link to one) of at most ``max_bytes``.
 
     Opened non-blocking and without following a final symlink, so a FIFO, device or socket planted
     where a result file belongs can never hang or feed the reader; type and size are checked on the
     open descriptor (no race between a check and the open). Raises ``FileNotFoundError``,
     :class:`NotRegularFileError` (its ``strerror`` says what the path is), :class:`FileTooLargeError`
-    or another ``OSError``.
+    or another ``OSError``. The stat is the open descriptor's, taken before the bytes were read.
     """
     try:
         fd = os.open(path, _READ_FLAGS)
@@ -110,7 +115,7 @@ def read_regular_file(path: Path, max_bytes: int | None = None) -> bytes:
         data = _read_at_most(fh, (info.st_size if max_bytes is None else max_bytes) + 1)
     if max_bytes is not None and len(data) > max_bytes:  # it grew after fstat
         raise FileTooLargeError(path, len(data), max_bytes)
-    return data
+    return data, info
 
 
 def _read_at_most(fh, limit: int) -> bytes:
