@@ -40,7 +40,28 @@ MAX_BYTES_ENV = "EVALPORT_YAML_MAX_BYTES"
 MAX_DEPTH_ENV = "EVALPORT_YAML_MAX_DEPTH"
 MAX_NODES_ENV = "EVALPORT_YAML_MAX_NODES"
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):
+    """The safe loader, with the tag of each plain scalar memoised per process (bounded).
+
+    The composer asks the resolver for the tag of every scalar; the answer depends only on the
+    value and whether it was plain or quoted, and the same keys and values recur in every file.
+    """
+
+    _tags: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode and implicit[0] and len(value) < 64:
+            key = (value, implicit)
+            tag = self._tags.get(key)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(self._tags) < 50_000:
+                    self._tags[key] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _MERGE = "tag:yaml.org,2002:merge"
@@ -149,7 +170,7 @@ class _TreeBuilder:
     def _node(self, node: Node, depth: int) -> Any:
         cls = node.__class__
         if cls is ScalarNode:
-            return self._scalar(node)  # type: ignore[arg-type]
+            return self._scalar(node)
         if depth > self.limits.max_depth:
             raise YamlLimitError(_too_deep(self.limits), node.start_mark)
         value = node.value
@@ -170,7 +191,7 @@ class _TreeBuilder:
                 except TypeError:  # an unhashable key: PyYAML's own error names it
                     raise _Unusual from None
             if len(out) != len(value):
-                _check_keys(node, self.root)  # type: ignore[arg-type]
+                _check_keys(node, self.root)
             return out
         if node.tag != _SEQ:
             raise _Unusual
