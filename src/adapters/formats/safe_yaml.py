@@ -62,6 +62,8 @@ class _Loader(_BaseLoader):
                     self._tags[key] = tag
             return tag
         return super().resolve(kind, value, implicit)
+
+
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _MERGE = "tag:yaml.org,2002:merge"
