@@ -7,7 +7,6 @@ import errno
 import functools
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,24 +20,27 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, parent_exists: bool = False) -> None:
     """Writes ``data`` to a temp file beside ``path`` and renames it over ``path``.
 
     Readers see the old content or the new one, never a partial file; a failed write leaves
     no temp file behind. The file keeps its old permissions, or gets the usual ones for a new
-    file (temp files are created private).
+    file. No fsync: a crash may lose the newest write but never leaves a partial file at ``path``
+    (the rename is atomic). ``parent_exists`` spares the folder check when the caller made it.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not parent_exists:
+        path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        mode = path.stat().st_mode & 0o777
+        mode = os.stat(path).st_mode & 0o777
     except FileNotFoundError:
-        mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        mode = None  # created with 0o666 minus the umask, as any new file
+    fd, tmp = _open_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, mode)
+        if mode is not None and mode != 0o666 & ~_umask():
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -46,8 +48,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def _open_temp(path: Path) -> tuple[int, str]:
+    """A new file with a name no other process uses, beside ``path``, with a new file's usual mode."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = os.path.join(path.parent, f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+def atomic_write_text(path: Path, text: str, *, parent_exists: bool = False) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), parent_exists=parent_exists)
 
 
 class NotRegularFileError(OSError):
@@ -83,13 +96,18 @@ _READ_FLAGS = (
 
 
 def read_regular_file(path: Path, max_bytes: int | None = None) -> bytes:
+    """The bytes of ``path`` (see :func:`read_regular_file_stat`)."""
+    return read_regular_file_stat(path, max_bytes)[0]
+
+
+def read_regular_file_stat(path: Path, max_bytes: int | None = None) -> tuple[bytes, os.stat_result]:
     """The bytes of ``path`` if it is a regular file (not a link to one) of at most ``max_bytes``.
 
     Opened non-blocking and without following a final symlink, so a FIFO, device or socket planted
     where a result file belongs can never hang or feed the reader; type and size are checked on the
     open descriptor (no race between a check and the open). Raises ``FileNotFoundError``,
     :class:`NotRegularFileError` (its ``strerror`` says what the path is), :class:`FileTooLargeError`
-    or another ``OSError``.
+    or another ``OSError``. The stat is the open descriptor's, taken before the bytes were read.
     """
     try:
         fd = os.open(path, _READ_FLAGS)
@@ -110,7 +128,7 @@ def read_regular_file(path: Path, max_bytes: int | None = None) -> bytes:
         data = _read_at_most(fh, (info.st_size if max_bytes is None else max_bytes) + 1)
     if max_bytes is not None and len(data) > max_bytes:  # it grew after fstat
         raise FileTooLargeError(path, len(data), max_bytes)
-    return data
+    return data, info
 
 
 def _read_at_most(fh, limit: int) -> bytes:

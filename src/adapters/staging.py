@@ -4,7 +4,10 @@ The local sink stages into its output folder; tracker sinks stage into a tempora
 upload it with one directory call.
 
 Every text file is scanned for secrets whatever its name or size, streamed in chunks of whole
-lines. A file with no secret is hard-linked (cheap); one with secrets is written masked. What
+lines, unless the reader already scanned it (:attr:`TaskResult.scans`: it had the bytes in hand)
+and the file is still the one it scanned (same inode, size and mtime; else it is scanned again).
+A file with no secret is hard-linked, or where links cannot be made copied by the kernel (never
+read into Python); one with secrets is written masked. What
 cannot be scanned (a line too long, a read error) is withheld, never sent raw; symbolic links and
 special files (FIFOs, devices, sockets) are never followed or opened. Each withheld file is named
 with the reason in :attr:`StageResult.withheld`.
@@ -20,8 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalport.adapters.file_scan import is_binary, matches
 from evalport.adapters.files import file_kind
 from evalport.domain.fingerprint import file_signatures as file_signatures  # re-exported for sinks
+from evalport.domain.model import FileScan
 from evalport.domain.ports import ExportItem
 from evalport.domain.secret_text import TextRedactor
 
@@ -29,7 +34,6 @@ log = logging.getLogger("evalport.staging")
 
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 32 << 20
-BINARY_SNIFF_BYTES = 8192
 _OPEN_FLAGS = (
     os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 )
@@ -119,7 +123,7 @@ def _link(src: Path, dst: Path, fd: int, st: os.stat_result, chunk_bytes: int) -
     except OSError:
         pass
     if linked is None:
-        _write_temp(dst, st, lambda write: _copy_from_fd(fd, write, st.st_size, chunk_bytes))
+        _copy_temp(dst, fd, st, chunk_bytes)
         return
     try:
         got = os.lstat(linked)
@@ -144,6 +148,43 @@ def _create_temp(dst: Path) -> tuple[int, Path]:
             ), tmp
         except FileExistsError:
             continue
+
+
+def _kernel_copy(fd: int, out: int, size: int) -> bool:
+    """Copies the first ``size`` bytes of ``fd`` to ``out`` in the kernel; False if it cannot here."""
+    copy = getattr(os, "copy_file_range", None)
+    offset = 0
+    try:
+        while offset < size:
+            if copy is not None:
+                n = copy(fd, out, size - offset, offset)
+            else:
+                n = os.sendfile(out, fd, offset, size - offset)
+            if n == 0:
+                raise _Unscannable("it shrank while being staged")
+            offset += n
+    except OSError:
+        if offset:
+            raise
+        return False
+    return True
+
+
+def _copy_temp(dst: Path, fd: int, st: os.stat_result, chunk_bytes: int) -> None:
+    """A copy of ``fd`` (its first ``st.st_size`` bytes) at a unique temp name, renamed to ``dst``."""
+    out, tmp = _create_temp(dst)
+    try:
+        if not _kernel_copy(fd, out, st.st_size):
+            os.lseek(out, 0, os.SEEK_SET)
+            os.ftruncate(out, 0)
+            with os.fdopen(os.dup(out), "wb") as fh:
+                _copy_from_fd(fd, fh.write, st.st_size, chunk_bytes)
+    except BaseException:
+        os.close(out)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(out)
+    _publish(dst, tmp, st)
 
 
 def _write_temp(dst: Path, st: os.stat_result, fill: Callable[[Callable[[bytes], object]], None]) -> None:
@@ -234,9 +275,12 @@ def place_file(
     *,
     chunk_bytes: int = CHUNK_BYTES,
     max_line_bytes: int = MAX_LINE_BYTES,
+    scan: FileScan | None = None,
 ) -> str | None:
     """Stages ``src`` at ``dst``: text with secrets masked, binary files as they are.
 
+    ``scan``, the reader's scan of ``src``, spares reading it only when it found the file clean and
+    the opened file is still that one; otherwise the file is scanned here as it is copied.
     Returns None once placed, or the reason the file is withheld (nothing is then written).
     A missing source and errors writing ``dst`` are raised (OSError) for the sink to report:
     the job fails naming the file.
@@ -253,9 +297,12 @@ def place_file(
         opened = os.fstat(fd)
         if not stat.S_ISREG(opened.st_mode):
             return _kind(opened.st_mode)
+        if scan is not None and scan.clean and matches(scan, opened):
+            _link(src, dst, fd, opened, chunk_bytes)
+            return None
         # never ask for more than the file holds: a 1 MiB read buffer costs more than a small file
         first = _read(fd, min(chunk_bytes, opened.st_size)) if opened.st_size else b""
-        binary = b"\0" in first[:BINARY_SNIFF_BYTES]
+        binary = is_binary(first)
         if binary or not _scan(fd, dst, opened, first, chunk_bytes, max_line_bytes):
             _link(src, dst, fd, opened, chunk_bytes)
         return None
@@ -310,6 +357,7 @@ def stage_item(
     changed = 0
     made: set[Path] = set()
     checked: dict[str, str | None] = {}
+    scans = item.result.scans
     for rel, src in item.artifact_paths():
         reason = _unsafe_path(item.directory, rel, checked) if item.directory is not None else None
         if reason is not None:
@@ -335,7 +383,9 @@ def stage_item(
                 except FileNotFoundError:
                     dst.parent.mkdir(parents=True, exist_ok=True)
                 made.add(dst.parent)
-            reason = place_file(src, dst, st, chunk_bytes=chunk_bytes, max_line_bytes=max_line_bytes)
+            reason = place_file(
+                src, dst, st, chunk_bytes=chunk_bytes, max_line_bytes=max_line_bytes, scan=scans.get(rel)
+            )
         if reason is not None:
             withheld.append((rel, reason))
             _drop_stale(dst)

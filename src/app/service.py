@@ -39,6 +39,15 @@ log = logging.getLogger("evalport.service")
 _NOT_FINISHED = (JobState.RUNNING, JobState.PENDING)
 
 
+def _takes_scan(reader: ResultReader) -> bool:
+    import inspect
+
+    try:
+        return "scan" in inspect.signature(reader.read_many).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _skip_reason(state: JobState) -> str:
     if state in _NOT_FINISHED:
         return f"job is {state.value}; export it once it has finished"
@@ -146,12 +155,22 @@ class ExportService:
                 requests.append((job, got.directory, states.get(job.job_id, JobState.UNKNOWN)))
             else:
                 out.append((job, str(got or f"job {job.job_id}: the source staged nothing")))
-        for (job, directory, _state), result in zip(requests, self._read_many(requests), strict=True):
+        results = self._read_many(requests, policy)
+        for (job, directory, _state), result in zip(requests, results, strict=True):
             out.append((job, str(result) if isinstance(result, EvalportError) else (result, directory)))
         return out
 
-    def _read_many(self, requests: list[tuple[Job, Path, JobState]]) -> list[TaskResult | EvalportError]:
-        return self.reader.read_many(requests) if requests else []
+    def _read_many(
+        self, requests: list[tuple[Job, Path, JobState]], policy: ArtifactPolicy | None = None
+    ) -> list[TaskResult | EvalportError]:
+        """The reader's results; a reader that takes ``scan`` also secret-scans the files ``policy``
+        sends while it has their bytes (so staging need not read them again)."""
+        if not requests:
+            return []
+        if policy is not None and (policy.copy_artifacts or policy.copy_logs) and _takes_scan(self.reader):
+            read_many: Any = self.reader.read_many  # the ResultReader port has no ``scan`` (yet)
+            return list(read_many(requests, scan=policy))
+        return self.reader.read_many(requests)
 
     # -- exporting -------------------------------------------------------------------------------
     def export(

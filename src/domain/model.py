@@ -125,6 +125,25 @@ class Metric:
 
 
 @dataclass(frozen=True, slots=True)
+class FileScan:
+    """The reader's secret scan of one file it read: the file's identity then, and whether it was clean.
+
+    Staging trusts ``clean`` only for a file whose identity (inode, device, size, mtime and ctime,
+    which no one can set back) is still this one; any other file is scanned again as it is copied.
+    """
+
+    ino: int
+    dev: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    clean: bool
+
+    def identity(self) -> tuple[int, int, int, int, int]:
+        return self.ino, self.dev, self.size, self.mtime_ns, self.ctime_ns
+
+
+@dataclass(frozen=True, slots=True)
 class TaskResult:
     """What a finished job produced, ready to be sent to a destination."""
 
@@ -147,6 +166,8 @@ class TaskResult:
     results_dir: str | None = field(default=None, compare=False)
     #: The launcher command line that started the invocation (``metadata.yaml``), secrets masked.
     launcher_command: str | None = field(default=None, compare=False, repr=False)
+    #: The reader's secret scans of the files it read, by path under the job (``artifacts/results.yml``).
+    scans: Mapping[str, FileScan] = field(default_factory=dict, compare=False, repr=False)
 
     def flat_metrics(self) -> dict[str, float]:
         out: dict[str, float] = {}

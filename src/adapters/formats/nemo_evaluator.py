@@ -10,10 +10,12 @@ from typing import Any
 
 import yaml
 
+from evalport.adapters.file_scan import scan_file, scan_of
 from evalport.adapters.files import NotRegularFileError, list_files, read_regular_file
-from evalport.adapters.formats.yamlio import describe_yaml_error, load_yaml_file
+from evalport.adapters.formats.yamlio import describe_yaml_error, load_yaml_file_stat
+from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.errors import EvalportError, ResultError
-from evalport.domain.model import Job, JobState, Metric, TaskResult
+from evalport.domain.model import FileScan, Job, JobState, Metric, TaskResult
 from evalport.domain.redact import redact, redact_text
 from evalport.domain.results import flatten_results
 
@@ -23,6 +25,10 @@ METADATA = "metadata.yaml"
 _STAGE_EXIT_MAX = 64 * 1024
 
 log = logging.getLogger("evalport.formats.nemo_evaluator")
+
+#: The bytes of the files a reader parsed (by path under the job) with their stat when opened,
+#: kept until the job's files are scanned for secrets.
+ReadFiles = dict[str, tuple[bytes, os.stat_result]]
 
 
 def read_stage_exit(job_dir: Path) -> JobState:
@@ -55,9 +61,9 @@ def read_stage_exit(job_dir: Path) -> JobState:
         return JobState.UNKNOWN
 
 
-def _load(path: Path, job_id: str, *, required: bool) -> Any:
+def _load(path: Path, job_id: str, *, required: bool, seen: ReadFiles | None = None) -> Any:
     try:
-        return load_yaml_file(path)
+        doc, data, st = load_yaml_file_stat(path)
     except FileNotFoundError:
         if required:
             raise ResultError(
@@ -74,6 +80,9 @@ def _load(path: Path, job_id: str, *, required: bool) -> Any:
         ) from None
     except OSError as exc:
         raise ResultError(f"cannot read: {exc.strerror or exc}", job_id=job_id, path=path) from None
+    if seen is not None:
+        seen[f"artifacts/{path.name}"] = (data, st)
+    return doc
 
 
 def _dig(mapping: Any, *keys: str) -> Any:
@@ -84,7 +93,9 @@ def _dig(mapping: Any, *keys: str) -> Any:
     return mapping
 
 
-def read_metadata(job_dir: Path, notes: list[str] | None = None) -> tuple[dict[str, Any], str | None]:
+def read_metadata(
+    job_dir: Path, notes: list[str] | None = None, seen: ReadFiles | None = None
+) -> tuple[dict[str, Any], str | None]:
     """``metadata.yaml``: the launcher's resolved run config (for jobs found without a DB record)
     and the launcher command line, secrets masked. Read once per job.
 
@@ -92,7 +103,7 @@ def read_metadata(job_dir: Path, notes: list[str] | None = None) -> tuple[dict[s
     """
     path = job_dir / "artifacts" / METADATA
     try:
-        meta = load_yaml_file(path)
+        meta, data, st = load_yaml_file_stat(path)
     except FileNotFoundError:
         return {}, None
     except yaml.YAMLError as exc:
@@ -101,6 +112,8 @@ def read_metadata(job_dir: Path, notes: list[str] | None = None) -> tuple[dict[s
     except OSError as exc:
         _note(notes, f"artifacts/{METADATA} ignored: it {exc.strerror or exc}")
         return {}, None
+    if seen is not None:
+        seen[f"artifacts/{METADATA}"] = (data, st)
     cfg = _dig(meta, "launcher_resolved_config")
     command = _dig(meta, "launcher_command")
     return (cfg if isinstance(cfg, dict) else {}), (
@@ -126,18 +139,25 @@ def _symlink_note(path: Path, name: str) -> str:
     return f"{name}/ is a symbolic link (to {target}); not followed, so no {name} are exported"
 
 
-def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEEDED) -> TaskResult:
-    """Reads one job directory into a TaskResult; every problem is a ResultError naming job and file."""
+def read_task_result(
+    job: Job, job_dir: Path, state: JobState = JobState.SUCCEEDED, scan: ArtifactPolicy | None = None
+) -> TaskResult:
+    """Reads one job directory into a TaskResult; every problem is a ResultError naming job and file.
+
+    With ``scan``, every file that policy sends is scanned for secrets here, from the bytes just
+    parsed where there are some (:attr:`TaskResult.scans`), so staging need not read it again.
+    """
     artifacts = _artifacts_dir(job, job_dir)
     notes: list[str] = []
+    seen: ReadFiles | None = {} if scan is not None else None
     results_path = artifacts / RESULTS
-    doc, metrics = _read_results(job, results_path)
+    doc, metrics = _read_results(job, results_path, seen)
     run_config_path = artifacts / RUN_CONFIG
-    run_config = _load(run_config_path, job.job_id, required=True)
+    run_config = _load(run_config_path, job.job_id, required=True, seen=seen)
     if not isinstance(run_config, dict):
         raise ResultError("is not a mapping", job_id=job.job_id, path=run_config_path)
     harness, task, model_id = _identity(job, doc, run_config, run_config_path)
-    launcher_config, launcher_command = read_metadata(job_dir, notes)
+    launcher_config, launcher_command = read_metadata(job_dir, notes, seen)
     config = job.config or launcher_config
     timestamp = job.timestamp
     if timestamp is None:
@@ -146,6 +166,11 @@ def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEED
         except OSError:
             timestamp = None
     artifact_files, log_files = _files(artifacts, job_dir / "logs", notes)
+    scans = (
+        _scans(job_dir, scan, artifact_files, log_files, seen)
+        if scan is not None and seen is not None
+        else {}
+    )
     return TaskResult(
         job_id=job.job_id,
         invocation_id=job.invocation_id,
@@ -163,7 +188,24 @@ def read_task_result(job: Job, job_dir: Path, state: JobState = JobState.SUCCEED
         notes=tuple(notes),
         results_dir=job.results_dir,
         launcher_command=launcher_command,
+        scans=scans,
     )
+
+
+def _scans(
+    job_dir: Path, policy: ArtifactPolicy, artifact_files: list[str], log_files: list[str], seen: ReadFiles
+) -> dict[str, FileScan]:
+    """The secret scan of each file ``policy`` sends: from the bytes already read, else read here."""
+    rels = [f"artifacts/{a}" for a in policy.select_artifacts(artifact_files)]
+    rels += [f"logs/{name}" for name in policy.select_logs(log_files)]
+    out: dict[str, FileScan] = {}
+    for rel in rels:
+        path = job_dir / rel
+        got = seen.get(rel)
+        scan = scan_of(path, *got) if got is not None else scan_file(path)
+        if scan is not None:
+            out[rel] = scan
+    return out
 
 
 def _artifacts_dir(job: Job, job_dir: Path) -> Path:
@@ -185,9 +227,11 @@ def _artifacts_dir(job: Job, job_dir: Path) -> Path:
     return artifacts
 
 
-def _read_results(job: Job, results_path: Path) -> tuple[dict[str, Any], list[Metric]]:
+def _read_results(
+    job: Job, results_path: Path, seen: ReadFiles | None = None
+) -> tuple[dict[str, Any], list[Metric]]:
     """``results.yml``: the document and its metrics, flattened."""
-    doc = _load(results_path, job.job_id, required=True)
+    doc = _load(results_path, job.job_id, required=True, seen=seen)
     if not isinstance(doc, dict) or "results" not in doc:
         raise ResultError(
             "has no 'results' section; no metrics to export", job_id=job.job_id, path=results_path
@@ -244,12 +288,14 @@ def _text_or_none(value: Any) -> str | None:
 ReadRequest = tuple[Job, Path, JobState]
 
 
-def _read_chunk(requests: list[ReadRequest]) -> list[TaskResult | EvalportError]:
+def _read_chunk(
+    requests: list[ReadRequest], scan: ArtifactPolicy | None = None
+) -> list[TaskResult | EvalportError]:
     """Never raises: whatever goes wrong reading a job is that job's ResultError (type and message)."""
     out: list[TaskResult | EvalportError] = []
     for job, directory, state in requests:
         try:
-            out.append(read_task_result(job, directory, state))
+            out.append(read_task_result(job, directory, state, scan))
         except EvalportError as exc:
             out.append(exc)
         except Exception as exc:  # the safety net of the trust boundary: one job never breaks others
@@ -267,6 +313,17 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
+WORKERS_ENV = "EVALPORT_READ_WORKERS"
+
+
+def _default_workers() -> int:
+    """``$EVALPORT_READ_WORKERS`` (1 reads in this process, e.g. to profile), else the CPUs, up to 8."""
+    try:
+        return max(1, int(os.environ[WORKERS_ENV]))
+    except (KeyError, ValueError):
+        return min(os.cpu_count() or 1, 8)
+
+
 class NemoEvaluatorReader:
     """The ResultReader the service uses: one job directory in, one TaskResult out.
 
@@ -275,18 +332,24 @@ class NemoEvaluatorReader:
     """
 
     def __init__(self, workers: int | None = None, parallel_threshold: int = 256) -> None:
-        self.workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+        self.workers = workers if workers is not None else _default_workers()
         self.parallel_threshold = parallel_threshold
 
     def read(self, job: Job, job_dir: Path, state: JobState) -> TaskResult:
         return read_task_result(job, job_dir, state)
 
-    def read_many(self, requests: list[ReadRequest]) -> list[TaskResult | EvalportError]:
+    def read_many(
+        self, requests: list[ReadRequest], scan: ArtifactPolicy | None = None
+    ) -> list[TaskResult | EvalportError]:
+        """Reads every request; with ``scan``, also scans the files that policy sends for secrets."""
         if self.workers < 2 or len(requests) < self.parallel_threshold or not _can_fork():
-            return _read_chunk(requests)
+            return _read_chunk(requests, scan)
+        from functools import partial
+
         from evalport.adapters.formats.read_pool import read_in_workers
 
-        return read_in_workers(_read_chunk, requests, self.workers, job_id=lambda r: r[0].job_id)
+        read_chunk = partial(_read_chunk, scan=scan)
+        return read_in_workers(read_chunk, requests, self.workers, job_id=lambda r: r[0].job_id)
 
 
 __all__ = ["EvalportError", "NemoEvaluatorReader", "read_stage_exit", "read_task_result"]

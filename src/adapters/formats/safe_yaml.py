@@ -40,7 +40,30 @@ MAX_BYTES_ENV = "EVALPORT_YAML_MAX_BYTES"
 MAX_DEPTH_ENV = "EVALPORT_YAML_MAX_DEPTH"
 MAX_NODES_ENV = "EVALPORT_YAML_MAX_NODES"
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):
+    """The safe loader, with the tag of each plain scalar memoised per process (bounded).
+
+    The composer asks the resolver for the tag of every scalar; the answer depends only on the
+    value and whether it was plain or quoted, and the same keys and values recur in every file.
+    """
+
+    _tags: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode and implicit[0] and len(value) < 64:
+            key = (value, implicit)
+            tag = self._tags.get(key)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(self._tags) < 50_000:
+                    self._tags[key] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _MERGE = "tag:yaml.org,2002:merge"
@@ -106,11 +129,95 @@ def load_yaml_bytes(data: bytes | str, limits: YamlLimits | None = None) -> Any:
             return None
         if b"&" in raw:
             _check_graph(node, limits)
-        else:
-            _check_tree(node, limits)
+        elif limits.max_depth <= _MAX_RECURSIVE_DEPTH:
+            try:
+                return _TreeBuilder(loader, node, limits).build()
+            except _Unusual:
+                pass
+        _check_tree(node, limits)
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+_STR = "tag:yaml.org,2002:str"
+_NULL = "tag:yaml.org,2002:null"
+_BOOL = "tag:yaml.org,2002:bool"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAX_RECURSIVE_DEPTH = 500
+_DIGITS = re.compile(r"[-+]?[0-9]+")
+
+
+class _Unusual(Exception):
+    """The tree holds something the one-pass builder leaves to PyYAML (a merge key, a tagged collection)."""
+
+
+class _TreeBuilder:
+    """Checks and constructs an anchor-free document in one recursive pass (depth is bounded first).
+
+    The same values as PyYAML's SafeConstructor for plain maps, sequences and the core scalar tags;
+    anything else (``<<`` merges, ``!!set``, ``!!omap``, unknown tags on collections) raises
+    :class:`_Unusual` so the caller takes the two-pass path. Scalars with other tags (timestamps,
+    binary) are constructed by PyYAML one node at a time.
+    """
+
+    def __init__(self, loader: Any, root: Node, limits: YamlLimits) -> None:
+        self.loader, self.root, self.limits = loader, root, limits
+        self.count = 1
+
+    def build(self) -> Any:
+        return self._node(self.root, 1)
+
+    def _node(self, node: Node, depth: int) -> Any:
+        cls = node.__class__
+        if cls is ScalarNode:
+            return self._scalar(node)
+        if depth > self.limits.max_depth:
+            raise YamlLimitError(_too_deep(self.limits), node.start_mark)
+        value = node.value
+        self.count += 2 * len(value) if cls is MappingNode else len(value)
+        if self.count > self.limits.max_nodes:
+            raise YamlLimitError(_too_many(self.limits), node.start_mark)
+        depth += 1
+        if cls is MappingNode:
+            if node.tag != _MAP:
+                raise _Unusual
+            out: dict[Any, Any] = {}
+            for key_node, item_node in value:
+                if key_node.tag == _MERGE:
+                    raise _Unusual
+                key = self._node(key_node, depth)
+                try:
+                    out[key] = self._node(item_node, depth)
+                except TypeError:  # an unhashable key: PyYAML's own error names it
+                    raise _Unusual from None
+            if len(out) != len(value):
+                _check_keys(node, self.root)
+            return out
+        if node.tag != _SEQ:
+            raise _Unusual
+        return [self._node(item, depth) for item in value]
+
+    def _scalar(self, node: ScalarNode) -> Any:
+        tag, value = node.tag, node.value
+        if tag == _STR:
+            return value
+        if tag == _INT:
+            if (
+                len(value) < 20
+                and _DIGITS.fullmatch(value)
+                and (len(value) == 1 or value.lstrip("+-")[0] != "0")
+            ):
+                return int(value)
+            _check_scalar(node, self.root)
+        elif tag == _FLOAT:
+            _check_scalar(node, self.root)
+        elif tag == _NULL:
+            return None
+        elif tag == _BOOL:
+            return SafeConstructor.bool_values[value.lower()]
+        return self.loader.construct_object(node, deep=True)
 
 
 def too_large(size: int, limits: YamlLimits) -> str:

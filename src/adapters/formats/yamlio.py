@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from evalport.adapters.files import FileTooLargeError, read_regular_file
+from evalport.adapters.files import FileTooLargeError, read_regular_file_stat
 from evalport.adapters.formats.safe_yaml import YamlLimitError, YamlLimits, load_yaml_bytes, too_large
 
 
@@ -22,12 +23,17 @@ def load_yaml_file(path: Path, limits: YamlLimits | None = None) -> Any:
     when it cannot be read, ``yaml.YAMLError`` (:class:`YamlLimitError` included) when it is no
     acceptable YAML.
     """
+    return load_yaml_file_stat(path, limits)[0]
+
+
+def load_yaml_file_stat(path: Path, limits: YamlLimits | None = None) -> tuple[Any, bytes, os.stat_result]:
+    """:func:`load_yaml_file`, with the bytes parsed and the file's stat when it was opened."""
     limits = limits or YamlLimits.from_env()
     try:
-        data = read_regular_file(path, limits.max_bytes)
+        data, st = read_regular_file_stat(path, limits.max_bytes)
     except FileTooLargeError as exc:
         raise YamlLimitError(too_large(exc.size, limits)) from None
-    return load_yaml_bytes(data, limits)
+    return load_yaml_bytes(data, limits), data, st
 
 
 def describe_yaml_error(exc: yaml.YAMLError) -> str:

@@ -177,6 +177,7 @@ class LocalSink(BaseSink):
         placed or written gets its failed outcome in ``outcomes`` instead."""
         staged: list[_StagedJob] = []
         root = self.output_dir.resolve()
+        made: set[Path] = set()
         for item in items:
             job_id = item.result.job_id
             try:
@@ -185,14 +186,14 @@ class LocalSink(BaseSink):
                 outcomes[job_id] = Outcome(job_id, self.destination, Status.FAILED, str(exc))
                 continue
             try:
-                existed = _make_dir(job_dir)
+                existed = _make_dir(job_dir, made)
                 stage = stage_item(item, job_dir)
                 entry = summary_entry(item, stage.files, str(job_dir.relative_to(self.output_dir)))
                 change = None
                 if (fmt := self.launcher_format) and (name := self.launcher_filename):
                     change = launcher.write_job(job_dir / name, fmt, item)
                 elif self.config.format in ("json", "csv"):
-                    self._write_job_summary(job_dir, entry)
+                    self._write_job_summary(job_dir, entry, existed)
                 else:
                     job_dir.mkdir(parents=True, exist_ok=True)
             except (OSError, ValueError) as exc:
@@ -223,19 +224,22 @@ class LocalSink(BaseSink):
             outcomes[job_id] = Outcome(job_id, self.destination, status, job.stage.note, location=where)
         return [outcomes[i.result.job_id] for i in items]
 
-    def _write_job_summary(self, job_dir: Path, entry: dict[str, Any]) -> None:
+    def _write_job_summary(self, job_dir: Path, entry: dict[str, Any], existed: bool = True) -> None:
+        """``result.json`` (or ``.csv``) of one job, rewritten only when it changed; ``existed``
+        False (the job's folder was just made) spares reading what cannot be there."""
         if self.config.format == "json":
             text = json.dumps(entry, indent=2, sort_keys=True) + "\n"
             path = job_dir / "result.json"
         else:
             text = csv_text([flat_row(entry)])
             path = job_dir / "result.csv"
-        try:
-            if path.read_text() == text:
-                return
-        except FileNotFoundError:
-            pass
-        atomic_write_text(path, text)
+        if existed:
+            try:
+                if path.read_text() == text:
+                    return
+            except FileNotFoundError:
+                pass
+        atomic_write_text(path, text, parent_exists=True)
 
     def _upsert_summary(self, path: Path, entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Read-modify-write under a file lock, so concurrent exports into one summary lose nothing.
@@ -393,13 +397,14 @@ def _status(job: _StagedJob, old: Mapping[str, Any] | None, *, has_summary: bool
     return Status.UNCHANGED
 
 
-def _make_dir(path: Path) -> bool:
-    """Creates ``path`` (and its parents when needed); True when it existed already."""
+def _make_dir(path: Path, made: set[Path]) -> bool:
+    """Creates ``path`` (and its parent, once per export: ``made`` holds the parents already
+    there); True when ``path`` existed already."""
+    if path.parent not in made:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        made.add(path.parent)
     try:
         path.mkdir()
         return False
     except FileExistsError:
         return True
-    except FileNotFoundError:
-        path.mkdir(parents=True)
-        return False
