@@ -6,8 +6,8 @@ upload it with one directory call.
 Every text file is scanned for secrets whatever its name or size, streamed in chunks of whole
 lines, unless the reader already scanned it (:attr:`TaskResult.scans`: it had the bytes in hand)
 and the file is still the one it scanned (same inode, size and mtime; else it is scanned again).
-A file with no secret is hard-linked, or where links cannot be made copied by the kernel (never
-read into Python); one with secrets is written masked. What
+A file with no secret is copied by the kernel (``copy_file_range``; never read into Python, never
+a hard link); one with secrets is written masked. What
 cannot be scanned (a line too long, a read error) is withheld, never sent raw; symbolic links and
 special files (FIFOs, devices, sockets) are never followed or opened. Each withheld file is named
 with the reason in :attr:`StageResult.withheld`.
@@ -104,38 +104,13 @@ def _copy_from_fd(fd: int, out: Callable[[bytes], object], size: int, chunk_byte
 
 
 def _link(src: Path, dst: Path, fd: int, st: os.stat_result, chunk_bytes: int) -> None:
-    """A hard link where the file system allows it (far cheaper than a copy), else a copy from ``fd``.
+    """A clean file's copy, made by the kernel from ``fd`` (the scanned inode), never read into Python.
 
-    Artifacts are finished results, so sharing the inode is safe; the link survives the source's
-    deletion, and a source rewritten later (new mtime) is staged again. A new link is atomic by
-    itself; replacing an existing file goes through a unique temp name, so concurrent stagers of
-    the same file never share one. The link must be the inode that was scanned.
+    Never a hard link: the exported copy must stay what was exported when the job's file is later
+    rewritten in place or the copy edited, and linking would change the source's ctime (what tells a
+    rewritten file from the scanned one).
     """
-    linked: Path | None = None
-    try:
-        os.link(src, dst, follow_symlinks=False)
-        linked = dst
-    except FileExistsError:
-        tmp = _temp_name(dst)
-        with contextlib.suppress(OSError):
-            os.link(src, tmp, follow_symlinks=False)
-            linked = tmp
-    except OSError:
-        pass
-    if linked is None:
-        _copy_temp(dst, fd, st, chunk_bytes)
-        return
-    try:
-        got = os.lstat(linked)
-        if _identity(got) != _identity(st):
-            raise _Unscannable("it changed while being staged; export again once it is complete")
-    except BaseException:
-        linked.unlink(missing_ok=True)
-        raise
-    if linked != dst:
-        _publish(dst, linked, None)
-        # rename() of one hard link onto another of the same inode succeeds and does nothing
-        linked.unlink(missing_ok=True)
+    _copy_temp(dst, fd, st, chunk_bytes)
 
 
 def _create_temp(dst: Path) -> tuple[int, Path]:

@@ -65,13 +65,15 @@ def test_a_secret_in_a_text_file_of_any_name_is_masked(tmp_path, rel):
     assert "CANARY" not in staged and staged.endswith("</p>\nline two\n")
 
 
-def test_a_file_with_no_secret_is_hard_linked(tmp_path):
+def test_a_file_with_no_secret_is_an_independent_copy_never_a_link_to_the_jobs_file(tmp_path):
     item = _job(tmp_path, {"artifacts/results.yml": "results:\n  score: 0.5\n"})
     out = tmp_path / "out"
     stage_item(item, out)
-    assert (out / "artifacts/results.yml").stat().st_ino == (
-        tmp_path / "job/artifacts/results.yml"
-    ).stat().st_ino
+    source, copy = tmp_path / "job/artifacts/results.yml", out / "artifacts/results.yml"
+    assert copy.read_bytes() == source.read_bytes()
+    assert copy.stat().st_ino != source.stat().st_ino and source.stat().st_nlink == 1
+    copy.write_text("edited by hand\n")
+    assert source.read_text() == "results:\n  score: 0.5\n"
 
 
 def test_a_masked_copy_keeps_its_sources_mtime_so_a_second_staging_changes_nothing(tmp_path):
