@@ -1,10 +1,11 @@
 """Objects written before the ports were complete, given the members they lack.
 
 A sink class from before ``describe``/``target_key``/``close``/``still_holds`` were on the
-ResultSink port, or an embedding launcher's source without ``warnings``, keeps working: the
+ResultSink port, an embedding launcher's source without ``warnings`` or ``signatures``, or a
+ledger without ``remember_signatures``, keeps working: the
 composition root wraps it once here, so the service calls every port member directly and never
 probes. The defaults are what the service did before: trust the ledger, no warnings, nothing to
-close, the destination as its description.
+close, the destination as its description, no signature (every job is read).
 """
 
 from __future__ import annotations
@@ -12,9 +13,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.errors import EvalportError
-from evalport.domain.model import TaskResult
-from evalport.domain.ports import ReadRequest, ResultReader, ResultSink, ResultSource, config_target_key
+from evalport.domain.model import Job, TaskResult
+from evalport.domain.ports import (
+    ExportLedger,
+    LedgerEntry,
+    ReadRequest,
+    ResultReader,
+    ResultSink,
+    ResultSource,
+    config_target_key,
+)
 
 _SINK_DEFAULTS = ("still_holds", "describe", "target_key", "close")
 
@@ -67,11 +77,34 @@ class _CompletedSource:
         if close is not None:
             close()
 
+    def signatures(self, jobs: Sequence[Job], policy: ArtifactPolicy) -> dict[str, str]:
+        """The source's own signatures, else none: every job is read, as before signatures."""
+        own = getattr(self._source, "signatures", None)
+        return dict(own(jobs, policy)) if own is not None else {}
+
 
 def complete_source(source: Any) -> ResultSource:
-    if hasattr(source, "warnings") and hasattr(source, "close"):
+    if all(hasattr(source, m) for m in ("warnings", "close", "signatures")):
         return source
     return _CompletedSource(source)
+
+
+class _CompletedLedger:
+    def __init__(self, ledger: Any) -> None:
+        self._ledger = ledger
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ledger, name)
+
+    def remember_signatures(self, entries: Sequence[LedgerEntry]) -> None:
+        """A ledger that cannot store signatures keeps none: its jobs are read every time."""
+        return None
+
+
+def complete_ledger(ledger: Any) -> ExportLedger | None:
+    if ledger is None or hasattr(ledger, "remember_signatures"):
+        return ledger
+    return _CompletedLedger(ledger)
 
 
 class _CompletedReader:
