@@ -1,10 +1,10 @@
 """Objects written before the ports were complete, given the members they lack.
 
 A sink class from before ``describe``/``target_key``/``close``/``still_holds`` were on the
-ResultSink port, an embedding launcher's source without ``warnings`` or ``signatures``, or a
-ledger without ``remember_signatures``, keeps working: the
-composition root wraps it once here, so the service calls every port member directly and never
-probes. The defaults are what the service did before: trust the ledger, no warnings, nothing to
+ResultSink port, an embedding launcher's source without ``warnings``, or a ledger without
+``remember_signatures``, keeps working: the composition root wraps it once here, so the service
+calls every port member directly and never probes (the one optional member, a source's
+``signatures``, is asked through :func:`source_signatures`). The defaults are what the service did before: trust the ledger, no warnings, nothing to
 close, the destination as its description, no signature (every job is read).
 """
 
@@ -77,16 +77,18 @@ class _CompletedSource:
         if close is not None:
             close()
 
-    def signatures(self, jobs: Sequence[Job], policy: ArtifactPolicy) -> dict[str, str]:
-        """The source's own signatures, else none: every job is read, as before signatures."""
-        own = getattr(self._source, "signatures", None)
-        return dict(own(jobs, policy)) if own is not None else {}
-
 
 def complete_source(source: Any) -> ResultSource:
-    if all(hasattr(source, m) for m in ("warnings", "close", "signatures")):
+    if hasattr(source, "warnings") and hasattr(source, "close"):
         return source
     return _CompletedSource(source)
+
+
+def source_signatures(source: ResultSource, jobs: Sequence[Job], policy: ArtifactPolicy) -> dict[str, str]:
+    """The source's signatures of ``jobs`` (:class:`~evalport.domain.ports.SignedSource`); none
+    for a source without them: every job is read, as before signatures existed."""
+    own = getattr(source, "signatures", None)
+    return dict(own(jobs, policy)) if own is not None else {}
 
 
 class _CompletedLedger:

@@ -160,8 +160,15 @@ class Container(containers.DeclarativeContainer):
     planner = providers.Factory(Planner, sinks=sink_factory)
     ledger = providers.Singleton(make_ledger, config.ledger.as_(lambda v: True if v is None else v))
     fingerprint = providers.Object(item_fingerprint)
+    # Completed here too, so that a source or ledger put in by ``override`` (tests, launchers) gets
+    # the port members it lacks (``warnings``, ``remember_signatures``) like a built one.
     service = providers.Factory(
-        ExportService, source=source, reader=reader, planner=planner, ledger=ledger, fingerprint=fingerprint
+        ExportService,
+        source=providers.Callable(complete_source, source),
+        reader=reader,
+        planner=planner,
+        ledger=providers.Callable(complete_ledger, ledger),
+        fingerprint=fingerprint,
     )
     job_directories = providers.Singleton(JobDirectories)
     reporting = providers.Singleton(Reporting)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from evalport.app.conform import source_signatures
 from evalport.app.items import emptied_by_filter_note, prepare_item, result_notes
 from evalport.app.ledgered import LedgeredExport
 from evalport.app.observers import CallbackObserver, ExportObserver, NullObserver
@@ -240,7 +241,7 @@ class ExportService:
         emit: Any,
     ) -> None:
         policy = ArtifactPolicy.covering(s.policy for s in sinks)
-        files = self.source.signatures(jobs, policy)
+        files = source_signatures(self.source, jobs, policy)
         reader = f"{type(self.reader).__module__}.{type(self.reader).__qualname__}"
         reader += (
             f"+{getattr(self.fingerprint, '__module__', '')}.{getattr(self.fingerprint, '__qualname__', '')}"

@@ -149,17 +149,24 @@ class ResultSource(Protocol):
         self, jobs: Sequence[Job], policy: ArtifactPolicy, workdir: Path
     ) -> dict[str, StagedJob | EvalportError]: ...
 
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class SignedSource(Protocol):
+    """What a ResultSource may add so that unchanged jobs are skipped before they are read.
+
+    Not part of ResultSource (a source without it is still one, and its jobs are read every time):
+    the service asks :func:`evalport.app.conform.source_signatures`, which answers {} for them.
+    """
+
     def signatures(self, jobs: Sequence[Job], policy: ArtifactPolicy) -> dict[str, str]:
         """A cheap signature of each job's files (sizes, mtimes), computed without reading or
         staging them, that changes whenever :meth:`job_states` may answer differently (a local
         job's state is in its ``logs/`` markers; a Slurm job's also in ``sacct``): a job skipped by
         signature keeps the state it was read in. A job it cannot vouch for (remote, racy,
-        unreadable) is left out. Optional:
-        :func:`evalport.app.conform.complete_source` gives a source without it one that vouches
-        for nothing, so every job is read as before."""
+        unreadable) is left out."""
         ...
-
-    def close(self) -> None: ...
 
 
 class ResultReader(Protocol):
