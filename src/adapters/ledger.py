@@ -47,7 +47,21 @@ CREATE TABLE IF NOT EXISTS events (
     fingerprint TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
     location TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS events_job ON events (job_id);
+CREATE TABLE IF NOT EXISTS signatures (
+    job_id TEXT NOT NULL, target TEXT NOT NULL, signature TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    PRIMARY KEY (job_id, target));
 """
+# ``signatures`` is its own table so that a ledger written by this version still works with older
+# ones (they select ``exports.*``); a signature counts only beside the fingerprint it was stored
+# with, so an older version re-exporting a job (a new fingerprint) voids it.
+_ENTRY_COLUMNS = (
+    "e.job_id, e.target, e.destination, e.fingerprint, e.status, e.reason, e.location, e.attempts, "
+    "e.updated_at, CASE WHEN s.fingerprint = e.fingerprint THEN s.signature ELSE '' END"
+)
+_UPSERT_SIGNATURE = (
+    "INSERT INTO signatures VALUES (?,?,?,?) ON CONFLICT (job_id, target) DO UPDATE SET "
+    "signature=excluded.signature, fingerprint=excluded.fingerprint"
+)
 
 
 def default_state_dir() -> Path:
@@ -129,7 +143,11 @@ class SqliteLedger:
             targets = sorted({t for _, t in keys})
             wanted = set(keys)
             marks = ",".join("?" * len(targets))
-            for row in conn.execute(f"SELECT * FROM exports WHERE target IN ({marks})", targets):
+            query = (
+                f"SELECT {_ENTRY_COLUMNS} FROM exports e LEFT JOIN signatures s "
+                f"ON s.job_id = e.job_id AND s.target = e.target WHERE e.target IN ({marks})"
+            )
+            for row in conn.execute(query, targets):
                 entry = LedgerEntry(*row)
                 if (entry.job_id, entry.target) in wanted:
                     out[(entry.job_id, entry.target)] = entry
@@ -164,10 +182,34 @@ class SqliteLedger:
                         (*row, 1 if e.status == "failed" else 0, now),
                     )
                     conn.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)", (now, *row))
+                    if e.signature:
+                        conn.execute(_UPSERT_SIGNATURE, (e.job_id, e.target, e.signature, e.fingerprint))
+                    else:
+                        conn.execute(
+                            "DELETE FROM signatures WHERE job_id = ? AND target = ?", (e.job_id, e.target)
+                        )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+
+    def remember_signatures(self, entries: Sequence[LedgerEntry]) -> None:
+        """Stores each entry's ``signature`` beside its (already recorded) fingerprint; no event.
+        Never raises for the ledger's own problems, like :meth:`record`."""
+        rows = [(e.job_id, e.target, e.signature, e.fingerprint) for e in entries if e.signature]
+        if not rows or self._broken:
+            return
+        try:
+            with closing(self._connect()) as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(_UPSERT_SIGNATURE, rows)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except (sqlite3.Error, OSError) as exc:
+            self._give_up(exc, "written")
 
     def history(self, job_ids: Sequence[str] | None = None, limit: int = 200) -> list[dict[str, object]]:
         """Events of ``job_ids`` (every job when None), newest first; raises LedgerUnavailable when

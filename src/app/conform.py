@@ -1,10 +1,11 @@
 """Objects written before the ports were complete, given the members they lack.
 
 A sink class from before ``describe``/``target_key``/``close``/``still_holds`` were on the
-ResultSink port, or an embedding launcher's source without ``warnings``, keeps working: the
-composition root wraps it once here, so the service calls every port member directly and never
-probes. The defaults are what the service did before: trust the ledger, no warnings, nothing to
-close, the destination as its description.
+ResultSink port, an embedding launcher's source without ``warnings``, or a ledger without
+``remember_signatures``, keeps working: the composition root wraps it once here, so the service
+calls every port member directly and never probes (the one optional member, a source's
+``signatures``, is asked through :func:`source_signatures`). The defaults are what the service did before: trust the ledger, no warnings, nothing to
+close, the destination as its description, no signature (every job is read).
 """
 
 from __future__ import annotations
@@ -12,9 +13,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.errors import EvalportError
-from evalport.domain.model import TaskResult
-from evalport.domain.ports import ReadRequest, ResultReader, ResultSink, ResultSource, config_target_key
+from evalport.domain.model import Job, TaskResult
+from evalport.domain.ports import (
+    ExportLedger,
+    LedgerEntry,
+    ReadRequest,
+    ResultReader,
+    ResultSink,
+    ResultSource,
+    config_target_key,
+)
 
 _SINK_DEFAULTS = ("still_holds", "describe", "target_key", "close")
 
@@ -72,6 +82,31 @@ def complete_source(source: Any) -> ResultSource:
     if hasattr(source, "warnings") and hasattr(source, "close"):
         return source
     return _CompletedSource(source)
+
+
+def source_signatures(source: ResultSource, jobs: Sequence[Job], policy: ArtifactPolicy) -> dict[str, str]:
+    """The source's signatures of ``jobs`` (:class:`~evalport.domain.ports.SignedSource`); none
+    for a source without them: every job is read, as before signatures existed."""
+    own = getattr(source, "signatures", None)
+    return dict(own(jobs, policy)) if own is not None else {}
+
+
+class _CompletedLedger:
+    def __init__(self, ledger: Any) -> None:
+        self._ledger = ledger
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ledger, name)
+
+    def remember_signatures(self, entries: Sequence[LedgerEntry]) -> None:
+        """A ledger that cannot store signatures keeps none: its jobs are read every time."""
+        return None
+
+
+def complete_ledger(ledger: Any) -> ExportLedger | None:
+    if ledger is None or hasattr(ledger, "remember_signatures"):
+        return ledger
+    return _CompletedLedger(ledger)
 
 
 class _CompletedReader:

@@ -23,11 +23,14 @@ def _import_dependency_injector() -> Any:
 
     Its wiring module imports fastapi, starlette and werkzeug when they are installed (mlflow
     brings fastapi), which costs about 0.2 s on every CLI call; evalport uses no wiring, so those
-    imports are blocked for the duration of this one import and then unblocked.
+    imports are blocked for the duration of this one import and then unblocked. So is
+    ``pydantic_settings`` (for ``Configuration.from_pydantic``, which evalport does not use; another
+    0.15 s on top of pydantic, which evalport's own configs import anyway).
     """
     if "dependency_injector.containers" in sys.modules:
         return sys.modules["dependency_injector.containers"]
-    blocked = [m for m in ("fastapi", "starlette", "werkzeug", "flask") if m not in sys.modules]
+    hooks = ("fastapi", "starlette", "werkzeug", "flask", "pydantic_settings")
+    blocked = [m for m in hooks if m not in sys.modules]
     for name in blocked:
         sys.modules[name] = None  # type: ignore[assignment]
     try:
@@ -46,7 +49,7 @@ else:
 from dependency_injector import providers  # noqa: E402
 
 from evalport.adapters.formats.nemo_evaluator import NemoEvaluatorReader  # noqa: E402
-from evalport.app.conform import complete_reader, complete_source  # noqa: E402
+from evalport.app.conform import complete_ledger, complete_reader, complete_source  # noqa: E402
 from evalport.app.plan import Planner, SinkFactory  # noqa: E402
 from evalport.app.registry import sink_registry, source_registry  # noqa: E402
 from evalport.app.service import ExportService  # noqa: E402
@@ -60,7 +63,7 @@ def make_ledger(setting: Any) -> ExportLedger | None:
         from evalport.adapters.ledger import SqliteLedger
 
         return SqliteLedger(None if setting is True else setting)
-    return setting
+    return complete_ledger(setting)
 
 
 def document_loader() -> DocumentLoader:
@@ -157,8 +160,15 @@ class Container(containers.DeclarativeContainer):
     planner = providers.Factory(Planner, sinks=sink_factory)
     ledger = providers.Singleton(make_ledger, config.ledger.as_(lambda v: True if v is None else v))
     fingerprint = providers.Object(item_fingerprint)
+    # Completed here too, so that a source or ledger put in by ``override`` (tests, launchers) gets
+    # the port members it lacks (``warnings``, ``remember_signatures``) like a built one.
     service = providers.Factory(
-        ExportService, source=source, reader=reader, planner=planner, ledger=ledger, fingerprint=fingerprint
+        ExportService,
+        source=providers.Callable(complete_source, source),
+        reader=reader,
+        planner=planner,
+        ledger=providers.Callable(complete_ledger, ledger),
+        fingerprint=fingerprint,
     )
     job_directories = providers.Singleton(JobDirectories)
     reporting = providers.Singleton(Reporting)

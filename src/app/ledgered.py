@@ -10,8 +10,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from evalport.app.plan import ExportPlan
+from evalport.domain.fingerprint import unsigned
+from evalport.domain.model import JobState
 from evalport.domain.ports import ExportItem, ExportLedger, LedgerEntry, ResultSink
 from evalport.domain.report import Outcome, Status
 
@@ -28,10 +31,20 @@ class LedgeredExport:
         self.send = send
 
     def export(
-        self, sink: ResultSink, items: list[ExportItem], plan: ExportPlan, notes: list[str]
+        self,
+        sink: ResultSink,
+        items: list[ExportItem],
+        plan: ExportPlan,
+        notes: list[str],
+        signatures: Mapping[str, str] | None = None,
     ) -> list[Outcome]:
         """Skips what the ledger says this target holds unchanged, unless ``force``; in a dry run,
-        says what would be sent and what the ledger would skip, and sends nothing."""
+        says what would be sent and what the ledger would skip, and sends nothing.
+
+        ``signatures`` (job id -> the job's source signature, taken before it was read) are stored
+        beside the fingerprints, so that the next export can skip these jobs without reading them.
+        """
+        signatures = signatures or {}
         target = sink.target_key()
         prints = {i.result.job_id: i.fingerprint for i in items}
         held = self.held_unchanged(sink, target, prints, plan.force, notes)
@@ -40,18 +53,81 @@ class LedgeredExport:
         if plan.dry_run:
             outcomes.update((i.result.job_id, _planned(i, sink)) for i in fresh)
             return [outcomes[i.result.job_id] for i in items]
+        self.remember_signatures(
+            [
+                replace(e, signature=signatures[j])
+                for j, e in held.items()
+                if signatures.get(j) and e.signature != signatures[j]
+            ]
+        )
         sent = self.send(sink, fresh) if fresh else []
         outcomes.update((o.job_id, o) for o in sent)
         self.record(
             [
                 LedgerEntry(
-                    o.job_id, target, sink.destination, prints[o.job_id], o.status.value, o.reason, o.location
+                    o.job_id,
+                    target,
+                    sink.destination,
+                    prints[o.job_id],
+                    o.status.value,
+                    o.reason,
+                    o.location,
+                    signature=signatures.get(o.job_id, "") if Status(o.status).delivered else "",
                 )
                 for o in sent
                 if o.job_id in prints
             ]
         )
         return [outcomes[i.result.job_id] for i in items]
+
+    def held_by_signature(
+        self,
+        sinks: Sequence[ResultSink],
+        signatures: Mapping[str, str],
+        admits: Callable[[str, JobState], bool],
+    ) -> list[dict[str, LedgerEntry]]:
+        """Per sink (in order), the entries of the jobs that *every* sink holds unchanged by
+        signature: delivered, stored with this very signature and a state ``admits`` accepts, and
+        confirmed by the sink (``still_holds``). One ledger lookup for all jobs and targets; a job
+        any sink doubts is left out of all (it is read, and the fingerprint decides)."""
+        if self.ledger is None or not signatures or not sinks:
+            return []
+        targets = [sink.target_key() for sink in sinks]
+        prior = self.ledger.lookup((j, t) for t in targets for j in signatures)
+        jobs = set(signatures)
+        per_sink: list[dict[str, LedgerEntry]] = []
+        for target in targets:
+            entries = {}
+            for job_id in jobs:
+                entry = prior.get((job_id, target))
+                if entry is None or not entry.fingerprint or not Status(entry.status).delivered:
+                    continue
+                signature, state = unsigned(entry.signature)
+                if signature and signature == signatures[job_id] and _admitted(job_id, state, admits):
+                    entries[job_id] = entry
+            per_sink.append(entries)
+            jobs &= set(entries)
+        for sink, entries in zip(sinks, per_sink, strict=True):
+            if not jobs:
+                break
+            jobs &= confirmed_holdings(sink, {j: entries[j].location for j in jobs})
+        if not jobs:
+            return []
+        return [{j: e for j, e in entries.items() if j in jobs} for entries in per_sink]
+
+    def unchanged(
+        self, sink: ResultSink, entries: Mapping[str, LedgerEntry], plan: ExportPlan
+    ) -> list[Outcome]:
+        """The "unchanged" outcomes of jobs skipped by signature (as the fingerprint would say)."""
+        return [_unchanged(j, sink, e, plan.dry_run) for j, e in sorted(entries.items())]
+
+    def remember_signatures(self, entries: list[LedgerEntry]) -> None:
+        if self.ledger is None or not entries:
+            return
+        try:
+            self.ledger.remember_signatures(entries)
+        except Exception as exc:  # a cache: never fail an export over it
+            log.warning("could not record signatures in the ledger: %s", exc)
 
     def held_unchanged(
         self, sink: ResultSink, target: str, prints: Mapping[str, str], force: bool, notes: list[str]
@@ -93,6 +169,13 @@ class LedgeredExport:
                 for sink, o in failed
             ]
         )
+
+
+def _admitted(job_id: str, state: str, admits: Callable[[str, JobState], bool]) -> bool:
+    try:
+        return admits(job_id, JobState(state))
+    except ValueError:  # a state this version does not know: read the job
+        return False
 
 
 def _unchanged(job_id: str, sink: ResultSink, entry: LedgerEntry, dry_run: bool) -> Outcome:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from evalport.app.conform import source_signatures
 from evalport.app.items import emptied_by_filter_note, prepare_item, result_notes
 from evalport.app.ledgered import LedgeredExport
 from evalport.app.observers import CallbackObserver, ExportObserver, NullObserver
@@ -21,7 +22,7 @@ from evalport.app.plan import ExportPlan, Planner
 from evalport.app.request import ExportRequest
 from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.errors import EvalportError, UsageError
-from evalport.domain.fingerprint import item_fingerprint
+from evalport.domain.fingerprint import item_fingerprint, job_signature, signed
 from evalport.domain.model import Job, JobState, TaskResult
 from evalport.domain.ports import (
     ExportItem,
@@ -259,6 +260,19 @@ class ExportService:
         emit: Any,
     ) -> None:
         policy = ArtifactPolicy.covering(s.policy for s in sinks)
+        files = source_signatures(self.source, jobs, policy)
+        reader = f"{type(self.reader).__module__}.{type(self.reader).__qualname__}"
+        reader += (
+            f"+{getattr(self.fingerprint, '__module__', '')}.{getattr(self.fingerprint, '__qualname__', '')}"
+        )
+        held = self._held_by_signature(plan, sinks, jobs, files, reader)
+        for sink, entries in zip(sinks, held, strict=False):
+            emit(self.ledgered.unchanged(sink, entries, plan))
+        skipped = set(held[0]) if held else set()
+        jobs = [j for j in jobs if j.job_id not in skipped]
+        if not jobs:
+            return
+        by_id = {j.job_id: j for j in jobs}
         with tempfile.TemporaryDirectory(prefix="evalport-stage-") as workdir:
             read = self._read(jobs, policy, Path(workdir), plan.include_failed, plan.states)
             ready: list[tuple[TaskResult, Path]] = []
@@ -276,6 +290,11 @@ class ExportService:
                     report.notes.extend(result_notes(got[0]))
             if not plan.dry_run:
                 self.ledgered.record_failed_reads(unreadable)
+            signatures = {
+                r.job_id: signed(job_signature(by_id[r.job_id], files.get(r.job_id, ""), reader), r.state)
+                for r, _ in ready
+                if r.job_id in by_id
+            }
             for sink in sinks:
                 items = [
                     prepare_item(result, directory, sink, self.fingerprint) for result, directory in ready
@@ -285,7 +304,33 @@ class ExportService:
                 emptied = emptied_by_filter_note(sink, ready, items)
                 if emptied:
                     report.notes.append(emptied)
-                emit(self.ledgered.export(sink, items, plan, report.notes))
+                emit(self.ledgered.export(sink, items, plan, report.notes, signatures))
+
+    def _held_by_signature(
+        self,
+        plan: ExportPlan,
+        sinks: list[ResultSink],
+        jobs: list[Job],
+        files: Mapping[str, str],
+        reader: str,
+    ) -> list[dict[str, Any]]:
+        """Per sink (in order), the ledger entries of the jobs every sink holds unchanged by signature: their
+        files and record are as when they were last sent (so is its state, which the source's
+        signature covers: the state stored with it decides, as ``--include-failed`` says), and
+        each sink confirms it still holds them. Such a job is neither staged nor read. Any doubt
+        leaves a job out (it is read as before)."""
+        candidates = [j for j in jobs if j.job_id in files]
+        if plan.force or self.ledger is None or not candidates:
+            return []
+        signatures = {j.job_id: job_signature(j, files[j.job_id], reader) for j in candidates}
+
+        def admits(job_id: str, state: JobState) -> bool:
+            known = plan.states.get(job_id)
+            if known is not None and known is not state:
+                return False
+            return state is JobState.SUCCEEDED or (plan.include_failed and state not in _NOT_FINISHED)
+
+        return self.ledgered.held_by_signature(sinks, signatures, admits)
 
     def _export_one(self, sink: ResultSink, items: list[ExportItem]) -> list[Outcome]:
         try:

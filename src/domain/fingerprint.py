@@ -4,6 +4,9 @@ The service computes it once per item per export (after the sink's metric filter
 selection) and passes it along on :attr:`ExportItem.fingerprint`; the ledger stores and compares
 that value, and sinks that decide "unchanged" themselves (the local summary, MLflow, W&B) read it
 from the item instead of hashing again.
+
+Beside it, the ledger keeps a job's *source signature* (:func:`job_signature`), which needs no
+parsing: when it matches, the job is reported unchanged before it is staged or read.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import json
 import os
 from typing import TYPE_CHECKING
 
+from evalport.domain.model import JobState
+
 if TYPE_CHECKING:
+    from evalport.domain.model import Job
     from evalport.domain.ports import ExportItem
 
 
@@ -37,3 +43,54 @@ def item_fingerprint(item: ExportItem) -> str:
     """What ``item`` sends, as a short hash: the result's summary and its files' signatures."""
     body = json.dumps([item.result.summary(), file_signatures(item)], sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()[:24]
+
+
+#: Bumped whenever what the signature covers changes, so that older stored signatures never match.
+SIGNATURE_VERSION = 1
+
+
+def job_signature(job: Job, files: str, reader: str) -> str:
+    """The *source signature* of a job: enough to say it reads the same as last time, unparsed.
+
+    ``files`` is the source's signature of its files (sizes and mtimes, not contents, and whatever
+    else its state depends on); the job's record (ids, location, timestamp, the execution DB's
+    config and data), the reader and evalport's version are added, so that a changed record or an
+    upgrade that parses differently reads the job again. '' when ``files`` is ''.
+    """
+    if not files:
+        return ""
+    from evalport import __version__
+
+    body = json.dumps(
+        [
+            SIGNATURE_VERSION,
+            __version__,
+            reader,
+            files,
+            [job.job_id, job.invocation_id, job.task_name, job.executor, job.source, job.timestamp],
+            [type(job.location).__name__, *vars_of(job.location)],
+            job.config,
+            job.data,
+        ],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(body.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def signed(signature: str, state: JobState) -> str:
+    """What the ledger stores: the signature and the state the job was read in (``<sig>/<state>``),
+    so that a job skipped by signature is admitted by its state without reading its markers."""
+    return f"{signature}/{state.value}" if signature else ""
+
+
+def unsigned(stored: str) -> tuple[str, str]:
+    """(signature, state value) of a stored :func:`signed` value; ('', '') for anything else."""
+    signature, slash, state = stored.partition("/")
+    return (signature, state) if slash and signature and state else ("", "")
+
+
+def vars_of(value: object) -> list[object]:
+    """A dataclass's field values in order (a location's host, path, user), else its text."""
+    fields = getattr(value, "__dataclass_fields__", None)
+    return [getattr(value, f) for f in fields] if fields else [str(value)]

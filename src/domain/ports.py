@@ -78,7 +78,12 @@ class CheckResult:
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
     """The latest state of one (job, target) in the ledger: what was sent (``fingerprint``), the
-    outcome, where it went, and for failures how often it was tried (``watch`` backs off)."""
+    outcome, where it went, and for failures how often it was tried (``watch`` backs off).
+
+    ``signature`` is the job's source signature when that fingerprint was made
+    (:func:`evalport.domain.fingerprint.job_signature`; '' when unknown): matching it now means
+    the job reads the same, so it is skipped before it is read.
+    """
 
     job_id: str
     target: str
@@ -89,6 +94,7 @@ class LedgerEntry:
     location: str = ""
     attempts: int = 0
     updated_at: float = 0.0
+    signature: str = ""
 
 
 ReadRequest = tuple[Job, Path, JobState]
@@ -144,6 +150,23 @@ class ResultSource(Protocol):
     ) -> dict[str, StagedJob | EvalportError]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SignedSource(Protocol):
+    """What a ResultSource may add so that unchanged jobs are skipped before they are read.
+
+    Not part of ResultSource (a source without it is still one, and its jobs are read every time):
+    the service asks :func:`evalport.app.conform.source_signatures`, which answers {} for them.
+    """
+
+    def signatures(self, jobs: Sequence[Job], policy: ArtifactPolicy) -> dict[str, str]:
+        """A cheap signature of each job's files (sizes, mtimes), computed without reading or
+        staging them, that changes whenever :meth:`job_states` may answer differently (a local
+        job's state is in its ``logs/`` markers; a Slurm job's also in ``sacct``): a job skipped by
+        signature keeps the state it was read in. A job it cannot vouch for (remote, racy,
+        unreadable) is left out."""
+        ...
 
 
 class ResultReader(Protocol):
@@ -204,6 +227,11 @@ class ExportLedger(Protocol):
     def lookup(self, keys: Iterable[tuple[str, str]]) -> Mapping[tuple[str, str], LedgerEntry]: ...
 
     def record(self, entries: Sequence[LedgerEntry]) -> None: ...
+
+    def remember_signatures(self, entries: Sequence[LedgerEntry]) -> None:
+        """Stores the ``signature`` of entries whose fingerprint is already recorded (a job found
+        unchanged by reading it), without a new event. Optional (see ``complete_ledger``)."""
+        ...
 
     def history(self, job_ids: Sequence[str] | None = None, limit: int = 200) -> list[dict[str, object]]:
         """Events newest first, of ``job_ids`` (all when None)."""

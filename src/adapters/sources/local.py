@@ -15,6 +15,7 @@ from evalport.adapters.formats.nemo_evaluator import read_stage_exit
 from evalport.adapters.sources.execdb import ExecDbRecords, default_exec_db_path, read_exec_db
 from evalport.adapters.sources.job_search import find_invocation_dirs, jobs_in_invocation_dir
 from evalport.adapters.sources.records import ExecDbRecord
+from evalport.adapters.sources.signatures import directory_signature
 from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.errors import (
     AmbiguousIdError,
@@ -278,6 +279,18 @@ class LocalSource:
                 out[job.job_id] = read_stage_exit(Path(job.location.path))
             else:
                 out[job.job_id] = JobState.UNKNOWN
+        return out
+
+    def signatures(self, jobs: Sequence[Job], policy: ArtifactPolicy) -> dict[str, str]:
+        """The file signature of each job whose directory is here (never a remote one's), computed
+        without reading a file (:func:`directory_signature`); a job left out has none."""
+        out: dict[str, str] = {}
+        for job in jobs:
+            loc = job.location
+            if isinstance(loc, LocalLocation) and loc.path:
+                signature = directory_signature(Path(loc.path))
+                if signature:
+                    out[job.job_id] = signature
         return out
 
     def stage(

@@ -12,26 +12,23 @@ any shape. A line is accepted only when the fields evalport relies on have their
 - ``executor`` is a string (or missing, meaning ``local``).
 
 Anything else in ``config`` keeps its shape; the code that reads a part of it checks that part.
+
+A well-formed line (the launcher's own) is checked here directly, with the same rules and without
+pydantic; only a line that fails a check goes through the pydantic model (:mod:`record_model`),
+whose error names the fields that are wrong. Either way the result is the same
+:class:`ExecDbRecord`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
-
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from dataclasses import dataclass, field
+from typing import Any
 
 MAX_ID_LENGTH = 255
 PATH_FIELDS = ("output_dir", "remote_rundir_path")
 SSH_FIELDS = ("hostname", "username")
+_SAFE_INT = 2**53
 
 
 def check_path_component(value: str, what: str = "id") -> str:
@@ -49,11 +46,8 @@ def check_path_component(value: str, what: str = "id") -> str:
     return value
 
 
-def _safe_id(value: str) -> str:
-    return check_path_component(value)
-
-
-def _timestamp(value: Any) -> Any:
+def timestamp_value(value: Any) -> Any:
+    """A timestamp as given, a numeric string as a number; a ValueError for anything else."""
     if isinstance(value, bool):
         raise ValueError("not a number")
     if isinstance(value, str):
@@ -66,54 +60,36 @@ def _timestamp(value: Any) -> Any:
     return value
 
 
-def _none_is_empty(value: Any) -> Any:
-    return {} if value is None else value
+def consistency_problem(job_id: str, invocation_id: str, data: dict[str, Any]) -> str:
+    """What is wrong between the ids and in ``data``'s paths and SSH names ('' when nothing)."""
+    inv, dot, rest = job_id.partition(".")
+    if inv != invocation_id or not dot or not rest:
+        return f"job_id {job_id!r} is not '<invocation_id>.<index>' for invocation {invocation_id!r}"
+    for key in PATH_FIELDS:
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            return f"data.{key} is {type(value).__name__}, not a path"
+        if "\x00" in value:
+            return f"data.{key} holds a NUL byte"
+    for key in SSH_FIELDS:
+        value = data.get(key)
+        if value is not None and (not isinstance(value, str) or value.startswith("-") or "\x00" in value):
+            return f"data.{key} {value!r} is not a host or user name"
+    return ""
 
 
-SafeId = Annotated[str, Field(strict=True), AfterValidator(_safe_id)]
-Mapping_ = Annotated[dict[str, Any], BeforeValidator(_none_is_empty)]
+@dataclass(frozen=True, slots=True)
+class ExecDbRecord:
+    """One job as the launcher recorded it (validated: see the module doc)."""
 
-
-class ExecDbRecord(BaseModel):
-    """One job as the launcher recorded it."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    job_id: SafeId
-    invocation_id: SafeId
-    executor: Annotated[str, Field(strict=True)] = "local"
-    timestamp: Annotated[float | None, BeforeValidator(_timestamp)] = None
-    data: Mapping_ = Field(default_factory=dict)
-    config: Mapping_ = Field(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _executor_default(cls, raw: Any) -> Any:
-        if isinstance(raw, dict) and raw.get("executor") is None and "executor" in raw:
-            raw = {**raw, "executor": "local"}
-        return raw
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ExecDbRecord:
-        inv, dot, rest = self.job_id.partition(".")
-        if inv != self.invocation_id or not dot or not rest:
-            raise ValueError(
-                f"job_id {self.job_id!r} is not '<invocation_id>.<index>' "
-                f"for invocation {self.invocation_id!r}"
-            )
-        for key in PATH_FIELDS:
-            value = self.data.get(key)
-            if value is None:
-                continue
-            if not isinstance(value, str):
-                raise ValueError(f"data.{key} is {type(value).__name__}, not a path")
-            if "\x00" in value:
-                raise ValueError(f"data.{key} holds a NUL byte")
-        for key in SSH_FIELDS:
-            value = self.data.get(key)
-            if value is not None and (not isinstance(value, str) or value.startswith("-") or "\x00" in value):
-                raise ValueError(f"data.{key} {value!r} is not a host or user name")
-        return self
+    job_id: str
+    invocation_id: str
+    executor: str = "local"
+    timestamp: float | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
 
     def shape_problems(self) -> list[str]:
         """Parts of ``config`` evalport reads whose shape is wrong; they are ignored where used."""
@@ -140,16 +116,42 @@ def parse_record(raw: Any) -> ExecDbRecord:
     """The record in a decoded JSON line; a ValueError whose message names the fields that are wrong."""
     if not isinstance(raw, dict):
         raise ValueError(f"the line is a JSON {type(raw).__name__}, not an object")
+    record = well_formed_record(raw)
+    if record is not None:
+        return record
+    from evalport.adapters.sources.record_model import validated_record
+
+    return validated_record(raw)
+
+
+def well_formed_record(raw: dict[str, Any]) -> ExecDbRecord | None:
+    """The record of a line that passes every check, built without pydantic; None for any other
+    line (it then goes through the model, which accepts it or says exactly what is wrong)."""
+    job_id, invocation_id = raw.get("job_id"), raw.get("invocation_id")
+    if type(job_id) is not str or type(invocation_id) is not str:
+        return None
+    executor = raw.get("executor")
+    if executor is None:
+        executor = "local"
+    elif type(executor) is not str:
+        return None
+    timestamp = raw.get("timestamp")
+    if timestamp is not None:
+        kind = type(timestamp)
+        if kind is int and -_SAFE_INT < timestamp < _SAFE_INT:
+            timestamp = float(timestamp)
+        elif kind is not float or not math.isfinite(timestamp):
+            return None
+    data, config = raw.get("data"), raw.get("config")
+    data = {} if data is None else data
+    config = {} if config is None else config
+    if type(data) is not dict or type(config) is not dict:
+        return None
     try:
-        return ExecDbRecord.model_validate(raw)
-    except ValidationError as exc:
-        raise ValueError(describe_validation_error(exc)) from None
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        field = ".".join(str(p) for p in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{field}: {message}" if field else message)
-    return "; ".join(parts)
+        check_path_component(job_id)
+        check_path_component(invocation_id)
+    except ValueError:
+        return None
+    if consistency_problem(job_id, invocation_id, data):
+        return None
+    return ExecDbRecord(job_id, invocation_id, executor, timestamp, data, config)

@@ -254,6 +254,27 @@ class SlurmSource(LocalSource):
             for j in jobs
         }
 
+    def signatures(self, jobs: Sequence[Job], policy: ArtifactPolicy) -> dict[str, str]:
+        """The local source's signatures of the jobs readable here (a remote job has none); a Slurm
+        job run on this cluster also signs what ``sacct`` says of it, since its state depends on it
+        (one call for all of them; when it fails, those jobs get no signature)."""
+        out = super().signatures([j for j in jobs if not isinstance(j.location, RemoteLocation)], policy)
+        on_cluster = [j for j in jobs if j.job_id in out and j.executor == "slurm" and _slurm_id(j)]
+        if not on_cluster or not shutil.which("sacct"):
+            return out
+        try:
+            slurm = query_slurm_states(LocalRunner(), [_slurm_id(j) for j in on_cluster])
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.debug("local sacct failed: %s", exc)
+            slurm = {}
+        for job in on_cluster:
+            state = slurm.get(_slurm_id(job))
+            if state is None:
+                del out[job.job_id]
+            else:
+                out[job.job_id] += f"+slurm:{state.value}"
+        return out
+
     # -- staging -------------------------------------------------------------------------------
     def stage(
         self, jobs: Sequence[Job], policy: ArtifactPolicy, workdir: Path
