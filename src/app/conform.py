@@ -4,8 +4,9 @@ A sink class from before ``describe``/``target_key``/``close``/``still_holds`` w
 ResultSink port, an embedding launcher's source without ``warnings``, or a ledger without
 ``remember_signatures``, keeps working: the composition root wraps it once here, so the service
 calls every port member directly and never probes (the one optional member, a source's
-``signatures``, is asked through :func:`source_signatures`). The defaults are what the service did before: trust the ledger, no warnings, nothing to
-close, the destination as its description, no signature (every job is read).
+``signatures``, is asked through :func:`source_signatures`). The defaults are what the service did
+before: trust the ledger, no warnings, nothing to close, the destination as its description, no
+signature (every job is read).
 """
 
 from __future__ import annotations
