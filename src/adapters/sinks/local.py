@@ -28,6 +28,7 @@ from evalport.adapters.sinks.local_layout import (
     csv_text,
     flat_row,
     folder_name_problem,
+    held_job_folders,
     read_csv_rows,
     shown,
     summary_entry,
@@ -331,20 +332,11 @@ class LocalSink(BaseSink):
             entries = self._summary_job_ids(summary) if summary is not None else None
         except (OSError, ValueError):
             return set()
-        root = self.output_dir.resolve()
+        root = str(self.output_dir.resolve())
         job_file = self.launcher_filename or {"json": "result.json", "csv": "result.csv"}.get(
             self.config.format
         )
-        held: set[str] = set()
-        for job_id, location in located.items():
-            if not location or (entries is not None and job_id not in entries):
-                continue
-            folder = Path(location)
-            if folder.name != job_id or folder.resolve().parent.parent != root:
-                continue
-            if (folder / job_file).is_file() if job_file else folder.is_dir():
-                held.add(job_id)
-        return held
+        return held_job_folders(root, located, entries, job_file)
 
     def _summary_job_ids(self, summary: Path) -> Collection[str] | None:
         """The job ids in the multi-run summary; None when there is none to ask (the launcher's

@@ -27,8 +27,10 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import stat as file_mode
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -190,3 +192,38 @@ def read_csv_rows(text: str) -> dict[str, dict[str, str]]:
         if row.get("job_id"):
             rows[row["job_id"]] = row
     return rows
+
+
+def held_job_folders(
+    root: str, located: Mapping[str, str], entries: Collection[str] | None, job_file: str | None
+) -> set[str]:
+    """The jobs of ``located`` (job id -> its recorded folder) whose folder is still
+    ``<root>/<invocation>/<job id>``, both real folders (a symbolic link put in their place holds
+    nothing), with its per-job file, and (``entries`` given) in the multi-run summary.
+
+    Lexical checks and one ``lstat`` per job and per invocation: no path is resolved per job.
+    """
+    real_dirs: dict[str, bool] = {}
+    held: set[str] = set()
+    for job_id, location in located.items():
+        if not location or (entries is not None and job_id not in entries):
+            continue
+        folder = os.path.normpath(location)
+        invocation = os.path.dirname(folder)
+        if os.path.basename(folder) != job_id or os.path.dirname(invocation) != root:
+            continue
+        if invocation not in real_dirs:
+            real_dirs[invocation] = _is_real(invocation, file_mode.S_ISDIR)
+        if not real_dirs[invocation] or not _is_real(folder, file_mode.S_ISDIR):
+            continue
+        if not job_file or _is_real(os.path.join(folder, job_file), file_mode.S_ISREG):
+            held.add(job_id)
+    return held
+
+
+def _is_real(path: str, kind: Callable[[int], bool]) -> bool:
+    """``path`` is that kind of file itself (lstat: a symbolic link is never taken for its target)."""
+    try:
+        return kind(os.lstat(path).st_mode)
+    except OSError:
+        return False
