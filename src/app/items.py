@@ -16,19 +16,30 @@ def emptied_by_filter_note(
     sink: ResultSink, ready: Sequence[tuple[TaskResult, Path]], items: Sequence[ExportItem]
 ) -> str:
     """A note when the sink's metric filter left jobs that had metrics with none, else ''."""
-    patterns = sink.metric_filter.patterns
-    if not patterns:
-        return ""
-    emptied = sum(
+    return emptied_note(sink, emptied_count(sink, ready, items), len(items))
+
+
+def emptied_count(
+    sink: ResultSink, ready: Sequence[tuple[TaskResult, Path]], items: Sequence[ExportItem]
+) -> int:
+    """How many jobs that had metrics the sink's metric filter left with none."""
+    if not sink.metric_filter.patterns:
+        return 0
+    return sum(
         1
         for (result, _), item in zip(ready, items, strict=True)
         if result.metrics and not item.result.metrics
     )
+
+
+def emptied_note(sink: ResultSink, emptied: int, total: int) -> str:
+    """The note for ``emptied`` of ``total`` jobs left without metrics by the filter ('' for none)."""
     if not emptied:
         return ""
+    patterns = sink.metric_filter.patterns
     return (
         f"{sink.destination}: the metric filter log_metrics={','.join(patterns)} matches no metric of "
-        f"{emptied} of {len(items)} job(s); they are exported without metrics (check the patterns "
+        f"{emptied} of {total} job(s); they are exported without metrics (check the patterns "
         "against `evalport show <job>`)"
     )
 

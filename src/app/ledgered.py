@@ -37,17 +37,21 @@ class LedgeredExport:
         plan: ExportPlan,
         notes: list[str],
         signatures: Mapping[str, str] | None = None,
+        gone: dict[str, int] | None = None,
     ) -> list[Outcome]:
         """Skips what the ledger says this target holds unchanged, unless ``force``; in a dry run,
         says what would be sent and what the ledger would skip, and sends nothing.
 
         ``signatures`` (job id -> the job's source signature, taken before it was read) are stored
         beside the fingerprints, so that the next export can skip these jobs without reading them.
+
+        ``gone`` (destination -> count), when given, adds up the ledger skips the destination no
+        longer holds instead of noting them, so a run sent in batches says so once (:func:`gone_note`).
         """
         signatures = signatures or {}
         target = sink.target_key()
         prints = {i.result.job_id: i.fingerprint for i in items}
-        held = self.held_unchanged(sink, target, prints, plan.force, notes)
+        held = self.held_unchanged(sink, target, prints, plan.force, notes, gone)
         outcomes = {j: _unchanged(j, sink, e, plan.dry_run) for j, e in held.items()}
         fresh = [i for i in items if i.result.job_id not in held]
         if plan.dry_run:
@@ -130,7 +134,13 @@ class LedgeredExport:
             log.warning("could not record signatures in the ledger: %s", exc)
 
     def held_unchanged(
-        self, sink: ResultSink, target: str, prints: Mapping[str, str], force: bool, notes: list[str]
+        self,
+        sink: ResultSink,
+        target: str,
+        prints: Mapping[str, str],
+        force: bool,
+        notes: list[str],
+        gone: dict[str, int] | None = None,
     ) -> dict[str, LedgerEntry]:
         """The ledger's entries for jobs this target holds unchanged, as the sink confirms."""
         if self.ledger is None or force or not prints:
@@ -144,12 +154,11 @@ class LedgeredExport:
         if not candidates:
             return {}
         held = confirmed_holdings(sink, {j: e.location for j, e in candidates.items()})
-        gone = len(candidates) - len(held)
-        if gone:
-            notes.append(
-                f"{sink.destination}: the ledger said {gone} job(s) were exported unchanged, but the "
-                "destination no longer holds them; exported again"
-            )
+        lost = len(candidates) - len(held)
+        if lost and gone is not None:
+            gone[sink.destination] = gone.get(sink.destination, 0) + lost
+        elif lost:
+            notes.append(gone_note(sink.destination, lost))
         return {j: e for j, e in candidates.items() if j in held}
 
     def record(self, entries: list[LedgerEntry]) -> None:
@@ -169,6 +178,13 @@ class LedgeredExport:
                 for sink, o in failed
             ]
         )
+
+
+def gone_note(destination: str, count: int) -> str:
+    return (
+        f"{destination}: the ledger said {count} job(s) were exported unchanged, but the "
+        "destination no longer holds them; exported again"
+    )
 
 
 def _admitted(job_id: str, state: str, admits: Callable[[str, JobState], bool]) -> bool:

@@ -8,15 +8,16 @@ sinks the plan built, a ledger and an observer; the container wires the adapters
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from evalport.app.conform import source_signatures
-from evalport.app.items import emptied_by_filter_note, prepare_item, result_notes
-from evalport.app.ledgered import LedgeredExport
+from evalport.app.items import emptied_count, emptied_note, prepare_item, result_notes
+from evalport.app.ledgered import LedgeredExport, gone_note
 from evalport.app.observers import CallbackObserver, ExportObserver, NullObserver
 from evalport.app.plan import ExportPlan, Planner
 from evalport.app.request import ExportRequest
@@ -27,6 +28,7 @@ from evalport.domain.model import Job, JobState, TaskResult
 from evalport.domain.ports import (
     ExportItem,
     ExportLedger,
+    ReadRequest,
     ResultReader,
     ResultSink,
     ResultSource,
@@ -40,13 +42,43 @@ log = logging.getLogger("evalport.service")
 _NOT_FINISHED = (JobState.RUNNING, JobState.PENDING)
 
 
-def _takes_scan(reader: ResultReader) -> bool:
+def _takes_scan(method: Any) -> bool:
     import inspect
 
     try:
-        return "scan" in inspect.signature(reader.read_many).parameters
+        return "scan" in inspect.signature(method).parameters
     except (TypeError, ValueError):
         return False
+
+
+#: A run is read and sent in batches of about this share of its jobs (whole invocations each), so
+#: sinks that take batches write one while the reader's workers read the next.
+_BATCHES_PER_RUN = 8
+_MIN_BATCH = 32
+
+
+def by_invocation(requests: Sequence[ReadRequest]) -> list[ReadRequest]:
+    """``requests`` with each invocation's jobs together, invocations in order of first appearance."""
+    groups: dict[str, list[ReadRequest]] = {}
+    for request in requests:
+        groups.setdefault(request[0].invocation_id, []).append(request)
+    return [r for group in groups.values() for r in group]
+
+
+def batch_sizes(requests: Sequence[ReadRequest], per_run: int = _BATCHES_PER_RUN) -> list[int]:
+    """Sizes of consecutive batches of ``requests`` (grouped by invocation) that never split an
+    invocation: a sink writing one run per invocation (``multi_task``) gets each whole."""
+    target = max(_MIN_BATCH, -(-len(requests) // per_run))
+    sizes: list[int] = []
+    count = 0
+    for i, (job, _dir, _state) in enumerate(requests):
+        if count >= target and job.invocation_id != requests[i - 1][0].invocation_id:
+            sizes.append(count)
+            count = 0
+        count += 1
+    if count:
+        sizes.append(count)
+    return sizes
 
 
 def _skip_reason(state: JobState) -> str:
@@ -139,6 +171,20 @@ class ExportService:
         known_states: Mapping[str, JobState] | None = None,
     ) -> list[tuple[Job, tuple[TaskResult, Path] | str]]:
         """Each job with (result, staged dir) or a reason it cannot be exported."""
+        out, requests = self._requests(jobs, policy, workdir, include_failed, known_states)
+        for batch in self._read_batches(requests, policy, [len(requests)]):
+            out.extend(batch)
+        return out
+
+    def _requests(
+        self,
+        jobs: Sequence[Job],
+        policy: ArtifactPolicy,
+        workdir: Path,
+        include_failed: bool,
+        known_states: Mapping[str, JobState] | None = None,
+    ) -> tuple[list[tuple[Job, tuple[TaskResult, Path] | str]], list[ReadRequest]]:
+        """The jobs left out (each with the reason) and the read requests of the others, staged."""
         states = {**self.source.job_states(jobs), **(known_states or {})}
         out: list[tuple[Job, tuple[TaskResult, Path] | str]] = []
         wanted: list[Job] = []
@@ -149,29 +195,59 @@ class ExportService:
             else:
                 out.append((job, "skip:" + _skip_reason(state)))
         staged = self.source.stage(wanted, policy, workdir) if wanted else {}
-        requests = []
+        requests: list[ReadRequest] = []
         for job in wanted:
             got = staged.get(job.job_id)
             if isinstance(got, StagedJob):
                 requests.append((job, got.directory, states.get(job.job_id, JobState.UNKNOWN)))
             else:
                 out.append((job, str(got or f"job {job.job_id}: the source staged nothing")))
-        results = self._read_many(requests, policy)
-        for (job, directory, _state), result in zip(requests, results, strict=True):
-            out.append((job, str(result) if isinstance(result, EvalportError) else (result, directory)))
-        return out
+        return out, requests
 
-    def _read_many(
-        self, requests: list[tuple[Job, Path, JobState]], policy: ArtifactPolicy | None = None
-    ) -> list[TaskResult | EvalportError]:
-        """The reader's results; a reader that takes ``scan`` also secret-scans the files ``policy``
-        sends while it has their bytes (so staging need not read them again)."""
-        if not requests:
-            return []
-        if policy is not None and (policy.copy_artifacts or policy.copy_logs) and _takes_scan(self.reader):
-            read_many: Any = self.reader.read_many  # the ResultReader port has no ``scan`` (yet)
-            return list(read_many(requests, scan=policy))
-        return self.reader.read_many(requests)
+    def _read_batches(
+        self, requests: list[ReadRequest], policy: ArtifactPolicy | None, sizes: Sequence[int]
+    ) -> Generator[list[tuple[Job, tuple[TaskResult, Path] | str]], None, None]:
+        """Each batch (``sizes`` consecutive requests) read, as soon as it is: a reader with
+        ``read_batches`` reads ahead (in its workers) while the caller works on what it yielded.
+        A reader that takes ``scan`` also secret-scans the files ``policy`` sends while it has
+        their bytes (so staging need not read them again)."""
+        scan = policy if policy is not None and (policy.copy_artifacts or policy.copy_logs) else None
+        read_batches = getattr(self.reader, "read_batches", None)
+        if read_batches is not None:
+            got: Any = (
+                read_batches(requests, sizes, scan=scan)
+                if scan and _takes_scan(read_batches)
+                else read_batches(requests, sizes)
+            )
+        else:
+            got = self._read_each(requests, scan, sizes)
+        start = 0
+        try:
+            for count, results in zip(sizes, got, strict=True):
+                batch = requests[start : start + count]
+                start += count
+                yield [
+                    (job, str(result) if isinstance(result, EvalportError) else (result, directory))
+                    for (job, directory, _state), result in zip(batch, results, strict=True)
+                ]
+        finally:  # stops the reader's workers when the caller stops early
+            close = getattr(got, "close", None)
+            if close is not None:
+                close()
+
+    def _read_each(
+        self, requests: list[ReadRequest], scan: ArtifactPolicy | None, sizes: Sequence[int]
+    ) -> Generator[list[TaskResult | EvalportError], None, None]:
+        """A reader without ``read_batches``: its ``read_many`` per batch, called as each is needed."""
+        start = 0
+        for count in sizes:
+            batch = requests[start : start + count]
+            start += count
+            if scan is not None and _takes_scan(self.reader.read_many):
+                read_many: Any = self.reader.read_many  # the ResultReader port has no ``scan`` (yet)
+                yield list(read_many(batch, scan=scan))
+            else:
+                yield list(self.reader.read_many(batch)) if batch else []
 
     # -- exporting -------------------------------------------------------------------------------
     def export(
@@ -273,38 +349,80 @@ class ExportService:
         if not jobs:
             return
         by_id = {j.job_id: j for j in jobs}
+        batched = [s for s in sinks if getattr(s.capabilities, "batches", False)]
+        at_end = [s for s in sinks if s not in batched]
+        later: list[tuple[TaskResult, Path]] = []
+        later_signatures: dict[str, str] = {}
+        tally = _Tally()
         with tempfile.TemporaryDirectory(prefix="evalport-stage-") as workdir:
-            read = self._read(jobs, policy, Path(workdir), plan.include_failed, plan.states)
-            ready: list[tuple[TaskResult, Path]] = []
-            unreadable: list[tuple[ResultSink, Outcome]] = []
-            for job, got in read:
-                if isinstance(got, str):
-                    status = Status.SKIPPED if got.startswith("skip:") else Status.FAILED
-                    reason = got.removeprefix("skip:")
-                    outcomes = [Outcome(job.job_id, s.destination, status, reason) for s in sinks]
-                    emit(outcomes)
-                    if status is Status.FAILED:
-                        unreadable.extend(zip(sinks, outcomes, strict=True))
-                else:
-                    ready.append(got)
-                    report.notes.extend(result_notes(got[0]))
-            if not plan.dry_run:
-                self.ledgered.record_failed_reads(unreadable)
-            signatures = {
-                r.job_id: signed(job_signature(by_id[r.job_id], files.get(r.job_id, ""), reader), r.state)
-                for r, _ in ready
-                if r.job_id in by_id
-            }
-            for sink in sinks:
-                items = [
-                    prepare_item(result, directory, sink, self.fingerprint) for result, directory in ready
-                ]
-                if not items:
-                    continue
-                emptied = emptied_by_filter_note(sink, ready, items)
-                if emptied:
-                    report.notes.append(emptied)
-                emit(self.ledgered.export(sink, items, plan, report.notes, signatures))
+            left_out, requests = self._requests(jobs, policy, Path(workdir), plan.include_failed, plan.states)
+            self._fail_unread(left_out, sinks, plan, emit)
+            requests = by_invocation(requests)
+            batches = self._read_batches(
+                requests, policy, batch_sizes(requests) if batched else [len(requests)]
+            )
+            with contextlib.closing(batches):
+                for read in batches:
+                    ready = self._fail_unread(read, sinks, plan, emit, report.notes)
+                    signatures = {
+                        r.job_id: signed(
+                            job_signature(by_id[r.job_id], files.get(r.job_id, ""), reader), r.state
+                        )
+                        for r, _ in ready
+                        if r.job_id in by_id
+                    }
+                    for sink in batched:
+                        self._send(sink, ready, plan, signatures, emit, tally)
+                    if at_end:
+                        later.extend(ready)
+                        later_signatures.update(signatures)
+            for sink in at_end:
+                self._send(sink, later, plan, later_signatures, emit, tally)
+        report.notes.extend(tally.notes(sinks))
+
+    def _fail_unread(
+        self,
+        read: list[tuple[Job, tuple[TaskResult, Path] | str]],
+        sinks: list[ResultSink],
+        plan: ExportPlan,
+        emit: Any,
+        notes: list[str] | None = None,
+    ) -> list[tuple[TaskResult, Path]]:
+        """The results read; each job left out gets its outcome for every sink (a failed read is
+        recorded in the ledger), and the reader's notes of each result go to ``notes``."""
+        ready: list[tuple[TaskResult, Path]] = []
+        unreadable: list[tuple[ResultSink, Outcome]] = []
+        for job, got in read:
+            if isinstance(got, str):
+                status = Status.SKIPPED if got.startswith("skip:") else Status.FAILED
+                reason = got.removeprefix("skip:")
+                outcomes = [Outcome(job.job_id, s.destination, status, reason) for s in sinks]
+                emit(outcomes)
+                if status is Status.FAILED:
+                    unreadable.extend(zip(sinks, outcomes, strict=True))
+            else:
+                ready.append(got)
+                if notes is not None:
+                    notes.extend(result_notes(got[0]))
+        if not plan.dry_run:
+            self.ledgered.record_failed_reads(unreadable)
+        return ready
+
+    def _send(
+        self,
+        sink: ResultSink,
+        ready: list[tuple[TaskResult, Path]],
+        plan: ExportPlan,
+        signatures: Mapping[str, str],
+        emit: Any,
+        tally: _Tally,
+    ) -> None:
+        """One batch to one sink, through the ledger."""
+        items = [prepare_item(result, directory, sink, self.fingerprint) for result, directory in ready]
+        if not items:
+            return
+        tally.count(sink, emptied_count(sink, ready, items), len(items))
+        emit(self.ledgered.export(sink, items, plan, tally.extra, signatures, tally.gone))
 
     def _held_by_signature(
         self,
@@ -352,3 +470,25 @@ class ExportService:
             else Outcome(o.job_id, o.destination, o.status, redact_text(o.reason), o.location)
             for o in outcomes
         ]
+
+
+class _Tally:
+    """What the batches of one run add up to, for notes said once per sink."""
+
+    def __init__(self) -> None:
+        self.emptied: dict[int, tuple[int, int]] = {}
+        self.gone: dict[str, int] = {}
+        self.extra: list[str] = []
+
+    def count(self, sink: ResultSink, emptied: int, total: int) -> None:
+        had = self.emptied.get(id(sink), (0, 0))
+        self.emptied[id(sink)] = (had[0] + emptied, had[1] + total)
+
+    def notes(self, sinks: Sequence[ResultSink]) -> list[str]:
+        out: list[str] = []
+        for sink in sinks:
+            if note := emptied_note(sink, *self.emptied.get(id(sink), (0, 0))):
+                out.append(note)
+        out.extend(self.extra)
+        out.extend(gone_note(d, n) for d, n in self.gone.items())
+        return out

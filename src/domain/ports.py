@@ -54,6 +54,10 @@ class SinkCapabilities:
     logs: bool = False
     multi_task: bool = False
     non_finite_values: bool = True
+    #: The sink takes one run's items in several ``export()`` calls (each batch holds whole
+    #: invocations, and each call's outcomes are final), so it can write while the rest is read.
+    #: False: the service hands it every item in one call.
+    batches: bool = False
     #: Deprecated and ignored (every sink upserts by RunIdentity); passing it warns.
     upsert: InitVar[bool | None] = None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -342,14 +342,30 @@ class NemoEvaluatorReader:
         self, requests: list[ReadRequest], scan: ArtifactPolicy | None = None
     ) -> list[TaskResult | EvalportError]:
         """Reads every request; with ``scan``, also scans the files that policy sends for secrets."""
+        out: list[TaskResult | EvalportError] = []
+        for results in self.read_batches(requests, [len(requests)], scan):
+            out.extend(results)
+        return out
+
+    def read_batches(
+        self, requests: Sequence[ReadRequest], batch_sizes: Sequence[int], scan: ArtifactPolicy | None = None
+    ) -> Iterator[list[TaskResult | EvalportError]]:
+        """The results of each batch of consecutive requests, in order, each as soon as it is read
+        (in worker processes for large runs, which read ahead while the caller exports)."""
         if self.workers < 2 or len(requests) < self.parallel_threshold or not _can_fork():
-            return _read_chunk(requests, scan)
+            start = 0
+            for count in batch_sizes:
+                yield _read_chunk(list(requests[start : start + count]), scan)
+                start += count
+            return
         from functools import partial
 
-        from evalport.adapters.formats.read_pool import read_in_workers
+        from evalport.adapters.formats.read_pool import stream_in_workers
 
         read_chunk = partial(_read_chunk, scan=scan)
-        return read_in_workers(read_chunk, requests, self.workers, job_id=lambda r: r[0].job_id)
+        yield from stream_in_workers(
+            read_chunk, requests, batch_sizes, self.workers, job_id=lambda r: r[0].job_id
+        )
 
 
 __all__ = ["EvalportError", "NemoEvaluatorReader", "read_stage_exit", "read_task_result"]

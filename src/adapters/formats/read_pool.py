@@ -10,14 +10,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from evalport.domain.errors import EvalportError, ResultError
 
@@ -52,6 +51,17 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     )
 
 
+#: What forked workers read, registered before the fork: a worker is sent only (token, start, end)
+#: and takes its requests (and the function reading them) from its copy of this table, so no Job
+#: (with its whole config) is pickled on the way in.
+_FORKED: dict[int, tuple[Callable[[list[Any]], list[Any]], Sequence[Any]]] = {}
+
+
+def _read_range(token: int, start: int, end: int) -> list[Any]:
+    read_chunk, requests = _FORKED[token]
+    return read_chunk(list(requests[start:end]))
+
+
 def read_in_workers(
     read_chunk: Callable[[list[Request]], list[Result | EvalportError]],
     requests: Sequence[Request],
@@ -59,23 +69,55 @@ def read_in_workers(
     job_id: Callable[[Request], str],
 ) -> list[Result | EvalportError]:
     """``read_chunk`` over ``requests`` in ``workers`` processes, results in request order."""
-    size = max(32, len(requests) // (workers * 4))
-    chunks = [list(requests[i : i + size]) for i in range(0, len(requests), size)]
-    got: list[list[Result | EvalportError] | None] = [None] * len(chunks)
+    out: list[Result | EvalportError] = []
+    for results in stream_in_workers(read_chunk, requests, [len(requests)], workers, job_id):
+        out.extend(results)
+    return out
+
+
+def stream_in_workers(
+    read_chunk: Callable[[list[Request]], list[Result | EvalportError]],
+    requests: Sequence[Request],
+    batch_sizes: Sequence[int],
+    workers: int,
+    job_id: Callable[[Request], str],
+) -> Iterator[list[Result | EvalportError]]:
+    """The results of each batch (``batch_sizes`` consecutive requests each), in order, as soon as
+    its chunks are read: the caller works on batch k while the workers read batch k+1.
+
+    Every chunk is queued at once; closing the iterator early (or a signal while it waits) drops
+    the chunks not started and waits for the running ones, as a stop must."""
+    if sum(batch_sizes) != len(requests):
+        raise ValueError("the batch sizes must add up to the number of requests")
+    size = max(16, len(requests) // (workers * 4))
+    batches: list[list[tuple[int, int]]] = []
+    start = 0
+    for count in batch_sizes:
+        end = start + count
+        # No chunk over ``size``, and a batch of some size is shared by every worker.
+        pieces = max(1, -(-count // size), min(workers, count // 16))
+        step = max(1, -(-count // pieces))
+        batches.append([(i, min(i + step, end)) for i in range(start, end, step)])
+        start = end
+    token = id(requests)
+    _FORKED[token] = (read_chunk, requests)
     pool = _pool(workers)
     try:
-        futures = [pool.submit(read_chunk, chunk) for chunk in chunks]
-        for i, future in enumerate(futures):
-            with contextlib.suppress(BrokenProcessPool):  # its chunks are read again, one by one
-                got[i] = future.result()
-    except BaseException:  # a stop signal: queued chunks are dropped, not read before exiting
+        futures = [[pool.submit(_read_range, token, a, b) for a, b in chunks] for chunks in batches]
+        for chunks, pending in zip(batches, futures, strict=True):
+            out: list[Result | EvalportError] = []
+            for (a, b), future in zip(chunks, pending, strict=True):
+                try:
+                    out.extend(future.result())
+                except BrokenProcessPool:  # this chunk is read again, job by job
+                    out.extend(_read_one_by_one(read_chunk, list(requests[a:b]), job_id))
+            yield out
+    except BaseException:  # a stop signal or an early close: queued chunks are dropped, not read
         pool.shutdown(wait=True, cancel_futures=True)
         raise
+    finally:
+        _FORKED.pop(token, None)
     pool.shutdown(wait=True)
-    out: list[Result | EvalportError] = []
-    for chunk, results in zip(chunks, got, strict=True):
-        out.extend(results if results is not None else _read_one_by_one(read_chunk, chunk, job_id))
-    return out
 
 
 def _read_one_by_one(

@@ -69,7 +69,7 @@ class LocalSink(BaseSink):
 
     name: ClassVar[str] = "local"
     Config = LocalSinkConfig
-    capabilities = SinkCapabilities(artifacts=True, logs=True, multi_task=False)
+    capabilities = SinkCapabilities(artifacts=True, logs=True, multi_task=False, batches=True)
     config: LocalSinkConfig
 
     @property
