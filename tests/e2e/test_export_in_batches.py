@@ -62,3 +62,33 @@ def test_the_summary_of_a_run_in_batches_lists_every_job_once(many, tmp_path):
     assert report.ok and sorted(r["job_id"] for r in runs) == sorted(j.job_id for j in many.jobs)
     again = export(many, tmp_path / "out", format="json")
     assert again.counts() == {"unchanged": len(many.jobs)}
+
+
+def _item(job_id: str):
+    from evalport.domain.model import Metric, TaskResult
+    from evalport.domain.ports import ExportItem
+
+    result = TaskResult(job_id, job_id.split(".")[0], "gsm8k", "h", "m", "local", (Metric("score", 0.5),))
+    return ExportItem(result, None, fingerprint=f"print-{job_id}")
+
+
+def test_runs_another_export_wrote_into_the_summary_between_two_batches_are_kept(tmp_path):
+    out = tmp_path / "out"
+    ours, theirs = LocalSink({"output_dir": out}), LocalSink({"output_dir": out})
+    ours.export([_item("aaaa.0")])
+    theirs.export([_item("bbbb.0")])
+    ours.export([_item("cccc.0")])
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert [r["job_id"] for r in runs] == ["aaaa.0", "bbbb.0", "cccc.0"]
+
+
+def test_a_summary_edited_by_hand_between_two_batches_is_read_again(tmp_path):
+    out = tmp_path / "out"
+    sink = LocalSink({"output_dir": out})
+    sink.export([_item("aaaa.0"), _item("bbbb.0")])
+    path = out / "results.json"
+    doc = json.loads(path.read_text())
+    doc["runs"] = [r for r in doc["runs"] if r["job_id"] != "aaaa.0"]
+    path.write_text(json.dumps(doc))
+    sink.export([_item("cccc.0")])
+    assert [r["job_id"] for r in json.loads(path.read_text())["runs"]] == ["bbbb.0", "cccc.0"]

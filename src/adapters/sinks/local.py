@@ -12,6 +12,7 @@ With ``compat: launcher`` and ``format: json`` or ``csv`` it writes nemo-evaluat
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ class LocalSink(BaseSink):
     Config = LocalSinkConfig
     capabilities = SinkCapabilities(artifacts=True, logs=True, multi_task=False, batches=True)
     config: LocalSinkConfig
+    #: The JSON summary this sink last wrote, kept between the batches of a run.
+    _kept: _KeptSummary | None = None
 
     @property
     def output_dir(self) -> Path:
@@ -250,20 +253,28 @@ class LocalSink(BaseSink):
         from filelock import FileLock
 
         with FileLock(str(path) + ".lock", timeout=120):
-            current = self._read_summary(path)
+            kept = self._kept if self._kept is not None and self._kept.holds(path) else None
+            current = kept.runs if kept is not None else self._read_summary(path)
+            lines = kept.lines if kept is not None else {}
             previous = {e["job_id"]: current[e["job_id"]] for e in entries if e["job_id"] in current}
             if all(previous.get(e["job_id"], {}).get("fingerprint") == e["fingerprint"] for e in entries):
                 return previous
+            self._kept = None
             for entry in entries:
                 current[entry["job_id"]] = entry if self.store_format == "json" else flat_row(entry)
-            ordered = [current[k] for k in sorted(current)]
+                lines.pop(entry["job_id"], None)
+            order = sorted(current)
             if self.store_format == "json":
                 # One run per line: the C JSON encoder (no indent) stays fast, and diffs stay readable.
-                runs = ",\n".join(json.dumps(run, sort_keys=True) for run in ordered)
+                for job_id in order:
+                    if job_id not in lines:
+                        lines[job_id] = json.dumps(current[job_id], sort_keys=True)
+                runs = ",\n".join(lines[k] for k in order)
                 head = json.dumps({"format": "evalport.results/1", "updated_at": time.time()})[:-1]
                 atomic_write_text(path, f'{head}, "runs": [\n{runs}\n]}}\n')
+                self._kept = _KeptSummary.of(path, current, lines)
             else:
-                atomic_write_text(path, csv_text(ordered))
+                atomic_write_text(path, csv_text([current[k] for k in order]))
         return previous
 
     def _read_summary(self, path: Path) -> dict[str, dict[str, Any]]:
@@ -356,11 +367,36 @@ class LocalSink(BaseSink):
         probe = self.output_dir
         while not probe.exists() and probe != probe.parent:
             probe = probe.parent
-        import os
-
         if probe.is_dir() and os.access(probe, os.W_OK):
             return CheckResult(True, f"local: {self.output_dir} is writable")
         return CheckResult(False, f"local: {self.output_dir} is not writable (checked {probe})")
+
+
+@dataclass(frozen=True, slots=True)
+class _KeptSummary:
+    """The runs (and their JSON lines) of the summary file this sink wrote, with the file's
+    identity then: the next batch of the run reuses them while the file is still that one (anyone
+    else's write changes its inode or ctime, and then the file is read again)."""
+
+    identity: tuple[int, int, int, int, int]
+    runs: dict[str, dict[str, Any]]
+    lines: dict[str, str]
+
+    @classmethod
+    def of(cls, path: Path, runs: dict[str, dict[str, Any]], lines: dict[str, str]) -> _KeptSummary | None:
+        identity = _identity(path)
+        return cls(identity, runs, lines) if identity is not None else None
+
+    def holds(self, path: Path) -> bool:
+        return _identity(path) == self.identity
+
+
+def _identity(path: Path) -> tuple[int, int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 @dataclass(frozen=True, slots=True)
