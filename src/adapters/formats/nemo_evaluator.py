@@ -12,6 +12,7 @@ import yaml
 
 from evalport.adapters.file_scan import scan_file, scan_of
 from evalport.adapters.files import NotRegularFileError, list_files, read_regular_file
+from evalport.adapters.formats.safe_yaml import load_yaml_bytes
 from evalport.adapters.formats.yamlio import describe_yaml_error, load_yaml_file_stat
 from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.errors import EvalportError, ResultError
@@ -94,16 +95,19 @@ def _dig(mapping: Any, *keys: str) -> Any:
 
 
 def read_metadata(
-    job_dir: Path, notes: list[str] | None = None, seen: ReadFiles | None = None
+    job_dir: Path, notes: list[str] | None = None, seen: ReadFiles | None = None, *, config: bool = True
 ) -> tuple[dict[str, Any], str | None]:
     """``metadata.yaml``: the launcher's resolved run config (for jobs found without a DB record)
     and the launcher command line, secrets masked. Read once per job.
 
+    With ``config=False`` (the job has its config from the DB) only the top-level
+    ``launcher_command`` entry is parsed when the document is plain block YAML
+    (:func:`~evalport.adapters.formats.yaml_entry.top_level_entry`), else the whole of it.
     Optional: a missing file is nothing; one that cannot be used is a note in ``notes``.
     """
     path = job_dir / "artifacts" / METADATA
     try:
-        meta, data, st = load_yaml_file_stat(path)
+        meta, data, st = _load_metadata(path, config)
     except FileNotFoundError:
         return {}, None
     except yaml.YAMLError as exc:
@@ -119,6 +123,24 @@ def read_metadata(
     return (cfg if isinstance(cfg, dict) else {}), (
         redact_text(command) if isinstance(command, str) else None
     )
+
+
+def _load_metadata(path: Path, config: bool) -> tuple[Any, bytes, os.stat_result]:
+    if config:
+        return load_yaml_file_stat(path)
+    from evalport.adapters.files import FileTooLargeError, read_regular_file_stat
+    from evalport.adapters.formats.safe_yaml import YamlLimitError, YamlLimits, too_large
+    from evalport.adapters.formats.yaml_entry import UNUSUAL, top_level_entry
+
+    limits = YamlLimits.from_env()
+    try:
+        data, st = read_regular_file_stat(path, limits.max_bytes)
+    except FileTooLargeError as exc:
+        raise YamlLimitError(too_large(exc.size, limits)) from None
+    command = top_level_entry(data, "launcher_command", limits)
+    if command is UNUSUAL:
+        return load_yaml_bytes(data, limits), data, st
+    return {"launcher_command": command}, data, st
 
 
 def read_launcher_config(job_dir: Path, notes: list[str] | None = None) -> dict[str, Any]:
@@ -157,7 +179,7 @@ def read_task_result(
     if not isinstance(run_config, dict):
         raise ResultError("is not a mapping", job_id=job.job_id, path=run_config_path)
     harness, task, model_id = _identity(job, doc, run_config, run_config_path)
-    launcher_config, launcher_command = read_metadata(job_dir, notes, seen)
+    launcher_config, launcher_command = read_metadata(job_dir, notes, seen, config=not job.config)
     config = job.config or launcher_config
     timestamp = job.timestamp
     if timestamp is None:
