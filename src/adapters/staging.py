@@ -30,6 +30,8 @@ from evalport.domain.model import FileScan
 from evalport.domain.ports import ExportItem
 from evalport.domain.secret_text import TextRedactor
 
+StrPath = str | os.PathLike[str]
+
 log = logging.getLogger("evalport.staging")
 
 CHUNK_BYTES = 1 << 20
@@ -65,7 +67,7 @@ def _kind(mode: int) -> str:
     return f"{file_kind(mode)}, not a regular file"
 
 
-def _same_file(src: os.stat_result, dst: Path) -> bool:
+def _same_file(src: os.stat_result, dst: StrPath) -> bool:
     """A staged copy carries its source's mtime; redaction may change its size, so size is not compared."""
     try:
         return os.lstat(dst).st_mtime_ns == src.st_mtime_ns
@@ -77,18 +79,24 @@ def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns
 
 
-def _temp_name(dst: Path) -> Path:
-    return dst.with_name(f".{dst.name}.{os.getpid()}.{os.urandom(6).hex()}.partial")
+def _temp_name(dst: StrPath) -> str:
+    folder, name = os.path.split(os.fspath(dst))
+    return os.path.join(folder, f".{name}.{os.getpid()}.{os.urandom(6).hex()}.partial")
 
 
-def _publish(dst: Path, tmp: Path, st: os.stat_result | None) -> None:
+def _remove(path: StrPath) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _publish(dst: StrPath, tmp: StrPath, st: os.stat_result | None) -> None:
     """Renames a finished temp file into place (never a partial file at ``dst``); removes it on failure."""
     try:
         if st is not None:
             os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
         os.replace(tmp, dst)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
 
 
@@ -103,7 +111,7 @@ def _copy_from_fd(fd: int, out: Callable[[bytes], object], size: int, chunk_byte
         offset += len(data)
 
 
-def _link(src: Path, dst: Path, fd: int, st: os.stat_result, chunk_bytes: int) -> None:
+def _link(src: StrPath, dst: StrPath, fd: int, st: os.stat_result, chunk_bytes: int) -> None:
     """A clean file's copy, made by the kernel from ``fd`` (the scanned inode), never read into Python.
 
     Never a hard link: the exported copy must stay what was exported when the job's file is later
@@ -113,7 +121,7 @@ def _link(src: Path, dst: Path, fd: int, st: os.stat_result, chunk_bytes: int) -
     _copy_temp(dst, fd, st, chunk_bytes)
 
 
-def _create_temp(dst: Path) -> tuple[int, Path]:
+def _create_temp(dst: StrPath) -> tuple[int, str]:
     """A new file with a name no other process uses, beside ``dst`` (same file system, for rename)."""
     while True:
         tmp = _temp_name(dst)
@@ -145,7 +153,7 @@ def _kernel_copy(fd: int, out: int, size: int) -> bool:
     return True
 
 
-def _copy_temp(dst: Path, fd: int, st: os.stat_result, chunk_bytes: int) -> None:
+def _copy_temp(dst: StrPath, fd: int, st: os.stat_result, chunk_bytes: int) -> None:
     """A copy of ``fd`` (its first ``st.st_size`` bytes) at a unique temp name, renamed to ``dst``."""
     out, tmp = _create_temp(dst)
     try:
@@ -156,20 +164,20 @@ def _copy_temp(dst: Path, fd: int, st: os.stat_result, chunk_bytes: int) -> None
                 _copy_from_fd(fd, fh.write, st.st_size, chunk_bytes)
     except BaseException:
         os.close(out)
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
     os.close(out)
     _publish(dst, tmp, st)
 
 
-def _write_temp(dst: Path, st: os.stat_result, fill: Callable[[Callable[[bytes], object]], None]) -> None:
+def _write_temp(dst: StrPath, st: os.stat_result, fill: Callable[[Callable[[bytes], object]], None]) -> None:
     """Writes a new file at a unique temp name beside ``dst`` via ``fill(write)``, then renames it."""
     fd, tmp = _create_temp(dst)
     try:
         with os.fdopen(fd, "wb") as out:
             fill(out.write)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
     _publish(dst, tmp, st)
 
@@ -182,7 +190,7 @@ def _read(fd: int, n: int) -> bytes:
 
 
 def _scan(
-    fd: int, dst: Path, st: os.stat_result, first: bytes, chunk_bytes: int, max_line_bytes: int
+    fd: int, dst: StrPath, st: os.stat_result, first: bytes, chunk_bytes: int, max_line_bytes: int
 ) -> bool:
     """Streams ``fd`` through the redactor; on the first change writes the masked copy. True if written.
 
@@ -194,7 +202,7 @@ def _scan(
     pending = bytearray()
     scanned, read = 0, len(first)
     out = None
-    tmp: Path | None = None
+    tmp: str | None = None
     block = first
     try:
         while True:
@@ -236,7 +244,7 @@ def _scan(
         if out is not None:
             out.close()
         if tmp is not None:
-            tmp.unlink(missing_ok=True)
+            _remove(tmp)
         raise
     assert tmp is not None
     _publish(dst, tmp, st)
@@ -244,8 +252,8 @@ def _scan(
 
 
 def place_file(
-    src: Path,
-    dst: Path,
+    src: StrPath,
+    dst: StrPath,
     st: os.stat_result,
     *,
     chunk_bytes: int = CHUNK_BYTES,
@@ -287,7 +295,7 @@ def place_file(
         os.close(fd)
 
 
-def _unsafe_path(root: Path, rel: str, checked: dict[str, str | None]) -> str | None:
+def _unsafe_path(root: StrPath, rel: str, checked: dict[str, str | None]) -> str | None:
     """Why ``rel`` may not be read below ``root`` (a folder on the way is a link, ``..``), else None."""
     parts = rel.split("/")
     if rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
@@ -296,7 +304,7 @@ def _unsafe_path(root: Path, rel: str, checked: dict[str, str | None]) -> str | 
         prefix = "/".join(parts[:i])
         if prefix not in checked:
             try:
-                mode = os.lstat(root / prefix).st_mode
+                mode = os.lstat(os.path.join(root, prefix)).st_mode
                 checked[prefix] = None if stat.S_ISDIR(mode) else f"{prefix} is {_kind(mode)}"
             except FileNotFoundError:
                 raise
@@ -307,10 +315,17 @@ def _unsafe_path(root: Path, rel: str, checked: dict[str, str | None]) -> str | 
     return None
 
 
-def _drop_stale(dst: Path) -> None:
+def _drop_stale(dst: StrPath) -> None:
     """A copy staged earlier of a file now withheld must not stay at its final name."""
     with contextlib.suppress(OSError):
-        dst.unlink(missing_ok=True)
+        os.unlink(dst)
+
+
+def _selected(item: ExportItem) -> list[str]:
+    """The paths under the job of its selected artifacts and logs (none without a directory)."""
+    if item.directory is None:
+        return []
+    return [f"artifacts/{a}" for a in item.artifacts] + [f"logs/{name}" for name in item.logs]
 
 
 def stage_item(
@@ -330,15 +345,20 @@ def stage_item(
     files: list[str] = []
     withheld: list[tuple[str, str]] = []
     changed = 0
-    made: set[Path] = set()
+    made: set[str] = set()
     checked: dict[str, str | None] = {}
     scans = item.result.scans
-    for rel, src in item.artifact_paths():
-        reason = _unsafe_path(item.directory, rel, checked) if item.directory is not None else None
+    # Plain strings in this loop: it runs for every file of every job, and pathlib costs more
+    # than the system calls here.
+    root = os.fspath(item.directory) if item.directory is not None else ""
+    into = os.fspath(target)
+    for rel in _selected(item):
+        reason = _unsafe_path(root, rel, checked)
         if reason is not None:
             withheld.append((rel, reason))
             continue
-        dst = target / rel
+        src = f"{root}/{rel}"
+        dst = f"{into}/{rel}"
         try:
             st = os.lstat(src)
             reason = None if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)
@@ -350,14 +370,15 @@ def stage_item(
             if _same_file(st, dst):
                 files.append(rel)
                 continue
-            if dst.parent not in made:
+            parent = os.path.dirname(dst)
+            if parent not in made:
                 try:
-                    dst.parent.mkdir()
+                    os.mkdir(parent)
                 except FileExistsError:
                     pass
                 except FileNotFoundError:
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                made.add(dst.parent)
+                    os.makedirs(parent, exist_ok=True)
+                made.add(parent)
             reason = place_file(
                 src, dst, st, chunk_bytes=chunk_bytes, max_line_bytes=max_line_bytes, scan=scans.get(rel)
             )
