@@ -15,9 +15,10 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from evalport.app.batches import Tally, batch_sizes, by_invocation
 from evalport.app.conform import source_signatures
-from evalport.app.items import emptied_count, emptied_note, prepare_item, result_notes
-from evalport.app.ledgered import LedgeredExport, gone_note
+from evalport.app.items import emptied_count, prepare_item, result_notes
+from evalport.app.ledgered import LedgeredExport
 from evalport.app.observers import CallbackObserver, ExportObserver, NullObserver
 from evalport.app.plan import ExportPlan, Planner
 from evalport.app.request import ExportRequest
@@ -49,36 +50,6 @@ def _takes_scan(method: Any) -> bool:
         return "scan" in inspect.signature(method).parameters
     except (TypeError, ValueError):
         return False
-
-
-#: A run is read and sent in batches of about this share of its jobs (whole invocations each), so
-#: sinks that take batches write one while the reader's workers read the next.
-_BATCHES_PER_RUN = 8
-_MIN_BATCH = 32
-
-
-def by_invocation(requests: Sequence[ReadRequest]) -> list[ReadRequest]:
-    """``requests`` with each invocation's jobs together, invocations in order of first appearance."""
-    groups: dict[str, list[ReadRequest]] = {}
-    for request in requests:
-        groups.setdefault(request[0].invocation_id, []).append(request)
-    return [r for group in groups.values() for r in group]
-
-
-def batch_sizes(requests: Sequence[ReadRequest], per_run: int = _BATCHES_PER_RUN) -> list[int]:
-    """Sizes of consecutive batches of ``requests`` (grouped by invocation) that never split an
-    invocation: a sink writing one run per invocation (``multi_task``) gets each whole."""
-    target = max(_MIN_BATCH, -(-len(requests) // per_run))
-    sizes: list[int] = []
-    count = 0
-    for i, (job, _dir, _state) in enumerate(requests):
-        if count >= target and job.invocation_id != requests[i - 1][0].invocation_id:
-            sizes.append(count)
-            count = 0
-        count += 1
-    if count:
-        sizes.append(count)
-    return sizes
 
 
 def _skip_reason(state: JobState) -> str:
@@ -353,7 +324,7 @@ class ExportService:
         at_end = [s for s in sinks if s not in batched]
         later: list[tuple[TaskResult, Path]] = []
         later_signatures: dict[str, str] = {}
-        tally = _Tally()
+        tally = Tally()
         with tempfile.TemporaryDirectory(prefix="evalport-stage-") as workdir:
             left_out, requests = self._requests(jobs, policy, Path(workdir), plan.include_failed, plan.states)
             self._fail_unread(left_out, sinks, plan, emit)
@@ -415,7 +386,7 @@ class ExportService:
         plan: ExportPlan,
         signatures: Mapping[str, str],
         emit: Any,
-        tally: _Tally,
+        tally: Tally,
     ) -> None:
         """One batch to one sink, through the ledger."""
         items = [prepare_item(result, directory, sink, self.fingerprint) for result, directory in ready]
@@ -470,25 +441,3 @@ class ExportService:
             else Outcome(o.job_id, o.destination, o.status, redact_text(o.reason), o.location)
             for o in outcomes
         ]
-
-
-class _Tally:
-    """What the batches of one run add up to, for notes said once per sink."""
-
-    def __init__(self) -> None:
-        self.emptied: dict[int, tuple[int, int]] = {}
-        self.gone: dict[str, int] = {}
-        self.extra: list[str] = []
-
-    def count(self, sink: ResultSink, emptied: int, total: int) -> None:
-        had = self.emptied.get(id(sink), (0, 0))
-        self.emptied[id(sink)] = (had[0] + emptied, had[1] + total)
-
-    def notes(self, sinks: Sequence[ResultSink]) -> list[str]:
-        out: list[str] = []
-        for sink in sinks:
-            if note := emptied_note(sink, *self.emptied.get(id(sink), (0, 0))):
-                out.append(note)
-        out.extend(self.extra)
-        out.extend(gone_note(d, n) for d, n in self.gone.items())
-        return out

@@ -10,10 +10,10 @@ from typing import Any, ClassVar
 import pytest
 from dependency_injector import providers
 
+from evalport.app.batches import batch_sizes, by_invocation
 from evalport.app.container import build_container
 from evalport.app.registry import Registry
 from evalport.app.request import ExportRequest
-from evalport.app.service import batch_sizes, by_invocation
 from evalport.domain.errors import EvalportError, ResultError
 from evalport.domain.ids import resolve_ids
 from evalport.domain.model import Job, JobState, LocalLocation, Metric, TaskResult
