@@ -33,13 +33,16 @@ def load_json_file(path: Path, job_id: str | None = None) -> Any:
     except OSError as exc:
         raise ResultError(f"cannot read: {exc.strerror or exc}", job_id=job_id, path=path) from None
     try:
-        return json.loads(data)
+        text = data.decode("utf-8")
+        return json.loads(text)
     except UnicodeDecodeError as exc:
         raise ResultError(
             f"is not UTF-8 text ({exc.reason}); is it the right file?", job_id=job_id, path=path
         ) from None
     except json.JSONDecodeError as exc:
-        what = "is truncated" if exc.pos >= len(data.rstrip()) else "is not valid JSON"
+        # An error in the last few characters (or an open string) means the file ends mid-document.
+        cut_short = exc.pos >= len(text.rstrip()) - 16 or exc.msg.startswith("Unterminated string")
+        what = "is truncated" if cut_short else "is not valid JSON"
         raise ResultError(
             f"{what} (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
             "re-run the harness or restore the file",

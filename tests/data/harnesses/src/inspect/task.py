@@ -7,14 +7,20 @@ from inspect_ai.solver import generate, solver
 
 ROWS = [
     Sample(id="a1", input="What is 2+2?", target="4"),
-    Sample(id="a2", input="Echo: Default output from mockllm/model", target="Default output from mockllm/model"),
+    Sample(
+        id="a2", input="Echo: Default output from mockllm/model", target="Default output from mockllm/model"
+    ),
     Sample(id="a3", input="Largest planet?", target="Jupiter", metadata={"kind": "astro"}),
 ]
 
 
 @task
 def tiny_qa():
-    return Task(dataset=MemoryDataset(ROWS, name="inline"), solver=generate(), scorer=[match(location="any"), includes()])
+    return Task(
+        dataset=MemoryDataset(ROWS, name="inline"),
+        solver=generate(),
+        scorer=[match(location="any"), includes()],
+    )
 
 
 @task

@@ -26,11 +26,18 @@ class Handler(BaseHTTPRequestHandler):
         request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         text = json.dumps(request.get("messages", [])).lower()
         answer = next((v for k, v in ANSWERS.items() if k in text), "no idea")
-        self.reply({
-            "id": "c1", "object": "chat.completion", "created": 0, "model": request.get("model", "stub-model"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-        })
+        self.reply(
+            {
+                "id": "c1",
+                "object": "chat.completion",
+                "created": 0,
+                "model": request.get("model", "stub-model"),
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
+                ],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+            }
+        )
 
 
 if __name__ == "__main__":

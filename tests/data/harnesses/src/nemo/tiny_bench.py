@@ -14,7 +14,12 @@ def tiny_qa_scorer(sample: ScorerInput) -> dict:
     return exact_match(sample)
 
 
-@benchmark(name="tiny-broken", dataset=str(Path(__file__).with_name("missing.jsonl")), prompt="{question}", target_field="answer")
+@benchmark(
+    name="tiny-broken",
+    dataset=str(Path(__file__).with_name("missing.jsonl")),
+    prompt="{question}",
+    target_field="answer",
+)
 @scorer
 def tiny_broken_scorer(sample: ScorerInput) -> dict:
     return exact_match(sample)
