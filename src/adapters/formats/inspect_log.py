@@ -1,9 +1,10 @@
-"""Reader of Inspect logs (``.eval`` zips and ``.json``), through inspect_ai's own log reader.
+"""Reader of Inspect logs (``.eval`` zips and ``.json``), with inspect_ai's own log reader.
 
-inspect_ai is imported only when a log is read (the optional extra ``evalport[inspect]``): the
-``.eval`` entries are Zstandard-compressed, which only inspect_ai (or zipfile-zstd) can open before
-Python 3.14. Aggregates come from the log header (``header_only=True``: samples are not parsed);
-``samples()`` streams them. One log is one invocation with one job. Mapping: docs/formats/inspect.md.
+inspect_ai is imported only when needed (the optional extra ``evalport[inspect]``): ``.eval``
+entries are Zstandard-compressed, which Python's zipfile cannot open before 3.14. Aggregates come
+from the log header, never the samples (read by inspect_header when it can, else with
+``read_eval_log(header_only=True)``); ``samples()`` streams them with ``read_eval_log_samples``.
+One log is one invocation with one job. Mapping: docs/formats/inspect.md.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from evalport.adapters.formats.harness_files import iso_seconds, number_or_none, stable_id
+from evalport.adapters.formats.harness_files import iso_seconds, mapping, number_or_none, stable_id
+from evalport.adapters.formats.inspect_header import fast_header, json_cut_short
 from evalport.domain.errors import ResultError, UsageError
 from evalport.domain.model import JobState, Metric, TaskResult
 from evalport.domain.samples import Sample
@@ -51,17 +53,25 @@ def _inspect_log() -> Any:
 
 def scorer_metrics(task: str, scores: Any) -> list[Metric]:
     """``<task>_<scorer>_<metric>`` for each metric of each ``results.scores[]``; a sibling ``stderr``
-    metric becomes the ``stderr`` statistic of the scorer's other metrics."""
+    metric becomes the ``stderr`` statistic of the scorer's other metrics. A scorer listed once per
+    epoch reducer is named ``<scorer>_<reducer>``."""
     out: list[Metric] = []
-    for score in scores or ():
-        metrics = {n: number_or_none(getattr(m, "value", None)) for n, m in (score.metrics or {}).items()}
+    listed = [s for s in scores if isinstance(s, Mapping)] if isinstance(scores, list) else []
+    names = [str(s.get("name")) for s in listed]
+    for score, scorer in zip(listed, names, strict=True):
+        if names.count(scorer) > 1 and score.get("reducer"):  # one scorer under several epoch reducers
+            scorer = f"{scorer}_{score['reducer']}"
+        metrics = {
+            str(n): number_or_none(m.get("value") if isinstance(m, Mapping) else None)
+            for n, m in mapping(score.get("metrics")).items()
+        }
         stderr = metrics.get(_STDERR)
         others = {n: v for n, v in metrics.items() if n != _STDERR and v is not None}
         stats = {_STDERR: stderr} if stderr is not None else {}
         for name, value in others.items():
-            out.append(Metric(f"{task}_{score.name}_{name}", value, stats))
+            out.append(Metric(f"{task}_{scorer}_{name}", value, stats))
         if not others and stderr is not None:
-            out.append(Metric(f"{task}_{score.name}_{_STDERR}", stderr))
+            out.append(Metric(f"{task}_{scorer}_{_STDERR}", stderr))
     return out
 
 
@@ -79,25 +89,25 @@ class InspectLogReader:
         return [self.read_log(f) for f in files]
 
     def read_log(self, log_file: Path) -> TaskResult:
-        header = _read(log_file, header_only=True)
-        spec = header.eval
-        inv = stable_id(HARNESS, spec.eval_id or log_file.name, spec.task)
-        results = header.results
+        header = read_header(log_file)
+        spec = mapping(header.get("eval"))
+        task, status = str(spec.get("task")), str(header.get("status"))
+        inv = stable_id(HARNESS, spec.get("eval_id") or log_file.name, task)
         notes: list[str] = []
-        if header.status != "success":
-            message = getattr(header.error, "message", None)
-            notes.append(f"Inspect status {header.status!r}" + (f": {message}" if message else ""))
-        stats = header.stats
+        if status != "success":
+            message = mapping(header.get("error")).get("message")
+            notes.append(f"Inspect status {status!r}" + (f": {message}" if message else ""))
         return TaskResult(
             job_id=f"{inv}.0",
             invocation_id=inv,
-            task=str(spec.task),
+            task=task,
             harness=HARNESS,
-            model_id=str(spec.model),
+            model_id=str(spec.get("model")),
             executor="local",
-            metrics=tuple(scorer_metrics(str(spec.task), results.scores if results else ())),
-            state=_STATES.get(str(header.status), JobState.UNKNOWN),
-            timestamp=iso_seconds(getattr(stats, "started_at", None)) or iso_seconds(spec.created),
+            metrics=tuple(scorer_metrics(task, mapping(header.get("results")).get("scores"))),
+            state=_STATES.get(status, JobState.UNKNOWN),
+            timestamp=iso_seconds(mapping(header.get("stats")).get("started_at"))
+            or iso_seconds(spec.get("created")),
             config=_config(header),
             artifacts=(log_file.name,),
             notes=tuple(notes),
@@ -118,6 +128,20 @@ class InspectLogReader:
             ) from None
 
 
+def read_header(log_file: Path) -> Mapping[str, Any]:
+    """The log without its samples, as JSON data: the fast path when it can, else inspect_ai's reader."""
+    if log_file.suffix == ".json" and json_cut_short(log_file):
+        raise ResultError(
+            "is truncated (no closing brace); re-run the eval or restore the file", path=log_file
+        )
+    fast = fast_header(log_file)
+    if fast is not None:
+        return fast
+    header = _read(log_file, header_only=True)
+    dumped: Mapping[str, Any] = header.model_dump(mode="json", exclude={"samples", "reductions"})
+    return dumped
+
+
 def _read(log_file: Path, *, header_only: bool) -> Any:
     reader = _inspect_log()
     try:
@@ -135,20 +159,20 @@ def _short(exc: Exception) -> str:
     return text[0][:200] if text else ""
 
 
-def _config(header: Any) -> dict[str, Any]:
-    spec = header.eval
-    results = header.results
+def _config(header: Mapping[str, Any]) -> dict[str, Any]:
+    spec = mapping(header.get("eval"))
+    results = mapping(header.get("results"))
     config: dict[str, Any] = {
-        "task_args": dict(spec.task_args or {}),
-        "model_args": dict(spec.model_args or {}),
-        "run_id": spec.run_id,
-        "eval_id": spec.eval_id,
-        "task_id": spec.task_id,
-        "dataset": getattr(spec.dataset, "name", None),
-        "inspect_ai": (spec.packages or {}).get("inspect_ai"),
-        "status": header.status,
-        "total_samples": getattr(results, "total_samples", None),
-        "completed_samples": getattr(results, "completed_samples", None),
+        "task_args": dict(mapping(spec.get("task_args"))),
+        "model_args": dict(mapping(spec.get("model_args"))),
+        "run_id": spec.get("run_id"),
+        "eval_id": spec.get("eval_id"),
+        "task_id": spec.get("task_id"),
+        "dataset": mapping(spec.get("dataset")).get("name"),
+        "inspect_ai": mapping(spec.get("packages")).get("inspect_ai"),
+        "status": header.get("status"),
+        "total_samples": results.get("total_samples"),
+        "completed_samples": results.get("completed_samples"),
     }
     return {k: v for k, v in config.items() if v is not None}
 
