@@ -15,7 +15,7 @@ from evalport.adapters.formats.nemo_evaluator import read_stage_exit
 from evalport.adapters.sources.execdb import ExecDbRecords, default_exec_db_path, read_exec_db
 from evalport.adapters.sources.job_search import find_invocation_dirs, jobs_in_invocation_dir
 from evalport.adapters.sources.records import ExecDbRecord
-from evalport.adapters.sources.signatures import directory_signature
+from evalport.adapters.sources.signatures import directory_signature, racy_after_ns
 from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.errors import (
     AmbiguousIdError,
@@ -285,10 +285,11 @@ class LocalSource:
         """The file signature of each job whose directory is here (never a remote one's), computed
         without reading a file (:func:`directory_signature`); a job left out has none."""
         out: dict[str, str] = {}
+        racy_after = racy_after_ns()
         for job in jobs:
             loc = job.location
             if isinstance(loc, LocalLocation) and loc.path:
-                signature = directory_signature(Path(loc.path))
+                signature = directory_signature(loc.path, racy_after=racy_after)
                 if signature:
                     out[job.job_id] = signature
         return out
