@@ -91,3 +91,10 @@ def test_an_id_no_line_names_gets_the_same_error_as_before(tmp_path):
 def test_an_id_with_nothing_before_its_dot_reads_every_line():
     assert wanted_prefixes([".3"]) is None and wanted_prefixes([" "]) is None
     assert wanted_prefixes([f"{WANTED}.2", WANTED, "bb"]) == (WANTED, "bb")
+
+
+def test_many_wanted_ids_read_every_line_and_give_the_same_records(tmp_path):
+    invs = [f"{n:04d}cafe" for n in range(40)]
+    db = write_db(tmp_path / "db.jsonl", *(_job(inv, 0) for inv in invs), _job(OTHER, 0))
+    got = _same_as_a_full_read(db, invs[:30])
+    assert len(got.records) == 30 and not got.unread

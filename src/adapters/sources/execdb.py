@@ -165,12 +165,18 @@ def _all_lines_backwards(view: mmap.mmap, size: int) -> Iterator[tuple[int, int,
 _ESCAPE = re.compile(rb"\\u")  # re's literal search is several times faster here than mmap.find
 
 
+_MAX_SEARCHED_PREFIXES = 16
+
+
 def _wanted_pattern(wanted: tuple[str, ...]) -> re.Pattern[bytes] | None:
     """What a line must hold to possibly name a job whose id starts with a ``wanted`` prefix: its
     ``"job_id"`` key followed by ``: "`` and a prefix (as JSON writes it in a string), or followed
     by anything else (another spacing: such a line is always looked at). A ``\\u`` escape can spell
     the key or the id in other bytes: :func:`_lines_matching` looks at those lines too. None when a
-    prefix cannot be encoded: then every line is read."""
+    prefix cannot be encoded, or there are so many that one pass over each line costs less than
+    the search: then every line is read (those plainly naming other jobs still unparsed)."""
+    if len(wanted) > _MAX_SEARCHED_PREFIXES:
+        return None
     try:
         spelled = sorted({json.dumps(p, ensure_ascii=False)[1:-1].encode("utf-8") for p in wanted})
     except UnicodeEncodeError:
