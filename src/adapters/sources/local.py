@@ -297,7 +297,7 @@ class LocalSource:
         out = {}
         for job in jobs:
             if isinstance(job.location, LocalLocation) and job.location.path:
-                out[job.job_id] = read_stage_exit(Path(job.location.path))
+                out[job.job_id] = read_stage_exit(job.location.path)
             else:
                 out[job.job_id] = JobState.UNKNOWN
         return out
