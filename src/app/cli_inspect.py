@@ -40,6 +40,8 @@ def list_jobs(
     if not ids and not job_dir and _no_exec_db(service.source, exec_db):
         return EXIT_OK
     # the named jobs, or else every job; each --job-dir given must be a job
+    if ids:
+        _read_only_wanted_lines(service.source)
     named, errors = service.resolve_or_raise(ids or []) if ids or job_dir else ([], [])
     jobs = named if ids else service.source.list_jobs()
     for e in errors:
@@ -210,12 +212,12 @@ def boxed_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], ends: lis
     head = [(h, _width(h)) for h in headers]
     out = [rule("┏", "━", "┳", "┓"), line(head, "┃", "┃", "┃"), rule("┡", "━", "╇", "┩")]
     section = rule("├", "─", "┼", "┤")
-    for cells, end in zip(prepared, ends, strict=True):
-        if isinstance(cells, tuple):
-            out.append("│ " + " │ ".join(map(str.ljust, cells, widths)) + " │")
+    for laid_out, end in zip(prepared, ends, strict=True):
+        if isinstance(laid_out, tuple):
+            out.append("│ " + " │ ".join(map(str.ljust, laid_out, widths)) + " │")
         else:
-            for n in range(max(len(cell) for cell in cells)):
-                out.append(line([cell[n] if n < len(cell) else ("", 0) for cell in cells], "│", "│", "│"))
+            for n in range(max(len(cell) for cell in laid_out)):
+                out.append(line([cell[n] if n < len(cell) else ("", 0) for cell in laid_out], "│", "│", "│"))
         if end:
             out.append(section)
     out.append(rule("└", "─", "┴", "┘"))
@@ -229,6 +231,14 @@ def _width(text: str) -> int:
     from rich.cells import cell_len
 
     return cell_len(text)
+
+
+def _read_only_wanted_lines(source: Any) -> None:
+    """Lets a source that can (the local and slurm ones) read only the execution-DB lines that could
+    name the ids asked for: a look at a few jobs of a team's DB then costs a search, not a parse of
+    every line. Problems of the lines not read are reported by ``ls`` and by exports."""
+    if hasattr(type(source), "only_wanted_lines"):
+        source.only_wanted_lines = True
 
 
 def _common_folder(paths: list[str]) -> str:
@@ -274,6 +284,7 @@ def show(
     from evalport.domain.filters import MetricFilter
 
     service = _service(exec_db, job_dir)
+    _read_only_wanted_lines(service.source)
     results, report = service.read_results(ExportRequest(ids=ids, include_failed=True))
     flt = MetricFilter.of(log_metrics)
     for problem in report.problems:

@@ -21,6 +21,12 @@ def _job(inv: str, idx: int, **changes):
     )
 
 
+def _looking(db):
+    source = LocalSource(exec_db=db)
+    source.only_wanted_lines = True  # as show and ls <ids> set it
+    return source
+
+
 def _same_as_a_full_read(db, ids):
     full = read_exec_db(db)
     prefixes = wanted_prefixes(ids)
@@ -73,7 +79,7 @@ def test_only_corrupt_lines_that_could_name_a_wanted_job_are_reported_by_a_resol
         "{broken",
         json.dumps(_job(WANTED, 2))[:-5],
     )
-    source = LocalSource(exec_db=db)
+    source = _looking(db)
     jobs, errors = source.resolve([WANTED])
     assert [j.job_id for j in jobs] == [f"{WANTED}.0"] and not errors
     assert [w.split(": ", 1)[0] for w in source.warnings] == [f"{db}:4"]
@@ -83,7 +89,7 @@ def test_only_corrupt_lines_that_could_name_a_wanted_job_are_reported_by_a_resol
 
 def test_an_id_no_line_names_gets_the_same_error_as_before(tmp_path):
     db = write_db(tmp_path / "db.jsonl", _job(OTHER, 0))
-    jobs, errors = LocalSource(exec_db=db).resolve(["cccc"])
+    jobs, errors = _looking(db).resolve(["cccc"])
     assert not jobs and [type(e).__name__ for e in errors] == ["UnknownIdError"]
     assert "holds no jobs" not in str(errors[0])
 
@@ -98,3 +104,21 @@ def test_many_wanted_ids_read_every_line_and_give_the_same_records(tmp_path):
     db = write_db(tmp_path / "db.jsonl", *(_job(inv, 0) for inv in invs), _job(OTHER, 0))
     got = _same_as_a_full_read(db, invs[:30])
     assert len(got.records) == 30 and not got.unread
+
+
+def test_by_default_a_resolve_still_reports_every_corrupt_line_of_the_db(tmp_path):
+    db = write_db(tmp_path / "db.jsonl", _job(WANTED, 0), json.dumps(_job(OTHER, 1))[:-5], "garbage")
+    source = LocalSource(exec_db=db)
+    jobs, _ = source.resolve([WANTED])
+    assert [j.job_id for j in jobs] == [f"{WANTED}.0"]
+    assert [w.split(": ", 1)[0] for w in source.warnings] == [f"{db}:2", f"{db}:3"]
+
+
+def test_show_and_ls_with_ids_turn_the_wanted_read_on_only_for_sources_that_have_it():
+    from evalport.app.cli_inspect import _read_only_wanted_lines
+
+    local, plugin = LocalSource(exec_db="/nonexistent"), object()
+    _read_only_wanted_lines(local)
+    _read_only_wanted_lines(plugin)
+    assert local.only_wanted_lines and not LocalSource.only_wanted_lines
+    assert not hasattr(plugin, "only_wanted_lines")

@@ -174,6 +174,10 @@ class LocalSource:
     """
 
     name = "local"
+    #: Whether a resolve reads only the execution-DB lines that could name its ids (``show`` and
+    #: ``ls <ids>`` set it): problems of the other lines are then not reported. Off by default, so an
+    #: export reports every corrupt line of the DB, as it always has.
+    only_wanted_lines = False
 
     def __init__(
         self,
@@ -208,7 +212,7 @@ class LocalSource:
     def _load(self, ids: Sequence[str] | None = None) -> dict[str, Job]:
         """The jobs known; with ``ids``, those of the execution DB they can name (and the job
         directories'), the rest of the DB left unparsed until something asks for everything."""
-        wanted = wanted_prefixes(ids) if ids is not None else None
+        wanted = wanted_prefixes(ids) if ids is not None and self.only_wanted_lines else None
         if self._jobs is not None and (
             self._read_for is None or (wanted is not None and set(wanted) <= set(self._read_for))
         ):
