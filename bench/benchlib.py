@@ -159,7 +159,13 @@ def evalport_command() -> list[str]:
 
 def child_env(home: Path, state_dir: Path | None = None, **extra: str) -> dict[str, str]:
     """The environment of a timed run: HOME at the launcher home, no proxies, no SDK noise."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "WANDB_", "EVALPORT_"))}
+    # As users run it: bytecode caching on (an environment that turns it off recompiles every module
+    # on every start), no SDK or evalport settings inherited.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MLFLOW_", "WANDB_", "EVALPORT_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env.update(
         HOME=str(home),
         NEMO_EVALUATOR_EXEC_DB_FILE=str(exec_db_of(home)),

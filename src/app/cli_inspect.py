@@ -40,6 +40,8 @@ def list_jobs(
     if not ids and not job_dir and _no_exec_db(service.source, exec_db):
         return EXIT_OK
     # the named jobs, or else every job; each --job-dir given must be a job
+    if ids:
+        _read_only_wanted_lines(service.source)
     named, errors = service.resolve_or_raise(ids or []) if ids or job_dir else ([], [])
     jobs = named if ids else service.source.list_jobs()
     for e in errors:
@@ -178,24 +180,27 @@ def _listing_rows(invocations: list[Any], states: dict[str, Any], models: dict[s
 def boxed_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], ends: list[bool]) -> str | None:
     """``rows`` under ``headers`` in the box rich draws for an unbounded width (heavy head, a rule
     after each row whose ``ends`` is true), as plain text; None when a cell holds anything but
-    printable text and line breaks (rich then renders it, as it always did)."""
-    from rich.cells import cell_len
+    printable text and line breaks (rich then renders it, as it always did).
 
-    def width(text: str) -> int:
-        return len(text) if text.isascii() else cell_len(text)
-
-    split_rows = []
-    for cells in rows:
-        lines = [[(part, width(part)) for part in str(c).split("\n")] for c in cells]
+    A row of printable ASCII on one line (nearly every row) is measured and padded with ``len``
+    and ``str.ljust`` over the whole row at once; other rows cell by cell."""
+    widths = [_width(h) for h in headers]
+    prepared: list[tuple[str, ...] | list[list[tuple[str, int]]]] = []
+    for row in rows:
+        cells = tuple(map(str, row))
+        joined = "".join(cells)
+        if joined.isascii() and joined.isprintable():
+            widths = list(map(max, widths, map(len, cells)))
+            prepared.append(cells)
+            continue
+        lines = [[(part, _width(part)) for part in c.split("\n")] for c in cells]
         if not all(part.isprintable() for cell in lines for part, _ in cell):
             return None
-        split_rows.append(lines)
-    widths = [width(h) for h in headers]
-    for lines in split_rows:
         for k, cell in enumerate(lines):
             for _, w in cell:
                 if w > widths[k]:
                     widths[k] = w
+        prepared.append(lines)
 
     def line(parts: list[tuple[str, int]], edge: str, sep: str, end: str) -> str:
         padded = (" " + p + " " * (w - pw) + " " for (p, pw), w in zip(parts, widths, strict=True))
@@ -204,15 +209,36 @@ def boxed_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], ends: lis
     def rule(left: str, fill: str, mid: str, right: str) -> str:
         return left + mid.join(fill * (w + 2) for w in widths) + right
 
-    head = [(h, width(h)) for h in headers]
+    head = [(h, _width(h)) for h in headers]
     out = [rule("┏", "━", "┳", "┓"), line(head, "┃", "┃", "┃"), rule("┡", "━", "╇", "┩")]
-    for lines, end in zip(split_rows, ends, strict=True):
-        for n in range(max(len(cell) for cell in lines)):
-            out.append(line([cell[n] if n < len(cell) else ("", 0) for cell in lines], "│", "│", "│"))
+    section = rule("├", "─", "┼", "┤")
+    for laid_out, end in zip(prepared, ends, strict=True):
+        if isinstance(laid_out, tuple):
+            out.append("│ " + " │ ".join(map(str.ljust, laid_out, widths)) + " │")
+        else:
+            for n in range(max(len(cell) for cell in laid_out)):
+                out.append(line([cell[n] if n < len(cell) else ("", 0) for cell in laid_out], "│", "│", "│"))
         if end:
-            out.append(rule("├", "─", "┼", "┤"))
+            out.append(section)
     out.append(rule("└", "─", "┴", "┘"))
     return "\n".join(out)
+
+
+def _width(text: str) -> int:
+    """The columns ``text`` takes on a terminal (wide characters count two)."""
+    if text.isascii():
+        return len(text)
+    from rich.cells import cell_len
+
+    return cell_len(text)
+
+
+def _read_only_wanted_lines(source: Any) -> None:
+    """Lets a source that can (the local and slurm ones) read only the execution-DB lines that could
+    name the ids asked for: a look at a few jobs of a team's DB then costs a search, not a parse of
+    every line. Problems of the lines not read are reported by ``ls`` and by exports."""
+    if hasattr(type(source), "only_wanted_lines"):
+        source.only_wanted_lines = True
 
 
 def _common_folder(paths: list[str]) -> str:
@@ -258,6 +284,7 @@ def show(
     from evalport.domain.filters import MetricFilter
 
     service = _service(exec_db, job_dir)
+    _read_only_wanted_lines(service.source)
     results, report = service.read_results(ExportRequest(ids=ids, include_failed=True))
     flt = MetricFilter.of(log_metrics)
     for problem in report.problems:

@@ -80,9 +80,20 @@ class _CompletedSource:
 
 
 def complete_source(source: Any) -> ResultSource:
-    if hasattr(source, "warnings") and hasattr(source, "close"):
+    """``source`` itself when it has every member, else it wrapped with the defaults. The members
+    are looked up statically: a ``warnings`` property that reads the execution DB is not run."""
+    if _has_member(source, "warnings") and _has_member(source, "close"):
         return source
     return _CompletedSource(source)
+
+
+_ABSENT = object()
+
+
+def _has_member(obj: Any, name: str) -> bool:
+    from inspect import getattr_static
+
+    return getattr_static(obj, name, _ABSENT) is not _ABSENT
 
 
 def source_signatures(source: ResultSource, jobs: Sequence[Job], policy: ArtifactPolicy) -> dict[str, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["LauncherHome", "SinkContract", "SourceContract", "write_launcher_home"]
+__all__ = ["LauncherHome", "ReaderContract", "SinkContract", "SourceContract", "write_launcher_home"]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,6 +19,10 @@ def __getattr__(name: str) -> Any:
         from evalport.testing.source_contract import SourceContract
 
         return SourceContract
+    if name in ("ReaderContract",):
+        from evalport.testing.reader_contract import ReaderContract
+
+        return ReaderContract
     if name in ("LauncherHome", "write_launcher_home"):
         from evalport.testing import factory
 

@@ -32,28 +32,57 @@ log = logging.getLogger("evalport.formats.nemo_evaluator")
 ReadFiles = dict[str, tuple[bytes, os.stat_result]]
 
 
-def read_stage_exit(job_dir: Path) -> JobState:
+def read_stage_exit(job_dir: Path | str) -> JobState:
     """The job's state from ``logs/stage.*`` markers: ``stage.exit`` holds ``<time> <exit code>``.
 
     Only a regular ``stage.exit`` is read (a FIFO there would block forever): anything else makes the
-    state unknown, with a warning naming the file.
+    state unknown, with a warning naming the file. On string paths, with one lstat, one open and one
+    read (``ls`` asks this of every job).
     """
-    logs = job_dir / "logs"
-    if os.path.islink(logs):
-        log.warning("%s is a symbolic link; not followed, so the job's state is unknown", logs)
-        return JobState.UNKNOWN
-    exit_path = logs / "stage.exit"
+    import errno
+    import stat
+
+    from evalport.adapters.files import FileTooLargeError, file_kind
+
+    logs = os.path.join(job_dir, "logs")
+    exit_path = os.path.join(logs, "stage.exit")
     try:
-        text = read_regular_file(exit_path, _STAGE_EXIT_MAX).decode("utf-8", "replace").split()
+        if stat.S_ISLNK(os.lstat(logs).st_mode):
+            log.warning("%s is a symbolic link; not followed, so the job's state is unknown", logs)
+            return JobState.UNKNOWN
+        fd = os.open(exit_path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise NotRegularFileError(
+                    errno.EINVAL,
+                    f"is {file_kind(info.st_mode)}, not a regular file; it is not read",
+                    exit_path,
+                )
+            if info.st_size > _STAGE_EXIT_MAX:
+                raise FileTooLargeError(Path(exit_path), info.st_size, _STAGE_EXIT_MAX)
+            data = os.read(fd, _STAGE_EXIT_MAX + 1)
+        finally:
+            os.close(fd)
+        if len(data) > _STAGE_EXIT_MAX:
+            raise FileTooLargeError(Path(exit_path), len(data), _STAGE_EXIT_MAX)
     except FileNotFoundError:
-        if (logs / "stage.running").exists():
+        if os.path.exists(os.path.join(logs, "stage.running")):
             return JobState.RUNNING
-        if (logs / "stage.pre-start").exists():
+        if os.path.exists(os.path.join(logs, "stage.pre-start")):
             return JobState.PENDING
-        return JobState.SUCCEEDED if (job_dir / "artifacts" / RESULTS).is_file() else JobState.UNKNOWN
+        return (
+            JobState.SUCCEEDED
+            if os.path.isfile(os.path.join(job_dir, "artifacts", RESULTS))
+            else JobState.UNKNOWN
+        )
     except OSError as exc:
-        log.warning("%s %s; the job's state is unknown", exit_path, exc.strerror or exc)
+        reason = (
+            "is a symbolic link; only regular files are read" if exc.errno == errno.ELOOP else exc.strerror
+        )
+        log.warning("%s %s; the job's state is unknown", exit_path, reason or exc)
         return JobState.UNKNOWN
+    text = data.decode("utf-8", "replace").split()
     if not text:
         return JobState.UNKNOWN
     try:

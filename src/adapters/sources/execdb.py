@@ -8,6 +8,14 @@ The launcher appends a line per job and update, so a team's DB holds many lines 
 the last valid one counts. The file is read backwards: a line that plainly names (see
 :func:`named_job`) a job already decided by a later valid line is superseded, and is not parsed.
 A superseded line's problems are therefore not reported; it is of no consequence.
+
+Resolving ids needs only the jobs they can name: :func:`read_exec_db` with ``wanted`` (id prefixes,
+see :func:`wanted_prefixes`) looks only at the lines that could name a job starting with one of
+them, found by a search in C over the whole file (:func:`_wanted_pattern`: the ``"job_id"`` key
+followed by a wanted prefix or spaced unusually, or any ``\\u`` escape), and of those parses the
+ones :func:`named_job` does not attribute to another job. A line left out could never have become
+a record of a wanted job; its problems are not reported by that read (``ls``, and an export
+without ids, read every line and report them).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import mmap
 import os
 import re
 from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +46,21 @@ def default_exec_db_path() -> Path:
 class ExecDbRecords:
     records: dict[str, ExecDbRecord] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: Whether a read for wanted prefixes left lines of the file unread (they name other jobs).
+    unread: bool = False
+
+
+def wanted_prefixes(ids: Sequence[str]) -> tuple[str, ...] | None:
+    """The job-id prefixes a record must start with to be named by one of ``ids`` (an invocation or
+    a job id, whole or a prefix of its invocation part); None when one of them could name any job
+    (empty, or nothing before its dot): then every line is needed."""
+    prefixes = []
+    for ident in ids:
+        needle = ident.strip().split(".", 1)[0]
+        if not needle:
+            return None
+        prefixes.append(needle)
+    return tuple(dict.fromkeys(prefixes))
 
 
 _JOB_ID_KEY = b'"job_id"'
@@ -53,9 +77,10 @@ def named_job(line: bytes) -> str | None:
     return m[1].decode("utf-8", "replace") if m else None
 
 
-def read_exec_db(path: Path) -> ExecDbRecords:
+def read_exec_db(path: Path, wanted: tuple[str, ...] | None = None) -> ExecDbRecords:
     """Valid records by job id (in the order jobs first appear); a later valid line for a job
-    replaces an earlier one."""
+    replaces an earlier one. With ``wanted`` (:func:`wanted_prefixes`), only the jobs whose id
+    starts with one of those prefixes (see the module doc)."""
     out = ExecDbRecords()
     if not path.exists():
         return out
@@ -68,50 +93,132 @@ def read_exec_db(path: Path) -> ExecDbRecords:
             if not size:
                 return out
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                _read_backwards(path, view, size, out)
+                _read_backwards(path, view, size, out, wanted)
     except (OSError, ValueError) as exc:
         out.warnings.append(f"{path}: cannot read the execution DB: {getattr(exc, 'strerror', None) or exc}")
     return out
 
 
-def _read_backwards(path: Path, view: mmap.mmap, size: int, out: ExecDbRecords) -> None:
+def _read_backwards(
+    path: Path, view: mmap.mmap, size: int, out: ExecDbRecords, wanted: tuple[str, ...] | None = None
+) -> None:
     """Fills ``out`` from the mapped file, last line first (each line copied out of the map alone,
     so a DB of any size costs the memory of its records, not of the file)."""
+    pattern = _wanted_pattern(wanted) if wanted is not None else None
+    if pattern is None:
+        lines: Iterable[tuple[int, int, int]] = _all_lines_backwards(view, size)
+    else:
+        candidates = _lines_matching(view, size, pattern)
+        out.unread = sum(end - start + 1 for _, start, end in candidates) < size
+        lines = reversed(candidates)
+    exact = frozenset(wanted or ())
+    decided: dict[str, ExecDbRecord] = {}
+    first_seen: dict[str, int] = {}
+    problems: list[tuple[int, int, str]] = []  # (start, line number or 0, what follows "<file>:<line>: ")
+    for lineno, start, end in lines:
+        raw = view[start:end]
+        named = named_job(raw)
+        if named is not None:
+            if named in decided:
+                first_seen[named] = start
+                continue
+            if wanted is not None and named.partition(".")[0] not in exact and not named.startswith(wanted):
+                continue
+        if not raw.strip():
+            continue
+        try:
+            record = parse_record(json.loads(raw))
+        except (ValueError, RecursionError) as exc:
+            problems.append((start, lineno, f"skipped a corrupt execution-DB line: {_clip(_problem(exc))}"))
+            continue
+        if wanted is not None and not record.job_id.startswith(wanted):
+            continue
+        first_seen[record.job_id] = start
+        if record.job_id in decided:
+            continue
+        decided[record.job_id] = record
+        problems.extend(
+            (start, lineno, f"job {record.job_id}: {problem}; that part is ignored")
+            for problem in record.shape_problems()
+        )
+    out.records = {j: decided[j] for j in sorted(decided, key=first_seen.__getitem__)}
+    problems.sort(key=lambda p: p[0])
+    numbers = _line_numbers(view, [start for start, lineno, _ in problems if not lineno])
+    for start, lineno, text in problems:
+        message = f"{path}:{lineno or numbers[start]}: {text}"
+        log.debug(message)
+        out.warnings.append(message)
+
+
+def _all_lines_backwards(view: mmap.mmap, size: int) -> Iterator[tuple[int, int, int]]:
+    """(line number, start, end) of every line, last first."""
     starts = array("q", [0])
     position = view.find(b"\n")
     while position != -1:
         starts.append(position + 1)
         position = view.find(b"\n", position + 1)
-    decided: dict[str, ExecDbRecord] = {}
-    first_seen: dict[str, int] = {}
-    warnings: list[tuple[int, str]] = []
     for index in range(len(starts) - 1, -1, -1):
         end = starts[index + 1] - 1 if index + 1 < len(starts) else size
-        raw = view[starts[index] : end]
-        named = named_job(raw)
-        if named is not None and named in decided:
-            first_seen[named] = index
-            continue
-        if not raw.strip():
-            continue
-        lineno = index + 1
-        try:
-            record = parse_record(json.loads(raw))
-        except (ValueError, RecursionError) as exc:
-            message = f"{path}:{lineno}: skipped a corrupt execution-DB line: {_clip(_problem(exc))}"
-            warnings.append((lineno, message))
-            log.debug(message)
-            continue
-        first_seen[record.job_id] = index
-        if record.job_id in decided:
-            continue
-        decided[record.job_id] = record
-        warnings.extend(
-            (lineno, f"{path}:{lineno}: job {record.job_id}: {problem}; that part is ignored")
-            for problem in record.shape_problems()
-        )
-    out.records = {j: decided[j] for j in sorted(decided, key=first_seen.__getitem__)}
-    out.warnings.extend(message for _, message in sorted(warnings, key=lambda w: w[0]))
+        yield index + 1, starts[index], end
+
+
+_ESCAPE = re.compile(rb"\\u")  # re's literal search is several times faster here than mmap.find
+
+
+_MAX_SEARCHED_PREFIXES = 16
+
+
+def _wanted_pattern(wanted: tuple[str, ...]) -> re.Pattern[bytes] | None:
+    """What a line must hold to possibly name a job whose id starts with a ``wanted`` prefix: its
+    ``"job_id"`` key followed by ``: "`` and a prefix (as JSON writes it in a string), or followed
+    by anything else (another spacing: such a line is always looked at). A ``\\u`` escape can spell
+    the key or the id in other bytes: :func:`_lines_matching` looks at those lines too. None when a
+    prefix cannot be encoded, or there are so many that one pass over each line costs less than
+    the search: then every line is read (those plainly naming other jobs still unparsed)."""
+    if len(wanted) > _MAX_SEARCHED_PREFIXES:
+        return None
+    try:
+        spelled = sorted({json.dumps(p, ensure_ascii=False)[1:-1].encode("utf-8") for p in wanted})
+    except UnicodeEncodeError:
+        return None
+    alternatives = b"|".join(re.escape(p) for p in spelled)
+    return re.compile(b'"job_id"(?:: "(?:' + alternatives + b')|(?!: "))')
+
+
+def _lines_matching(view: mmap.mmap, size: int, pattern: re.Pattern[bytes]) -> list[tuple[int, int, int]]:
+    """(0, start, end) of each line ``pattern`` matches or holding a ``\\u`` escape, in file order
+    (0: its number is counted only if a warning needs it). Both searches run in C over the map:
+    the lines that match neither cost no Python work."""
+    spans: dict[int, int] = {}
+
+    def add(position: int) -> int:
+        start = view.rfind(b"\n", 0, position) + 1
+        end = view.find(b"\n", position)
+        end = size if end == -1 else end
+        spans[start] = end
+        return end + 1
+
+    for search in (pattern, _ESCAPE):
+        found = search.search(view)
+        while found is not None:
+            found = search.search(view, add(found.start()))
+    return [(0, start, spans[start]) for start in sorted(spans)]
+
+
+_CHUNK = 1 << 22
+
+
+def _line_numbers(view: mmap.mmap, starts: list[int]) -> dict[int, int]:
+    """The line number of each line start in ``starts`` (ascending), counting line breaks a few
+    MiB at a time up to the last one only."""
+    numbers: dict[int, int] = {}
+    line, counted_to = 1, 0
+    for start in starts:
+        for offset in range(counted_to, start, _CHUNK):
+            line += view[offset : min(offset + _CHUNK, start)].count(b"\n")
+        counted_to = start
+        numbers[start] = line
+    return numbers
 
 
 def _problem(exc: Exception) -> str:

@@ -12,10 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from evalport.adapters.formats.nemo_evaluator import read_stage_exit
-from evalport.adapters.sources.execdb import ExecDbRecords, default_exec_db_path, read_exec_db
+from evalport.adapters.sources.execdb import (
+    ExecDbRecords,
+    default_exec_db_path,
+    read_exec_db,
+    wanted_prefixes,
+)
 from evalport.adapters.sources.job_search import find_invocation_dirs, jobs_in_invocation_dir
 from evalport.adapters.sources.records import ExecDbRecord
-from evalport.adapters.sources.signatures import directory_signature
+from evalport.adapters.sources.signatures import directory_signature, racy_after_ns
 from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.errors import (
     AmbiguousIdError,
@@ -169,6 +174,10 @@ class LocalSource:
     """
 
     name = "local"
+    #: Whether a resolve reads only the execution-DB lines that could name its ids (``show`` and
+    #: ``ls <ids>`` set it): problems of the other lines are then not reported. Off by default, so an
+    #: export reports every corrupt line of the DB, as it always has.
+    only_wanted_lines = False
 
     def __init__(
         self,
@@ -186,25 +195,39 @@ class LocalSource:
         # Printed by `ls` (which resolves nothing); an export reports them as errors instead.
         self._warnings: list[str] = [str(e) for e in self._job_dir_errors]
         self._jobs: dict[str, Job] | None = None
+        # The id prefixes the execution DB was read for (None: all of it); see ``_load``.
+        self._read_for: tuple[str, ...] | None = None
+        self._db_warnings: list[str] = []
+        self._unread = False
 
     @property
     def warnings(self) -> list[str]:
-        """Problems that belong to no job (skipped execution-DB lines, ...); reading the DB first."""
-        self._load()
-        return self._warnings
+        """Problems that belong to no job (skipped execution-DB lines, ...); reading the DB first.
 
-    def _load(self) -> dict[str, Job]:
+        After a resolve, only the lines that read parsed (the module doc of :mod:`execdb`)."""
         if self._jobs is None:
-            db = read_exec_db(self.exec_db) if self.use_exec_db else ExecDbRecords()
-            self._warnings.extend(db.warnings)
-            jobs = {job_id: job_from_record(rec) for job_id, rec in db.records.items()}
-            known_dirs = {j.location.path for j in jobs.values() if isinstance(j.location, LocalLocation)}
-            for directory in self.job_dirs:
-                job = job_from_dir(directory)
-                if job.location.path not in known_dirs:
-                    jobs[job.job_id] = job
-            self._jobs = jobs
-        return self._jobs
+            self._load()
+        return [*self._warnings, *self._db_warnings]
+
+    def _load(self, ids: Sequence[str] | None = None) -> dict[str, Job]:
+        """The jobs known; with ``ids``, those of the execution DB they can name (and the job
+        directories'), the rest of the DB left unparsed until something asks for everything."""
+        wanted = wanted_prefixes(ids) if ids is not None and self.only_wanted_lines else None
+        if self._jobs is not None and (
+            self._read_for is None or (wanted is not None and set(wanted) <= set(self._read_for))
+        ):
+            return self._jobs
+        db = read_exec_db(self.exec_db, wanted) if self.use_exec_db else ExecDbRecords()
+        self._db_warnings = db.warnings
+        self._unread = db.unread
+        jobs = {job_id: job_from_record(rec) for job_id, rec in db.records.items()}
+        known_dirs = {j.location.path for j in jobs.values() if isinstance(j.location, LocalLocation)}
+        for directory in self.job_dirs:
+            job = job_from_dir(directory)
+            if job.location.path not in known_dirs:
+                jobs[job.job_id] = job
+        self._jobs, self._read_for = jobs, wanted
+        return jobs
 
     def list_jobs(self) -> list[Job]:
         """Every job known: the execution DB's, the job directories', and those under the roots."""
@@ -215,7 +238,9 @@ class LocalSource:
         return list(jobs.values())
 
     def resolve(self, ids: Sequence[str]) -> tuple[list[Job], list[EvalportError]]:
-        jobs = self._load()
+        jobs = self._load(ids if ids else None)
+        if not jobs and self._unread:
+            jobs = self._load()  # the DB is not empty: resolve against all of it, as its hint says
         dir_errors: list[EvalportError] = []
         if not ids and (self._asked_for_job_dirs or self.search_roots):
             ids = [job_from_dir(d).job_id for d in self.job_dirs]
@@ -276,7 +301,7 @@ class LocalSource:
         out = {}
         for job in jobs:
             if isinstance(job.location, LocalLocation) and job.location.path:
-                out[job.job_id] = read_stage_exit(Path(job.location.path))
+                out[job.job_id] = read_stage_exit(job.location.path)
             else:
                 out[job.job_id] = JobState.UNKNOWN
         return out
@@ -285,10 +310,11 @@ class LocalSource:
         """The file signature of each job whose directory is here (never a remote one's), computed
         without reading a file (:func:`directory_signature`); a job left out has none."""
         out: dict[str, str] = {}
+        racy_after = racy_after_ns()
         for job in jobs:
             loc = job.location
             if isinstance(loc, LocalLocation) and loc.path:
-                signature = directory_signature(Path(loc.path))
+                signature = directory_signature(loc.path, racy_after=racy_after)
                 if signature:
                     out[job.job_id] = signature
         return out

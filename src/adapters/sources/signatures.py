@@ -25,21 +25,29 @@ RACY_SECONDS = 2.0
 _FOLDERS = ("artifacts", "logs")
 
 
-def _kind(mode: int) -> str:
-    return _KINDS.get(stat.S_IFMT(mode), "o")
-
-
 _KINDS = {stat.S_IFDIR: "d", stat.S_IFREG: "f", stat.S_IFLNK: "l"}
+_FORMAT = 0o170000  # stat.S_IFMT's mask, applied inline (a function call per entry is most of the cost)
 
 
-def directory_signature(job_dir: Path, now_ns: int | None = None) -> str:
-    """The signature of ``job_dir``'s files, or '' when it cannot be trusted (racy or unreadable)."""
-    racy_after = (now_ns if now_ns is not None else time.time_ns()) - int(RACY_SECONDS * 1e9)
+def racy_after_ns(now_ns: int | None = None) -> int:
+    """The mtime (ns) from which a file counts as racy, for a walk starting at ``now_ns`` (now)."""
+    return (now_ns if now_ns is not None else time.time_ns()) - int(RACY_SECONDS * 1e9)
+
+
+def directory_signature(
+    job_dir: Path | str, now_ns: int | None = None, *, racy_after: int | None = None
+) -> str:
+    """The signature of ``job_dir``'s files, or '' when it cannot be trusted (racy or unreadable).
+
+    ``racy_after`` (from :func:`racy_after_ns`) lets a caller signing many jobs read the clock once."""
+    if racy_after is None:
+        racy_after = racy_after_ns(now_ns)
     parts: list[str] = []
+    base = os.fspath(job_dir)
     for folder in _FOLDERS:
-        root = os.path.join(job_dir, folder)
+        root = os.path.join(base, folder)
         try:
-            kind = _kind(os.lstat(root).st_mode)
+            kind = _KINDS.get(os.lstat(root).st_mode & _FORMAT, "o")
         except FileNotFoundError:
             kind = "-"
         except OSError:
@@ -53,6 +61,9 @@ def directory_signature(job_dir: Path, now_ns: int | None = None) -> str:
 
 def _walk(root: str, prefix: str, racy_after: int, parts: list[str]) -> bool:
     """Appends an entry per file and folder below ``root``; False when one is racy or unreadable."""
+    excluded_names = _EXCLUDED
+    kinds = _KINDS
+    append = parts.append
     stack = [(root, prefix)]
     while stack:
         directory, prefix = stack.pop()
@@ -60,19 +71,19 @@ def _walk(root: str, prefix: str, racy_after: int, parts: list[str]) -> bool:
             with os.scandir(directory) as entries:
                 for entry in entries:
                     name = entry.name
-                    excluded = _EXCLUDED.get(name)
+                    excluded = excluded_names.get(name)
                     if excluded is None:
-                        excluded = _EXCLUDED[name] = is_excluded_by_default(name)
+                        excluded = excluded_names[name] = is_excluded_by_default(name)
                     if excluded:
                         continue
                     st = entry.stat(follow_symlinks=False)
-                    if st.st_mtime_ns >= racy_after:
+                    mtime = st.st_mtime_ns
+                    if mtime >= racy_after:
                         return False
-                    kind = _kind(st.st_mode)
-                    rel = prefix + name
-                    parts.append(f"{rel}\0{kind}\0{st.st_size}\0{st.st_mtime_ns}")
+                    kind = kinds.get(st.st_mode & _FORMAT, "o")
+                    append(f"{prefix}{name}\0{kind}\0{st.st_size}\0{mtime}")
                     if kind == "d":
-                        stack.append((entry.path, rel + "/"))
+                        stack.append((entry.path, f"{prefix}{name}/"))
         except OSError:
             return False
     return True
