@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from evalport.adapters.file_scan import scan_file, scan_of
-from evalport.adapters.files import NotRegularFileError, list_files, read_regular_file
+from evalport.adapters.files import NotRegularFileError, list_files
 from evalport.adapters.formats.safe_yaml import load_yaml_bytes
 from evalport.adapters.formats.yamlio import describe_yaml_error, load_yaml_file_stat
 from evalport.domain.artifacts import ArtifactPolicy
