@@ -231,7 +231,7 @@ class SlurmSource(LocalSource):
                 out[job.job_id] = combine_states(slurm.get(_slurm_id(job)), out[job.job_id])
         for target, group in self._by_target(remote).items():
             if isinstance(target, str):
-                self.warnings.append(target)
+                self._warnings.append(target)
                 out.update(dict.fromkeys((j.job_id for j in group), JobState.UNKNOWN))
                 continue
             out.update(self._remote_states(target, group))
@@ -245,7 +245,7 @@ class SlurmSource(LocalSource):
             paths = [j.location.path for j in usable]
             result = runner.run(sh_command(_MARKERS_SCRIPT), input=paths_input(paths)) if paths else None
         except SshError as exc:
-            self.warnings.append(f"job states of {len(jobs)} job(s) on {target.destination}: {exc}")
+            self._warnings.append(f"job states of {len(jobs)} job(s) on {target.destination}: {exc}")
             return dict.fromkeys((j.job_id for j in jobs), JobState.UNKNOWN)
         lines = result.stdout.decode(errors="replace").splitlines() if result else []
         markers = {j.job_id: marker_state(line) for j, line in zip(usable, lines, strict=False)}
