@@ -25,6 +25,7 @@ from evalport.adapters.files import atomic_write_text
 from evalport.adapters.report.build import REPORT_FORMATS
 from evalport.adapters.sinks import local_launcher as launcher
 from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink
+from evalport.adapters.sinks.local_files import KeptSummary, make_dir
 from evalport.adapters.sinks.local_layout import (
     csv_text,
     flat_row,
@@ -73,7 +74,7 @@ class LocalSink(BaseSink):
     capabilities = SinkCapabilities(artifacts=True, logs=True, multi_task=False, batches=True)
     config: LocalSinkConfig
     #: The JSON summary this sink last wrote, kept between the batches of a run.
-    _kept: _KeptSummary | None = None
+    _kept: KeptSummary | None = None
 
     @property
     def output_dir(self) -> Path:
@@ -190,7 +191,7 @@ class LocalSink(BaseSink):
                 outcomes[job_id] = Outcome(job_id, self.destination, Status.FAILED, str(exc))
                 continue
             try:
-                existed = _make_dir(job_dir, made)
+                existed = make_dir(job_dir, made)
                 stage = stage_item(item, job_dir)
                 entry = summary_entry(item, stage.files, str(job_dir.relative_to(self.output_dir)))
                 change = None
@@ -272,7 +273,7 @@ class LocalSink(BaseSink):
                 runs = ",\n".join(lines[k] for k in order)
                 head = json.dumps({"format": "evalport.results/1", "updated_at": time.time()})[:-1]
                 atomic_write_text(path, f'{head}, "runs": [\n{runs}\n]}}\n')
-                self._kept = _KeptSummary.of(path, current, lines)
+                self._kept = KeptSummary.of(path, current, lines)
             else:
                 atomic_write_text(path, csv_text([current[k] for k in order]))
         return previous
@@ -373,33 +374,6 @@ class LocalSink(BaseSink):
 
 
 @dataclass(frozen=True, slots=True)
-class _KeptSummary:
-    """The runs (and their JSON lines) of the summary file this sink wrote, with the file's
-    identity then: the next batch of the run reuses them while the file is still that one (anyone
-    else's write changes its inode or ctime, and then the file is read again)."""
-
-    identity: tuple[int, int, int, int, int]
-    runs: dict[str, dict[str, Any]]
-    lines: dict[str, str]
-
-    @classmethod
-    def of(cls, path: Path, runs: dict[str, dict[str, Any]], lines: dict[str, str]) -> _KeptSummary | None:
-        identity = _identity(path)
-        return cls(identity, runs, lines) if identity is not None else None
-
-    def holds(self, path: Path) -> bool:
-        return _identity(path) == self.identity
-
-
-def _identity(path: Path) -> tuple[int, int, int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-@dataclass(frozen=True, slots=True)
 class _StagedJob:
     item: ExportItem
     entry: dict[str, Any]
@@ -423,16 +397,3 @@ def _status(job: _StagedJob, old: Mapping[str, Any] | None, *, has_summary: bool
     if old.get("fingerprint") != job.entry["fingerprint"] or changed:
         return Status.UPDATED
     return Status.UNCHANGED
-
-
-def _make_dir(path: Path, made: set[Path]) -> bool:
-    """Creates ``path`` (and its parent, once per export: ``made`` holds the parents already
-    there); True when ``path`` existed already."""
-    if path.parent not in made:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        made.add(path.parent)
-    try:
-        path.mkdir()
-        return False
-    except FileExistsError:
-        return True
