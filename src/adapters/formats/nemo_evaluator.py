@@ -13,6 +13,7 @@ import yaml
 from evalport.adapters.file_scan import scan_file, scan_of
 from evalport.adapters.files import NotRegularFileError, list_files
 from evalport.adapters.formats.safe_yaml import load_yaml_bytes
+from evalport.adapters.formats.stage_exit import RESULTS, read_stage_exit
 from evalport.adapters.formats.yamlio import describe_yaml_error, load_yaml_file_stat
 from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.errors import EvalportError, ResultError
@@ -20,75 +21,14 @@ from evalport.domain.model import FileScan, Job, JobState, Metric, TaskResult
 from evalport.domain.redact import redact, redact_text
 from evalport.domain.results import flatten_results
 
-RESULTS = "results.yml"
 RUN_CONFIG = "run_config.yml"
 METADATA = "metadata.yaml"
-_STAGE_EXIT_MAX = 64 * 1024
 
 log = logging.getLogger("evalport.formats.nemo_evaluator")
 
 #: The bytes of the files a reader parsed (by path under the job) with their stat when opened,
 #: kept until the job's files are scanned for secrets.
 ReadFiles = dict[str, tuple[bytes, os.stat_result]]
-
-
-def read_stage_exit(job_dir: Path | str) -> JobState:
-    """The job's state from ``logs/stage.*`` markers: ``stage.exit`` holds ``<time> <exit code>``.
-
-    Only a regular ``stage.exit`` is read (a FIFO there would block forever): anything else makes the
-    state unknown, with a warning naming the file. On string paths, with one lstat, one open and one
-    read (``ls`` asks this of every job).
-    """
-    import errno
-    import stat
-
-    from evalport.adapters.files import FileTooLargeError, file_kind
-
-    logs = os.path.join(job_dir, "logs")
-    exit_path = os.path.join(logs, "stage.exit")
-    try:
-        if stat.S_ISLNK(os.lstat(logs).st_mode):
-            log.warning("%s is a symbolic link; not followed, so the job's state is unknown", logs)
-            return JobState.UNKNOWN
-        fd = os.open(exit_path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise NotRegularFileError(
-                    errno.EINVAL,
-                    f"is {file_kind(info.st_mode)}, not a regular file; it is not read",
-                    exit_path,
-                )
-            if info.st_size > _STAGE_EXIT_MAX:
-                raise FileTooLargeError(Path(exit_path), info.st_size, _STAGE_EXIT_MAX)
-            data = os.read(fd, _STAGE_EXIT_MAX + 1)
-        finally:
-            os.close(fd)
-        if len(data) > _STAGE_EXIT_MAX:
-            raise FileTooLargeError(Path(exit_path), len(data), _STAGE_EXIT_MAX)
-    except FileNotFoundError:
-        if os.path.exists(os.path.join(logs, "stage.running")):
-            return JobState.RUNNING
-        if os.path.exists(os.path.join(logs, "stage.pre-start")):
-            return JobState.PENDING
-        return (
-            JobState.SUCCEEDED
-            if os.path.isfile(os.path.join(job_dir, "artifacts", RESULTS))
-            else JobState.UNKNOWN
-        )
-    except OSError as exc:
-        reason = (
-            "is a symbolic link; only regular files are read" if exc.errno == errno.ELOOP else exc.strerror
-        )
-        log.warning("%s %s; the job's state is unknown", exit_path, reason or exc)
-        return JobState.UNKNOWN
-    text = data.decode("utf-8", "replace").split()
-    if not text:
-        return JobState.UNKNOWN
-    try:
-        return JobState.SUCCEEDED if int(text[-1]) == 0 else JobState.FAILED
-    except ValueError:
-        return JobState.UNKNOWN
 
 
 def _load(path: Path, job_id: str, *, required: bool, seen: ReadFiles | None = None) -> Any:
