@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evalport.domain.samples import Sample
 
 
 class JobState(str, enum.Enum):
@@ -168,6 +171,10 @@ class TaskResult:
     launcher_command: str | None = field(default=None, compare=False, repr=False)
     #: The reader's secret scans of the files it read, by path under the job (``artifacts/results.yml``).
     scans: Mapping[str, FileScan] = field(default_factory=dict, compare=False, repr=False)
+    #: The job's per-sample records, read lazily and streamed each time it is called; None when
+    #: its format keeps none (the launcher's results.yml, an lm-eval group). A sink that exports
+    #: samples calls it; nothing else reads the per-sample files.
+    samples: Callable[[], Iterator[Sample]] | None = field(default=None, compare=False, repr=False)
 
     def flat_metrics(self) -> dict[str, float]:
         out: dict[str, float] = {}

@@ -125,6 +125,21 @@ class ReaderContract:
                 assert len({s.id for s in samples}) == len(samples), "sample ids must be unique"
                 assert all(s.scores for s in samples) or result.state is not JobState.SUCCEEDED
 
+    def test_a_result_carries_its_samples_as_a_lazy_accessor(self, the_reader, example, expected):
+        for result in the_reader.read(example):
+            if not expected.samples.get(result.task):
+                continue
+            assert result.samples is not None, f"{result.task}: read() must set samples"
+            stream = result.samples()
+            assert iter(stream) is stream, "samples() must return an iterator, not a list"
+            assert sum(1 for _ in stream) == expected.samples[result.task], result.task
+            assert sum(1 for _ in result.samples()) == expected.samples[result.task], "a second call re-reads"
+
+    def test_a_result_without_per_sample_records_has_no_accessor(self, the_reader, example):
+        for result in the_reader.read(example):
+            if self.samples_file(example, result) is None and result.samples is not None:
+                assert list(result.samples()) == [], f"{result.task}: samples set, but no per-sample file"
+
     def test_samples_are_streamed_lazily(self, the_reader, example):
         result = next(r for r in the_reader.read(example) if self.samples_file(example, r) is not None)
         stream = the_reader.samples(result, example)

@@ -9,7 +9,9 @@ import hashlib
 import json
 import math
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +26,11 @@ def stable_id(*parts: object) -> str:
     """A 16-hex-digit id from the parts' text: the same content always gets the same id."""
     digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass"))
     return digest.hexdigest()[:_ID_LENGTH]
+
+
+def with_samples(result: TaskResult, reader: HarnessReader, base: Path) -> TaskResult:
+    """``result`` whose ``samples()`` streams its per-sample records through ``reader`` (from ``base``)."""
+    return replace(result, samples=partial(reader.samples, result, base))
 
 
 def load_json_file(path: Path, job_id: str | None = None) -> Any:
@@ -119,7 +126,10 @@ class HarnessReader(Protocol):
         ...
 
     def read(self, path: Path) -> list[TaskResult]:
-        """One TaskResult per task, aggregates only (per-sample files are not opened)."""
+        """One TaskResult per task, aggregates only (per-sample files are not opened).
+
+        Its ``artifacts`` are paths relative to ``path`` (to its folder when it is a file); a result
+        with per-sample records has ``samples`` set (:func:`with_samples`)."""
         ...
 
     def samples(self, result: TaskResult, directory: Path) -> Iterator[Sample]:

@@ -15,7 +15,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from evalport.adapters.formats.harness_files import iso_seconds, mapping, number_or_none, stable_id
+from evalport.adapters.formats.harness_files import (
+    iso_seconds,
+    mapping,
+    number_or_none,
+    stable_id,
+    with_samples,
+)
 from evalport.adapters.formats.inspect_header import fast_header, json_cut_short
 from evalport.domain.errors import ResultError, UsageError
 from evalport.domain.model import JobState, Metric, TaskResult
@@ -86,7 +92,8 @@ class InspectLogReader:
         files = log_files(path)
         if not files:
             raise ResultError(f"no {self.looks_for} here; is this an Inspect --log-dir?", path=path)
-        return [self.read_log(f) for f in files]
+        base = path if path.is_dir() else path.parent
+        return [with_samples(self.read_log(f), self, base) for f in files]
 
     def read_log(self, log_file: Path) -> TaskResult:
         header = read_header(log_file)

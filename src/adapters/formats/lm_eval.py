@@ -19,6 +19,7 @@ from evalport.adapters.formats.harness_files import (
     number_or_none,
     stable_id,
     stream_jsonl,
+    with_samples,
 )
 from evalport.domain.errors import MetricConflictError, ResultError
 from evalport.domain.model import JobState, Metric, TaskResult
@@ -131,7 +132,7 @@ class LmEvalReader:
         out: list[TaskResult] = []
         for results_file in files:
             out.extend(self.read_file(results_file, base))
-        return out
+        return [with_samples(r, self, base) if len(r.artifacts) > 1 else r for r in out]
 
     def read_file(self, results_file: Path, base: Path) -> list[TaskResult]:
         doc = json_object(load_json_file(results_file), results_file, "the results file")

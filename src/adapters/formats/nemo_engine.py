@@ -22,6 +22,7 @@ from evalport.adapters.formats.harness_files import (
     number_or_none,
     stable_id,
     stream_jsonl,
+    with_samples,
 )
 from evalport.domain.errors import ResultError
 from evalport.domain.model import JobState, Metric, TaskResult
@@ -42,6 +43,10 @@ def bundle_files(path: Path) -> list[Path]:
     if not path.is_dir():
         return []
     return sorted(p for p in [*path.glob(_BUNDLE_GLOB), *path.glob(f"*/{_BUNDLE_GLOB}")] if p.is_file())
+
+
+def _name(relative: str) -> str:
+    return relative.rsplit("/", 1)[-1]
 
 
 def score_metrics(task: str, scores: Mapping[str, Any]) -> list[Metric]:
@@ -120,6 +125,14 @@ class NemoEngineReader:
         base = path if path.is_dir() else path.parent
         if not bundles and run is None:
             raise ResultError(f"no {self.looks_for} here; is this a `nel eval run` output folder?", path=path)
+        return [
+            with_samples(r, self, base) if ROWS in map(_name, r.artifacts) else r
+            for r in self._read(path, base)
+        ]
+
+    def _read(self, path: Path, base: Path) -> list[TaskResult]:
+        bundles = bundle_files(path)
+        run = _run_of(path)
         if run is None:
             return [self._bundle_result(b, base, *self._standalone(b), "local") for b in bundles]
         everything = bundle_files(run.root)
