@@ -29,6 +29,7 @@ from evalport.testing import SinkContract
 from evalport.testing.factory import write_launcher_home
 from evalport.testing.sink_contract import StoredRun
 from evalport.testing.sink_contract import _load as load_results
+from tests.support.mlflow_samples import read_table_samples, read_trace_samples
 from tests.support.mlflow_server import FAST_RETRIES
 
 pytest_plugins = ["tests.support.mlflow_fixtures"]
@@ -91,6 +92,11 @@ class MlflowContract(SinkContract):
     @pytest.fixture
     def read_back(self, tracking_uri):
         return lambda sink, result: read_runs(tracking_uri, sink, result)
+
+    @pytest.fixture
+    def read_samples(self, tracking_uri):
+        read = read_trace_samples if self.sample_mode == "traces" else read_table_samples
+        return lambda sink, result: read(tracking_uri, sink, result)
 
     @pytest.fixture
     def refusing_sink(self):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from evalport.adapters.sinks.base import TrackerSinkConfig
+from evalport.adapters.sinks.base import SampleSinkConfig, TrackerSinkConfig
 from evalport.adapters.sinks.remote import RemoteOptions
 
 #: The placeholders a ``run_name`` template may use.
@@ -18,7 +18,11 @@ DEFAULT_EXPERIMENT = "evalport"
 LAUNCHER_EXPERIMENT = "nemo-evaluator-launcher"
 
 
-class MlflowSinkConfig(TrackerSinkConfig, RemoteOptions):
+class MlflowSinkConfig(TrackerSinkConfig, SampleSinkConfig, RemoteOptions):
+    #: ``table``: one table per job (``samples/<harness>.<task>.json``, shown by the UI as a table);
+    #: ``traces``: one trace per sample, its scores as feedback (docs/sinks/mlflow.md).
+    sample_modes: ClassVar[tuple[str, ...]] = ("none", "table", "traces")
+
     tracking_uri: str | None = Field(
         default=None,
         description="MLflow tracking URI; else $MLFLOW_TRACKING_URI; else sqlite:///mlflow.db here",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,7 @@ from evalport.adapters.sinks.mlflow.plan import (
     outcome_status,
     plan_run_delta,
 )
+from evalport.adapters.sinks.mlflow.run_samples import JobSamples
 from evalport.adapters.sinks.mlflow.runs import RunWriter
 from evalport.adapters.sinks.remote import (
     CallFailed,
@@ -71,7 +73,9 @@ class MlflowSink(BaseSink):
     requires: ClassVar[tuple[str, ...]] = ("mlflow",)
     Config = MlflowSinkConfig
     # MLflow keeps NaN but stores +-inf as +-1.797e308 (its SQL stores clamp them): not faithful.
-    capabilities = SinkCapabilities(artifacts=True, logs=True, multi_task=True, non_finite_values=False)
+    capabilities = SinkCapabilities(
+        artifacts=True, logs=True, multi_task=True, non_finite_values=False, samples=True
+    )
     config: MlflowSinkConfig
 
     #: Seconds MLflow's HTTP client waits for a response (unless MLFLOW_HTTP_REQUEST_TIMEOUT is set).
@@ -275,9 +279,15 @@ class MlflowSink(BaseSink):
         if delta.upload and staged is None:  # told by the export's fingerprint: staged only when sent
             staged = stage_for_upload(item, tmp, extra, digest=False)
         files = uploads(staged.directory, result, launcher=launcher, multi_task=multi) if staged else []
-        delta = writer.write(state, delta, files)
+        work = Path(tempfile.mkdtemp(prefix="samples-", dir=tmp))
+        try:
+            job = JobSamples(item, self.sample_options, self.metric_filter, multi, work)
+            delta, files, sampled = job.added(writer, experiment_id, state, delta, files)
+            delta = writer.write(state, delta, files)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
         state = state.applied(delta)
-        note = "; ".join(n for n in (delta.note(), staged.note if staged else "") if n)
+        note = "; ".join(n for n in (delta.note(), staged.note if staged else "", *sampled) if n)
         return state, self._outcome(
             item, outcome_status(known, delta), note, self._store.location(state.run_id)
         )

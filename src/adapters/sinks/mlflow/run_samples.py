@@ -1,0 +1,63 @@
+"""Adds a job's samples to what an export writes into its run (``samples: table`` or ``traces``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from evalport.adapters.sinks.mlflow.layout import Upload
+from evalport.adapters.sinks.mlflow.plan import RunDelta, RunState
+from evalport.adapters.sinks.mlflow.runs import RunWriter
+from evalport.adapters.sinks.mlflow.samples import sample_tags, samples_tag, spool, table_file, write_table
+from evalport.adapters.sinks.mlflow.traces import TraceWriter
+from evalport.domain.filters import MetricFilter
+from evalport.domain.ports import ExportItem
+from evalport.domain.sample_rows import SampleOptions
+
+
+@dataclass(frozen=True)
+class JobSamples:
+    """One job's samples as one export sends them; ``work``: a folder of its own, removed after."""
+
+    item: ExportItem
+    options: SampleOptions
+    metric_filter: MetricFilter
+    multi_task: bool
+    work: Path
+
+    def added(
+        self, writer: RunWriter, experiment_id: str, state: RunState, delta: RunDelta, files: list[Upload]
+    ) -> tuple[RunDelta, list[Upload], tuple[str, ...]]:
+        """The delta and uploads with the samples added, unless the run holds these rows already
+        (its samples tag has their digest); and the notes on what was cut or masked.
+
+        ``table``: the table file goes up with the job's files, over the earlier export's. ``traces``:
+        the traces are written now (before the tag that says they are there), the earlier ones
+        deleted after.
+        """
+        result = self.item.result
+        rows = spool(result, self.options, self.metric_filter, self.work)
+        if rows is None:
+            return delta, files, ()
+        tag = samples_tag(result, self.multi_task)
+        if state.tags.get(tag) == rows.digest:
+            return delta, files, rows.notes
+        sent = files if delta.upload else []
+        if self.options.mode == "table":
+            table = table_file(result)
+            path = write_table(rows, self.work / table)
+            tags = {**delta.tags, **sample_tags(state.tags, tag, rows, table)}
+            return (
+                replace(delta, upload=True, tags=tags),
+                [*sent, (path, table.rsplit("/", 1)[0])],
+                rows.notes,
+            )
+        traces = TraceWriter(writer.dest, writer.store.uri, experiment_id)
+        earlier = traces.job_traces(result.job_id)
+        traces.write(state.run_id, rows.read())
+        traces.delete(earlier)
+        return (
+            replace(delta, tags={**delta.tags, **sample_tags(state.tags, tag, rows, None)}),
+            sent,
+            rows.notes,
+        )
