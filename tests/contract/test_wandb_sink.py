@@ -24,6 +24,7 @@ from evalport.domain.report import Status
 from evalport.testing import SinkContract
 from evalport.testing.sink_contract import StoredRun
 from tests.support.wandb_records import find_run_files, load_run, merge_runs
+from tests.support.wandb_samples import read_table_samples
 
 CLOSED_PORT_URL = "http://127.0.0.1:9"
 FAKE_KEY = "0123456789abcdef0123456789abcdef01234567"
@@ -96,6 +97,10 @@ class TestWandbSink(SinkContract):
     @pytest.fixture
     def read_back(self):
         return read_back_for
+
+    @pytest.fixture
+    def read_samples(self):
+        return read_table_samples
 
     @pytest.fixture(params=["online-without-credentials", "unwritable-dir"])
     def refusing_sink(self, request, tmp_path: Path):

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from evalport.adapters.retry import RetryPolicy
-from evalport.adapters.sinks.base import TrackerSinkConfig
+from evalport.adapters.sinks.base import SampleSinkConfig, TrackerSinkConfig
 from evalport.adapters.sinks.remote import RemoteOptions, retries_option
 from evalport.adapters.sinks.wandb.names import clean_tag, is_valid_run_id
 
@@ -26,7 +26,9 @@ def tags_of(value: Any) -> Any:
     return [clean_tag(str(t)) for t in value] if isinstance(value, (list, tuple)) else value
 
 
-class WandbSinkConfig(TrackerSinkConfig, RemoteOptions):
+class WandbSinkConfig(TrackerSinkConfig, SampleSinkConfig, RemoteOptions):
+    #: ``table``: one ``wandb.Table`` per job, logged under ``samples/<harness>.<task>``.
+    sample_modes: ClassVar[tuple[str, ...]] = ("none", "table")
     #: Old option names (documented until the options were unified) -> their names now.
     deprecated_options: ClassVar[Mapping[str, str]] = {"name": "run_name", "attempts": "retries"}
 

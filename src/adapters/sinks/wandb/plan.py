@@ -108,6 +108,13 @@ def fingerprint(result: TaskResult, files: Any, options: Mapping[str, Any]) -> s
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
+def with_samples(fingerprint: str, samples: str) -> str:
+    """A job's fingerprint with the digest of its samples table ('' for none: unchanged)."""
+    if not samples:
+        return fingerprint
+    return hashlib.sha256(f"{fingerprint}:{samples}".encode()).hexdigest()[:24]
+
+
 def with_options(
     fingerprint: str, result: TaskResult, files: Sequence[str], options: Mapping[str, Any]
 ) -> str:

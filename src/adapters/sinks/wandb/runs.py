@@ -18,6 +18,7 @@ from evalport.adapters.sinks.wandb.config import WandbSinkConfig
 from evalport.adapters.sinks.wandb.credentials import base_url
 from evalport.adapters.sinks.wandb.errors import WANDB_RULES, open_failure
 from evalport.adapters.sinks.wandb.names import artifact_name, launcher_artifact_name
+from evalport.adapters.sinks.wandb.samples import samples_table, table_key
 from evalport.domain.identity import LogMode
 from evalport.domain.model import TaskResult
 from evalport.domain.ports import ExportItem
@@ -118,9 +119,26 @@ def held_fingerprints(run: Any) -> dict[str, str]:
 
 
 def write_run(
+    run: Any,
+    config: WandbSinkConfig,
+    plan: planning.RunPlan,
+    jobs: list[tuple[planning.PlannedJob, Staged]],
+) -> dict[str, tuple[str, ...]]:
+    """Config, summary and one history step for the metrics, one artifact per job, and with
+    ``samples: table`` one table per job; returns per job id the notes on its samples."""
+    _write_results(run, config, plan, jobs)
+    notes: dict[str, tuple[str, ...]] = {}
+    options = config.sample_options
+    for job, _ in jobs if options.enabled else ():
+        table, notes[job.result.job_id] = samples_table(job.result, options, config.metric_filter)
+        if table is not None:
+            run.log({table_key(job.result): table})
+    return notes
+
+
+def _write_results(
     run: Any, config: WandbSinkConfig, plan: planning.RunPlan, jobs: list[tuple[planning.PlannedJob, Staged]]
 ) -> None:
-    """Config, summary and one history step for the metrics, and one artifact per job."""
     import wandb
 
     results = [job.result for job, _ in jobs]

@@ -36,6 +36,7 @@ from evalport.adapters.sinks.wandb.runs import (
     stage_job,
     write_run,
 )
+from evalport.adapters.sinks.wandb.samples import samples_digest
 from evalport.adapters.staging import file_signatures
 from evalport.domain.identity import LogMode
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
@@ -64,7 +65,7 @@ class WandbSink(BaseSink):
     extra: ClassVar[str | None] = "wandb"
     requires: ClassVar[tuple[str, ...]] = ("wandb",)
     Config = WandbSinkConfig
-    capabilities = SinkCapabilities(artifacts=True, logs=True, multi_task=True)
+    capabilities = SinkCapabilities(artifacts=True, logs=True, multi_task=True, samples=True)
     config: WandbSinkConfig
 
     def __init__(self, config: WandbSinkConfig | dict[str, Any] | None = None) -> None:
@@ -141,11 +142,17 @@ class WandbSink(BaseSink):
         """Per item, what tells an unchanged job: the export's fingerprint (the ledger's) with what
         this sink sends of it; for an item built without one, a digest of its own."""
         options = planning.fingerprint_options(self.config.model_dump(mode="json"))
-        return [
+        fingerprints = [
             planning.with_options(given, i.result, [rel for rel, _ in i.artifact_paths()], options)
             if (given := i.fingerprint)
             else planning.fingerprint(i.result, file_signatures(i), options)
             for i in items
+        ]
+        if not self.sample_options.enabled:
+            return fingerprints
+        return [
+            planning.with_samples(fp, samples_digest(i.result, self.sample_options, self.metric_filter))
+            for fp, i in zip(fingerprints, items, strict=True)
         ]
 
     @staticmethod
@@ -259,7 +266,10 @@ class WandbSink(BaseSink):
                 decision = planning.decide(wanted, held_fingerprints(opened), resumed)
                 todo = self._apply(decision, todo)
             if todo:
-                write_run(opened, self.config, run, [(j.planned, j.staged) for j in todo if j.staged])
+                jobs_staged = [(j.planned, j.staged) for j in todo if j.staged]
+                notes = write_run(opened, self.config, run, jobs_staged)
+                for job in todo:
+                    job.reason = "; ".join(n for n in (job.reason, *notes.get(job.job_id, ())) if n)
             location = (opened.url if not offline else str(Path(opened.dir).parent)) or ""
         except Exception as exc:
             self._fail(todo, f"wandb: writing run {run.run_id} failed: {type(exc).__name__}: {one_line(exc)}")
