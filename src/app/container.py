@@ -48,6 +48,7 @@ else:
     containers = _import_dependency_injector()
 from dependency_injector import providers  # noqa: E402
 
+from evalport.adapters.formats.dispatch import FormatReader  # noqa: E402
 from evalport.adapters.formats.nemo_evaluator import NemoEvaluatorReader  # noqa: E402
 from evalport.app.conform import complete_ledger, complete_reader, complete_source  # noqa: E402
 from evalport.app.plan import Planner, SinkFactory  # noqa: E402
@@ -155,7 +156,7 @@ class Container(containers.DeclarativeContainer):
             ),
         )
     )
-    reader = providers.Singleton(lambda: complete_reader(NemoEvaluatorReader()))
+    reader = providers.Singleton(lambda: complete_reader(FormatReader(NemoEvaluatorReader())))
     sink_factory = providers.Factory(SinkFactory, registry=sinks)
     planner = providers.Factory(Planner, sinks=sink_factory)
     ledger = providers.Singleton(make_ledger, config.ledger.as_(lambda v: True if v is None else v))
