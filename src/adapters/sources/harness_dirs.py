@@ -142,15 +142,37 @@ def harness_jobs_in(
     found: dict[str, HarnessJob] = {}
     errors: list[EvalportError] = []
     for given, path in paths:
-        name = reader_name
-        if name is None:
+        if reader_name is not None:
+            folders = [(path, reader_name)]
+        else:
             try:
-                name = detect(path)
+                folders = [(path, detect(path))]
             except UsageError as exc:
-                errors.append(unrecognised(given, str(exc).split(": ", 1)[-1]))
-                continue
-        jobs, problems = read_folder(path, name)
-        errors.extend(problems)
-        for harness_job in jobs:
-            found.setdefault(harness_job.job.job_id, harness_job)
+                folders = _recognised_children(path)
+                if not folders:
+                    errors.append(unrecognised(given, str(exc).split(": ", 1)[-1]))
+                    continue
+        for folder, name in folders:
+            jobs, problems = read_folder(folder, name)
+            errors.extend(problems)
+            for harness_job in jobs:
+                found.setdefault(harness_job.job.job_id, harness_job)
     return found, errors
+
+
+def _recognised_children(path: Path) -> list[tuple[Path, str]]:
+    """The folders directly below ``path`` that some reader recognises, with its name: a root
+    holding many runs' output folders is read like each of them given on its own."""
+    from evalport.adapters.formats.detect import detect
+
+    out: list[tuple[Path, str]] = []
+    try:
+        children = sorted(p for p in path.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return []
+    for child in children:
+        try:
+            out.append((child, detect(child)))
+        except UsageError:
+            continue
+    return out

@@ -152,9 +152,31 @@ def split_job_dirs(
 
 
 def _holds_job_dirs(path: Path) -> bool:
-    return path.is_dir() and any(
-        _is_job_dir(child) or any(_is_job_dir(g) for g in _subdirs(child)) for child in _subdirs(path)
-    )
+    """Whether a job directory is below ``path`` (a child or a grandchild): os calls only, as a
+    root of many other harnesses' runs is asked this of every folder it holds."""
+    for child in _real_subdirs(os.fspath(path)):
+        if _is_job_dir_path(child) or any(_is_job_dir_path(g) for g in _real_subdirs(child)):
+            return True
+    return False
+
+
+def _real_subdirs(folder: str) -> list[str]:
+    try:
+        with os.scandir(folder) as entries:
+            return [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def _is_job_dir_path(path: str) -> bool:
+    for name in ("artifacts", "logs"):
+        try:
+            mode = os.lstat(os.path.join(path, name)).st_mode
+        except OSError:
+            continue
+        if stat.S_ISDIR(mode) or stat.S_ISLNK(mode):
+            return True
+    return False
 
 
 def find_job_dirs(paths: Sequence[Path]) -> tuple[list[Path], list[UsageError]]:
