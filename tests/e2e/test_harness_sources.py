@@ -265,3 +265,16 @@ def test_an_lm_eval_folder_exports_to_mlflow_with_its_values(capsys, tmp_path, l
     assert mc.data.metrics["tiny_mc_acc"] == pytest.approx(doc["results"]["tiny_mc"]["acc,none"])
     files = {f.path for f in client.list_artifacts(mc.info.run_id, "artifacts")}
     assert any(Path(f).name.startswith("results_") for f in files)
+
+
+def test_the_python_api_exports_harness_folders_and_takes_a_reader(tmp_path, lm_eval):
+    import evalport
+
+    report = evalport.export(
+        [], "local", {"local": {"output_dir": str(tmp_path / "api")}}, job_dirs=[lm_eval]
+    )
+    assert report.counts() == {"exported": 4}
+    from evalport.domain.errors import UsageError
+
+    with pytest.raises(UsageError, match="no such reader"):
+        evalport.export([], "local", job_dirs=[lm_eval], reader="lm-evil")
