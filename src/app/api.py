@@ -34,8 +34,8 @@ def export(
     by destination (``{"local": {...}, "mlflow": {...}}``), read by the same rule as the CLI's.
     ``compat="launcher"`` writes nemo-evaluator-launcher 0.2.6's shapes at every destination (the
     CLI's ``--compat``). ``job_dirs`` may also be other harnesses' output folders (detected;
-    ``reader`` forces one format, the CLI's ``--reader``). Raises only for usage and configuration errors; every job or destination
-    problem is an outcome in the report. The ledger (``ledger=False`` to bypass it) skips what a
+    ``reader`` forces one format, the CLI's ``--reader``). Raises only for usage and configuration
+    errors; every job or destination problem is an outcome in the report. The ledger (``ledger=False`` to bypass it) skips what a
     destination already holds unchanged, unless ``force``.
     """
     from evalport.app.container import container_for

@@ -22,8 +22,10 @@ from evalport.domain.ports import ReadRequest, ResultReader
 
 
 class FormatReader:
-    def __init__(self, launcher: ResultReader) -> None:
-        self.launcher = launcher
+    def __init__(self, launcher: Any) -> None:
+        """``launcher``: the launcher format's ResultReader (its ``read_batches`` and ``scan`` used
+        when it has them)."""
+        self.launcher: ResultReader = launcher
 
     def read(self, job: Job, directory: Path, state: JobState) -> TaskResult:
         if not is_harness_job(job):

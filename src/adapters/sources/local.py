@@ -133,8 +133,8 @@ def split_job_dirs(
     goes to the harness readers (which say what each looked for when none recognises it); with
     ``reader`` (``--reader``), every path is read with that reader alone."""
     if reader == NEMO_EVALUATOR:
-        found, errors = find_job_dirs(paths)
-        return found, [], errors
+        found, problems = find_job_dirs(paths)
+        return found, [], problems
     launcher: list[Path] = []
     harness: list[tuple[str, Path]] = []
     errors: list[UsageError] = []
