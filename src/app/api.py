@@ -35,8 +35,9 @@ def export(
     ``compat="launcher"`` writes nemo-evaluator-launcher 0.2.6's shapes at every destination (the
     CLI's ``--compat``). ``job_dirs`` may also be other harnesses' output folders (detected;
     ``reader`` forces one format, the CLI's ``--reader``). Raises only for usage and configuration
-    errors; every job or destination problem is an outcome in the report. The ledger (``ledger=False`` to bypass it) skips what a
-    destination already holds unchanged, unless ``force``.
+    errors; every job or destination problem is an outcome in the report. The ledger
+    (``ledger=False`` to bypass it) skips what a destination already holds unchanged, unless
+    ``force``.
     """
     from evalport.app.container import container_for
     from evalport.app.request import ExportRequest
