@@ -25,6 +25,7 @@ def export(
     force: bool = False,
     ledger: bool | str | Path = True,
     compat: str | None = None,
+    reader: str | None = None,
 ) -> ExportReport:
     """Exports invocations or jobs to one or several destinations and returns the report.
 
@@ -32,9 +33,11 @@ def export(
     launcher run config, an evalport config, flat options for every destination, or options keyed
     by destination (``{"local": {...}, "mlflow": {...}}``), read by the same rule as the CLI's.
     ``compat="launcher"`` writes nemo-evaluator-launcher 0.2.6's shapes at every destination (the
-    CLI's ``--compat``). Raises only for usage and configuration errors; every job or destination
-    problem is an outcome in the report. The ledger (``ledger=False`` to bypass it) skips what a
-    destination already holds unchanged, unless ``force``.
+    CLI's ``--compat``). ``job_dirs`` may also be other harnesses' output folders (detected;
+    ``reader`` forces one format, the CLI's ``--reader``). Raises only for usage and configuration
+    errors; every job or destination problem is an outcome in the report. The ledger
+    (``ledger=False`` to bypass it) skips what a destination already holds unchanged, unless
+    ``force``.
     """
     from evalport.app.container import container_for
     from evalport.app.request import ExportRequest
@@ -49,7 +52,9 @@ def export(
         dry_run=dry_run,
         force=force,
     )
-    container = container_for(request, exec_db=exec_db, job_dirs=job_dirs, source=source, ledger=ledger)
+    container = container_for(
+        request, exec_db=exec_db, job_dirs=job_dirs, source=source, ledger=ledger, reader=reader
+    )
     return container.service().execute(request)
 
 

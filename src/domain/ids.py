@@ -60,11 +60,15 @@ def resolve_ids(
     by_invocation: dict[str, list[str]] = {}
     for job_id in jobs:
         by_invocation.setdefault(job_id.split(".", 1)[0], []).append(job_id)
+    known_jobs = set(jobs)
     out: dict[str, None] = {}
     errors: list[UnknownIdError | AmbiguousIdError] = []
     for ident in idents:
         if ident in by_invocation and ident in invs:
             out.update(dict.fromkeys(sorted(by_invocation[ident], key=job_sort_key)))
+            continue
+        if ident in known_jobs and ident not in invs:  # a full job id: no scan (thousands of them)
+            out[ident] = None
             continue
         try:
             out.update(dict.fromkeys(resolve_id(ident, invs, jobs)))

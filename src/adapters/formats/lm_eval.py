@@ -8,6 +8,7 @@ file is streamed by ``samples()`` when asked. Mapping, names and ids: docs/forma
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,29 @@ _SAMPLE_METADATA = ("doc", "filter", "resps", "doc_hash", "prompt_hash", "target
 
 
 def results_files(path: Path) -> list[Path]:
-    """The results files of a folder (and of its model subfolders), or ``path`` itself, sorted."""
+    """The results files of a folder (and of its model subfolders), or ``path`` itself, sorted.
+
+    One ``scandir`` per folder (detection asks this of every folder under a root of many runs)."""
     if path.is_file():
         return [path] if _is_results_name(path.name) else []
-    found = [p for p in path.glob(f"{RESULTS_PREFIX}*.json") if p.is_file()]
-    found += [p for p in path.glob(f"*/{RESULTS_PREFIX}*.json") if p.is_file()]
-    return sorted(found)
+    found: list[str] = []
+    subfolders: list[str] = []
+    _scan(os.fspath(path), found, subfolders)
+    for folder in subfolders:
+        _scan(folder, found, None)
+    return [Path(p) for p in sorted(found)]
+
+
+def _scan(folder: str, found: list[str], subfolders: list[str] | None) -> None:
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if _is_results_name(entry.name) and entry.is_file():
+                    found.append(entry.path)
+                elif subfolders is not None and entry.is_dir():
+                    subfolders.append(entry.path)
+    except OSError:
+        return
 
 
 def _is_results_name(name: str) -> bool:
@@ -113,8 +131,9 @@ def _arg(model_args: Any, key: str) -> Any:
 
 
 def invocation_id(results_file: Path, doc: Mapping[str, Any]) -> str:
-    """Stable: the results file's name, its model folder, the model and lm-eval's ``date``."""
-    return stable_id(HARNESS, results_file.parent.name, results_file.name, _model(doc), doc.get("date"))
+    """Derived from content alone (the results file's name, the model and lm-eval's ``date``), so a
+    copied or renamed output folder keeps its ids."""
+    return stable_id(HARNESS, results_file.name, _model(doc), doc.get("date"))
 
 
 class LmEvalReader:
