@@ -14,6 +14,9 @@ from evalport.domain.filters import MetricFilter
 from evalport.domain.ports import ExportItem
 from evalport.domain.sample_rows import SampleOptions
 
+#: Traces written at a time against a tracking server.
+TRACE_WORKERS = 4
+
 
 @dataclass(frozen=True)
 class JobSamples:
@@ -52,7 +55,8 @@ class JobSamples:
                 [*sent, (path, table.rsplit("/", 1)[0])],
                 rows.notes,
             )
-        traces = TraceWriter(writer.dest, writer.store.uri, experiment_id)
+        workers = TRACE_WORKERS if writer.store.is_http else 1
+        traces = TraceWriter(writer.dest, writer.store.uri, experiment_id, workers)
         earlier = traces.job_traces(result.job_id)
         traces.write(state.run_id, rows.read())
         traces.delete(earlier)

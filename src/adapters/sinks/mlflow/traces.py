@@ -16,6 +16,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -41,6 +42,8 @@ class TraceWriter:
     dest: Destination
     tracking_uri: str
     experiment_id: str
+    #: Traces written at a time (a server takes several; a sqlite store one writer at a time).
+    workers: int = 1
     _client: Any = None
 
     def _tracing(self) -> Any:
@@ -82,20 +85,32 @@ class TraceWriter:
             )
 
     def write(self, run_id: str, rows: Iterable[SampleRow]) -> int:
-        """One trace per row, linked to ``run_id``; returns how many were written."""
-        spans: list[Any] = []
+        """One trace per row, linked to ``run_id``; returns how many were written.
+
+        Per :data:`SPANS_PER_CALL` rows: their traces (``workers`` calls at a time against a
+        server), then, once all are in, their spans in one call.
+        """
+        batch: list[tuple[Any, Any]] = []
         count = 0
-        for row in rows:
-            info, span = self._trace(run_id, row)
-            self.dest.call("write a trace", partial(self._tracing().start_trace, info))
-            spans.append(span)
-            count += 1
-            if len(spans) >= SPANS_PER_CALL:
-                self._log_spans(spans)
-                spans = []
-        if spans:
-            self._log_spans(spans)
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="evalport-traces") as pool:
+            for row in rows:
+                batch.append(self._trace(run_id, row))
+                count += 1
+                if len(batch) >= SPANS_PER_CALL:
+                    self._write_batch(pool, batch)
+                    batch = []
+            if batch:
+                self._write_batch(pool, batch)
         return count
+
+    def _write_batch(self, pool: ThreadPoolExecutor, batch: list[tuple[Any, Any]]) -> None:
+        start = self._tracing().start_trace
+        if self.workers > 1:
+            list(pool.map(lambda pair: self.dest.call("write a trace", partial(start, pair[0])), batch))
+        else:
+            for info, _ in batch:
+                self.dest.call("write a trace", partial(start, info))
+        self._log_spans([span for _, span in batch])
 
     def _log_spans(self, spans: list[Any]) -> None:
         self.dest.call("write trace spans", partial(self._tracing().log_spans, self.experiment_id, spans))
