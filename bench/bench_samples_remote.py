@@ -10,6 +10,7 @@ store, or with ``--server`` on a local ``mlflow server`` (sqlite behind it, HTTP
 team server); W&B offline.
 
     python bench/bench_samples_remote.py [--jobs 10] [--samples 1000] [--server] [--no-wandb]
+    python bench/bench_samples_remote.py --jobs 100 --modes table     # issue 18's 100 x 1,000
 """
 
 from __future__ import annotations
@@ -74,14 +75,16 @@ def line(label: str, seconds: float, base: float | None, samples: int) -> str:
     return f"  {label:<34} {seconds:7.2f} s{extra}"
 
 
-def bench_mlflow(uri_of: Callable[[str], str], pairs_first, pairs_changed, samples: int) -> None:
+def bench_mlflow(
+    uri_of: Callable[[str], str], pairs_first, pairs_changed, samples: int, modes: list[str]
+) -> None:
     from mlflow import MlflowClient
 
     from evalport.adapters.sinks.mlflow import MlflowSink
 
     print("MLflow:")
     base = None
-    for mode in ("none", "table", "traces"):
+    for mode in ["none", *modes]:
         uri = uri_of(mode)
         MlflowClient(uri).search_experiments(max_results=1)  # the store's schema, not timed
         sink = MlflowSink({"tracking_uri": uri, "experiment_name": f"bench-{mode}", "samples": mode})
@@ -114,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=1000, help="samples per job")
     ap.add_argument("--server", action="store_true", help="MLflow through a local mlflow server")
     ap.add_argument("--no-wandb", action="store_true")
+    ap.add_argument("--modes", nargs="+", default=["table", "traces"], choices=["table", "traces"])
     args = ap.parse_args(argv)
     total = args.jobs * args.samples
     print(f"{args.jobs} jobs x {args.samples:,} samples = {total:,} samples; load {os.getloadavg()[0]:.2f}")
@@ -125,14 +129,14 @@ def main(argv: list[str] | None = None) -> int:
             from tests.support.mlflow_server import MlflowServer
 
             with MlflowServer(root / "server") as server:
-                bench_mlflow(lambda mode: server.url, first, changed, total)
+                bench_mlflow(lambda mode: server.url, first, changed, total, args.modes)
         else:
 
             def sqlite(mode: str) -> str:
                 (root / mode).mkdir()
                 return f"sqlite:///{root / mode / 'mlflow.db'}"
 
-            bench_mlflow(sqlite, first, changed, total)
+            bench_mlflow(sqlite, first, changed, total, args.modes)
         if not args.no_wandb:
             bench_wandb(root / "wandb", first, changed, total)
     return 0
