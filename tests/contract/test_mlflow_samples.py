@@ -179,3 +179,27 @@ def test_each_task_of_a_multi_task_run_keeps_its_own_table(make_sink, tracking_u
     for result, _ in pairs:
         stored = read_table_samples(tracking_uri, sink, result)
         assert sorted(s.sample_id for s in stored) == sorted(s.id for s in result.samples())
+
+
+def broken_copy(tmp_path: Path) -> list:
+    """The lm-eval example with a line of one job's samples file that is not JSON."""
+    import shutil
+
+    folder = tmp_path / "run-suite"
+    shutil.copytree(LM_EVAL_RUN, folder)
+    victim = sorted(folder.glob("samples_tiny_gen_*.jsonl"))[0]
+    victim.write_text(victim.read_text("utf-8") + "{not json\n", "utf-8")
+    return [(r, folder) for r in reader("lm_eval").read(folder) if r.samples is not None]
+
+
+@pytest.mark.parametrize("mode", ["table", "traces"])
+def test_a_broken_samples_file_fails_only_its_job_naming_the_file_and_line(
+    make_sink, tracking_uri, tmp_path, mode
+):
+    pairs = broken_copy(tmp_path)
+    outcomes = {o.job_id: o for o in export(make_sink(samples=mode), pairs)}
+    broken = next(r for r, _ in pairs if r.task == "tiny_gen")
+    failed = outcomes.pop(broken.job_id)
+    assert failed.status is Status.FAILED, failed
+    assert "samples_tiny_gen_" in failed.reason and "line" in failed.reason, failed.reason
+    assert {o.status for o in outcomes.values()} == {Status.EXPORTED}, outcomes

@@ -105,3 +105,15 @@ def test_a_table_keeps_at_most_what_wandb_logs_and_the_outcome_says_so(make_sink
     assert outcome.status is Status.EXPORTED, outcome
     assert f"at most {MAX_TABLE_ROWS:,} rows" in outcome.reason and "max_samples" in outcome.reason
     assert len(read_table_samples(sink, many)) == MAX_TABLE_ROWS
+
+
+def test_a_broken_samples_file_fails_only_its_job_naming_the_file_and_line(make_sink, tmp_path):
+    from tests.contract.test_mlflow_samples import broken_copy
+
+    pairs = broken_copy(tmp_path)
+    outcomes = {o.job_id: o for o in export(make_sink(samples="table"), pairs)}
+    broken = next(r for r, _ in pairs if r.task == "tiny_gen")
+    failed = outcomes.pop(broken.job_id)
+    assert failed.status is Status.FAILED, failed
+    assert "samples_tiny_gen_" in failed.reason and "line" in failed.reason, failed.reason
+    assert {o.status for o in outcomes.values()} == {Status.EXPORTED}, outcomes

@@ -44,6 +44,7 @@ from evalport.adapters.sinks.mlflow.plan import (
 )
 from evalport.adapters.sinks.mlflow.run_samples import JobSamples
 from evalport.adapters.sinks.mlflow.runs import RunWriter
+from evalport.adapters.sinks.mlflow.samples import Spool
 from evalport.adapters.sinks.remote import (
     CallFailed,
     Destination,
@@ -51,6 +52,7 @@ from evalport.adapters.sinks.remote import (
     one_line,
     stage_for_upload,
 )
+from evalport.domain.errors import ResultError
 from evalport.domain.identity import RunIdentity
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
 from evalport.domain.report import Outcome, Status
@@ -240,6 +242,10 @@ class MlflowSink(BaseSink):
                 out.append(outcome)
             except CallFailed as failure:
                 out.append(self._outcome(item, Status.FAILED, failure.reason))
+            except ResultError as error:  # its samples cannot be read: named, with the file and line
+                out.append(
+                    self._outcome(item, Status.FAILED, f"{error}; fix the file or export with samples: none")
+                )
             except OSError as exc:
                 where = getattr(exc, "filename", None) or item.directory
                 out.append(self._outcome(item, Status.FAILED, f"cannot stage {where}: {exc.strerror or exc}"))
@@ -262,6 +268,30 @@ class MlflowSink(BaseSink):
         if self.config.skip_existing and known:
             assert state is not None
             return state, self._skipped(item, state)
+        work = Path(tempfile.mkdtemp(prefix="samples-", dir=tmp))
+        try:
+            # Read first: a broken samples file fails this job before anything of it is written.
+            samples = JobSamples(item, self.sample_options, self.metric_filter, multi, work)
+            rows = samples.spool()
+            return self._write_item(writer, experiment_id, key, state, item, tmp, samples, rows)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _write_item(
+        self,
+        writer: RunWriter,
+        experiment_id: str,
+        key: str,
+        state: RunState | None,
+        item: ExportItem,
+        tmp: Path,
+        samples: JobSamples,
+        rows: Spool | None,
+    ) -> tuple[RunState | None, Outcome]:
+        result = item.result
+        multi = is_multi_task(self.config)
+        tag = job_tag(result)
+        known = holds_job(state, tag, multi)
         launcher = self.config.compat == "launcher"
         metrics, renamed = job_metrics(result, self.config.compat)
         extra = names_file(renamed)
@@ -279,14 +309,10 @@ class MlflowSink(BaseSink):
         if delta.upload and staged is None:  # told by the export's fingerprint: staged only when sent
             staged = stage_for_upload(item, tmp, extra, digest=False)
         files = uploads(staged.directory, result, launcher=launcher, multi_task=multi) if staged else []
-        work = Path(tempfile.mkdtemp(prefix="samples-", dir=tmp))
-        try:
-            job = JobSamples(item, self.sample_options, self.metric_filter, multi, work)
-            delta, files, sampled = job.added(writer, experiment_id, state, delta, files)
-            delta = writer.write(state, delta, files)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        delta, files = samples.added(writer, experiment_id, state, delta, files, rows)
+        delta = writer.write(state, delta, files)
         state = state.applied(delta)
+        sampled = rows.notes if rows else ()
         note = "; ".join(n for n in (delta.note(), staged.note if staged else "", *sampled) if n)
         return state, self._outcome(
             item, outcome_status(known, delta), note, self._store.location(state.run_id)

@@ -38,6 +38,7 @@ from evalport.adapters.sinks.wandb.runs import (
 )
 from evalport.adapters.sinks.wandb.samples import samples_digest
 from evalport.adapters.staging import file_signatures
+from evalport.domain.errors import ResultError
 from evalport.domain.identity import LogMode
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
 from evalport.domain.report import Outcome, Status
@@ -108,7 +109,7 @@ class WandbSink(BaseSink):
         refusal = self._refusal()
         if refusal:
             return [Outcome(i.result.job_id, self.destination, Status.FAILED, refusal) for i in items]
-        digests = self._fingerprints(items)
+        digests, unreadable = self._fingerprints(items)
         pairs = zip((i.result for i in items), digests, strict=True)
         runs = planning.group_runs(pairs, self.config.log_mode, self.config.run_id)
         existing = self._existing_run_ids()
@@ -119,16 +120,20 @@ class WandbSink(BaseSink):
         with tempfile.TemporaryDirectory(prefix="evalport-wandb-") as tmp:
             for run in runs:
                 jobs = [_Job(p, items[p.index]) for p in run.jobs]
+                for job in jobs:
+                    if job.planned.index in unreadable:
+                        job.status, job.reason = Status.FAILED, unreadable[job.planned.index]
+                todo = [j for j in jobs if j.status is None]
                 location = ""
-                if dest.down:  # the server did not answer: nothing more is staged or tried
-                    self._fail(jobs, dest.not_tried)
-                else:
+                if todo and dest.down:  # the server did not answer: nothing more is staged or tried
+                    self._fail(todo, dest.not_tried)
+                elif todo:
                     try:
-                        location = self._export_run(dest, run, jobs, run.run_id in existing, Path(tmp))
+                        location = self._export_run(dest, run, todo, run.run_id in existing, Path(tmp))
                     except Exception as exc:  # one broken run never stops the others
                         log.debug("wandb: run %s failed", run.run_id, exc_info=True)
                         self._fail(
-                            jobs, f"wandb: run {run.run_id} failed: {type(exc).__name__}: {one_line(exc)}"
+                            todo, f"wandb: run {run.run_id} failed: {type(exc).__name__}: {one_line(exc)}"
                         )
                 for job in jobs:
                     status = job.status or Status.FAILED
@@ -138,9 +143,10 @@ class WandbSink(BaseSink):
                 self._last_location = location or self._last_location
         return [outcomes[i] for i in range(len(items))]
 
-    def _fingerprints(self, items: Sequence[ExportItem]) -> list[str]:
+    def _fingerprints(self, items: Sequence[ExportItem]) -> tuple[list[str], dict[int, str]]:
         """Per item, what tells an unchanged job: the export's fingerprint (the ledger's) with what
-        this sink sends of it; for an item built without one, a digest of its own."""
+        this sink sends of it (and the digest of its samples table); for an item built without one,
+        a digest of its own. Also, by index, why the items whose samples cannot be read fail."""
         options = planning.fingerprint_options(self.config.model_dump(mode="json"))
         fingerprints = [
             planning.with_options(given, i.result, [rel for rel, _ in i.artifact_paths()], options)
@@ -148,12 +154,17 @@ class WandbSink(BaseSink):
             else planning.fingerprint(i.result, file_signatures(i), options)
             for i in items
         ]
+        unreadable: dict[int, str] = {}
         if not self.sample_options.enabled:
-            return fingerprints
-        return [
-            planning.with_samples(fp, samples_digest(i.result, self.sample_options, self.metric_filter))
-            for fp, i in zip(fingerprints, items, strict=True)
-        ]
+            return fingerprints, unreadable
+        for index, item in enumerate(items):
+            try:
+                digest = samples_digest(item.result, self.sample_options, self.metric_filter)
+            except ResultError as error:  # named, with the file and line
+                unreadable[index] = f"{error}; fix the file, or export with samples: none"
+                continue
+            fingerprints[index] = planning.with_samples(fingerprints[index], digest)
+        return fingerprints, unreadable
 
     @staticmethod
     def _fail(jobs: list[_Job], reason: str) -> None:
