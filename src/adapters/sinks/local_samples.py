@@ -32,6 +32,8 @@ SAMPLES_DIR = "samples"
 #: Rows per record batch: big enough for pyarrow to be fast, small enough to keep memory flat.
 BATCH_ROWS = 2048
 _NAME_MAX = 255
+#: Columns that repeat within a file; dictionary-encoding the unique text columns only costs time.
+_DICTIONARY_COLUMNS = ["job_id", "invocation_id", "harness"]
 
 
 class SampleStoreError(ValueError):
@@ -75,36 +77,50 @@ def job_file(output_dir: Path, result: TaskResult) -> Path:
     return folder / partition_name("task", result.task) / f"{result.job_id}.parquet"
 
 
+def _maps(rows: list[SampleRow]) -> tuple[pa.Array, pa.Array]:
+    """``scores`` (numbers) and ``labels`` (text scores) as two map arrays, built from offsets."""
+    import pyarrow as pa
+
+    num_offsets, num_keys, num_values = [0], [], []
+    txt_offsets, txt_keys, txt_values = [0], [], []
+    for row in rows:
+        for name, value in row.scores.items():
+            if isinstance(value, str):
+                txt_keys.append(name)
+                txt_values.append(value)
+            else:
+                num_keys.append(name)
+                num_values.append(value)
+        num_offsets.append(len(num_keys))
+        txt_offsets.append(len(txt_keys))
+    scores = pa.MapArray.from_arrays(
+        pa.array(num_offsets, pa.int32()), pa.array(num_keys, pa.string()), pa.array(num_values, pa.float64())
+    )
+    labels = pa.MapArray.from_arrays(
+        pa.array(txt_offsets, pa.int32()), pa.array(txt_keys, pa.string()), pa.array(txt_values, pa.string())
+    )
+    return scores, labels
+
+
 def _batch(rows: list[SampleRow], schema: pa.Schema) -> pa.RecordBatch:
     import pyarrow as pa
 
-    numbers: list[list[tuple[str, float | None]]] = []
-    labels: list[list[tuple[str, str | None]]] = []
-    for row in rows:
-        numeric: list[tuple[str, float | None]] = []
-        text: list[tuple[str, str | None]] = []
-        for name, value in row.scores.items():
-            if isinstance(value, str):
-                text.append((name, value))
-            else:
-                numeric.append((name, value))
-        numbers.append(numeric)
-        labels.append(text)
-    columns = [
-        [r.job_id for r in rows],
-        [r.invocation_id for r in rows],
-        [r.harness for r in rows],
-        [r.sample_id for r in rows],
-        [r.input for r in rows],
-        [r.target for r in rows],
-        [r.output for r in rows],
-        [r.score for r in rows],
-        numbers,
+    scores, labels = _maps(rows)
+    text = pa.string()
+    arrays = [
+        pa.array([r.job_id for r in rows], text),
+        pa.array([r.invocation_id for r in rows], text),
+        pa.array([r.harness for r in rows], text),
+        pa.array([r.sample_id for r in rows], text),
+        pa.array([r.input for r in rows], text),
+        pa.array([r.target for r in rows], text),
+        pa.array([r.output for r in rows], text),
+        pa.array([r.score for r in rows], pa.float64()),
+        scores,
         labels,
-        [r.metadata for r in rows],
-        [r.truncated for r in rows],
+        pa.array([r.metadata for r in rows], text),
+        pa.array([r.truncated for r in rows], pa.bool_()),
     ]
-    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
@@ -166,7 +182,7 @@ def write_job_samples(
     try:
         for chunk in _chunks(stream, BATCH_ROWS):
             if writer is None:
-                writer = pq.ParquetWriter(str(tmp), table_schema)
+                writer = pq.ParquetWriter(str(tmp), table_schema, use_dictionary=_DICTIONARY_COLUMNS)
             writer.write_batch(_batch(chunk, table_schema))
         if writer is not None:
             writer.close()
