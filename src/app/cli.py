@@ -47,6 +47,14 @@ ExecDb = Annotated[
 JobDirs = Annotated[
     list[str] | None, Parameter(name="--job-dir", help="a job directory to read directly (repeatable)")
 ]
+ReaderOpt = Annotated[
+    str | None,
+    Parameter(
+        name="--reader",
+        help="the format every --job-dir holds: nemo_evaluator, lm_eval, inspect or nemo_engine "
+        "(default: detected)",
+    ),
+]
 Dests = Annotated[
     list[str] | None,
     Parameter(
@@ -75,8 +83,10 @@ def _container(exec_db: str | None, job_dirs: list[str] | None, request: Any = N
     return build_container(exec_db=exec_db, job_dirs=job_dirs or [], **options)
 
 
-def _service(exec_db: str | None, job_dirs: list[str] | None, request: Any = None) -> Any:
-    return _container(exec_db, job_dirs, request).service()
+def _service(
+    exec_db: str | None, job_dirs: list[str] | None, request: Any = None, reader: str | None = None
+) -> Any:
+    return _container(exec_db, job_dirs, request, reader=reader).service()
 
 
 def _warn_source(service: Any) -> None:
@@ -176,6 +186,7 @@ def export(
     json_output: Annotated[bool, Parameter(name="--json", help="print the report as JSON")] = False,
     exec_db: ExecDb = None,
     job_dir: JobDirs = None,
+    reader: ReaderOpt = None,
     job_dirs: Annotated[
         list[str] | None,
         Parameter(
@@ -209,7 +220,7 @@ def export(
         force=force,
         job_dirs_roots=job_dirs or [],
     )
-    service = _service(exec_db, job_dir, request)
+    service = _service(exec_db, job_dir, request, reader)
     plan = service.plan(request)
     if not ids and not job_dir and not request.search_roots:
         raise _Usage("give at least one invocation or job id (or --job-dir); `evalport ls` lists them")

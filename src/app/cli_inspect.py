@@ -16,6 +16,7 @@ from evalport.app.cli import (
     ExecDb,
     JobDirs,
     JsonOutput,
+    ReaderOpt,
     _container,
     _service,
     _Usage,
@@ -30,12 +31,13 @@ def list_jobs(
     json_output: JsonOutput = False,
     exec_db: ExecDb = None,
     job_dir: JobDirs = None,
+    reader: ReaderOpt = None,
 ) -> int:
     """List invocations and their jobs with state."""
     from evalport.app.cli_output import console, error, print_out
     from evalport.domain.model import group_invocations
 
-    container = _container(exec_db, job_dir)
+    container = _container(exec_db, job_dir, reader=reader)
     service = container.service()
     if not ids and not job_dir and _no_exec_db(service.source, exec_db):
         return EXIT_OK
@@ -277,13 +279,14 @@ def show(
     json_output: JsonOutput = False,
     exec_db: ExecDb = None,
     job_dir: JobDirs = None,
+    reader: ReaderOpt = None,
 ) -> int:
     """Show the metrics of each job, as a table."""
     from evalport.app.cli_output import add_row, console, error, plain, print_out, table
     from evalport.app.request import ExportRequest
     from evalport.domain.filters import MetricFilter
 
-    service = _service(exec_db, job_dir)
+    service = _service(exec_db, job_dir, reader=reader)
     _read_only_wanted_lines(service.source)
     results, report = service.read_results(ExportRequest(ids=ids, include_failed=True))
     flt = MetricFilter.of(log_metrics)

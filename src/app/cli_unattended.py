@@ -21,6 +21,7 @@ from evalport.app.cli import (
     JobDirs,
     JsonOutput,
     Overrides,
+    ReaderOpt,
     _container,
     _stderr,
 )
@@ -188,6 +189,7 @@ def watch(
     once: Annotated[bool, Parameter(help="one poll, then exit")] = False,
     exec_db: ExecDb = None,
     job_dir: JobDirs = None,
+    reader: ReaderOpt = None,
     compat: CompatOption = None,
 ) -> int:
     """Export each newly finished job once per destination, polling until interrupted."""
@@ -206,13 +208,13 @@ def watch(
         flags={"output_dir": output_dir, "compat": compat},
         include_failed=include_failed,
     )
-    plan = _container(exec_db, job_dir, request).service().plan(request)
+    plan = _container(exec_db, job_dir, request, reader=reader).service().plan(request)
     require_explicit_stores(plan, "watch")
     for note in plan.notes:
         warning(note)
 
     def make_service() -> Any:
-        return _container(exec_db, job_dir, request).service()
+        return _container(exec_db, job_dir, request, reader=reader).service()
 
     def show(o: Any) -> None:
         if o.status.value in ("exported", "updated", "failed"):

@@ -48,6 +48,7 @@ else:
     containers = _import_dependency_injector()
 from dependency_injector import providers  # noqa: E402
 
+from evalport.adapters.formats.dispatch import FormatReader  # noqa: E402
 from evalport.adapters.formats.nemo_evaluator import NemoEvaluatorReader  # noqa: E402
 from evalport.app.conform import complete_ledger, complete_reader, complete_source  # noqa: E402
 from evalport.app.plan import Planner, SinkFactory  # noqa: E402
@@ -74,21 +75,40 @@ def document_loader() -> DocumentLoader:
 
 
 def make_source(
-    registry: Any, name: str, exec_db: str | None, job_dirs: Sequence[str], search_roots: Sequence[str] = ()
+    registry: Any,
+    name: str,
+    exec_db: str | None,
+    job_dirs: Sequence[str],
+    search_roots: Sequence[str] = (),
+    reader: str | None = None,
 ) -> ResultSource:
     """A source from the registry by name (``slurm``, the default, or ``local``, or a plugin's).
 
-    ``search_roots`` (the launcher's ``job_dirs``) are passed only when given, so a plugin source
-    that does not take them still works without them."""
-    extra = {"search_roots": list(search_roots)} if search_roots else {}
+    ``search_roots`` (the launcher's ``job_dirs``) and ``reader`` (``--reader``) are passed only
+    when given, so a plugin source that does not take them still works without them."""
+    extra: dict[str, Any] = {"search_roots": list(search_roots)} if search_roots else {}
+    if reader:
+        extra["reader"] = checked_reader(reader)
     return complete_source(registry.get(name)(exec_db=exec_db, job_dirs=list(job_dirs or ()), **extra))
 
 
-def make_job_dir_source(job_dirs: Sequence[str]) -> ResultSource:
+def checked_reader(name: str) -> str:
+    """``name`` when a reader is registered under it, else a usage error listing the readers."""
+    from evalport.adapters.formats.detect import reader_names
+    from evalport.domain.errors import UsageError
+
+    if name not in reader_names():
+        raise UsageError(f"--reader {name}: no such reader; the readers are {', '.join(reader_names())}")
+    return name
+
+
+def make_job_dir_source(job_dirs: Sequence[str], reader: str | None = None) -> ResultSource:
     """Only the given job directories, without the execution DB (what auto-export reads)."""
     from evalport.adapters.sources.local import LocalSource
 
-    return LocalSource(job_dirs=list(job_dirs), use_exec_db=False)
+    return LocalSource(
+        job_dirs=list(job_dirs), use_exec_db=False, reader=checked_reader(reader) if reader else None
+    )
 
 
 class JobDirectories:
@@ -149,13 +169,16 @@ class Container(containers.DeclarativeContainer):
                 exec_db=config.exec_db,
                 job_dirs=config.job_dirs.as_(lambda v: list(v or ())),
                 search_roots=config.search_roots.as_(lambda v: list(v or ())),
+                reader=config.reader,
             ),
             job_dirs=providers.Factory(
-                make_job_dir_source, job_dirs=config.job_dirs.as_(lambda v: list(v or ()))
+                make_job_dir_source,
+                job_dirs=config.job_dirs.as_(lambda v: list(v or ())),
+                reader=config.reader,
             ),
         )
     )
-    reader = providers.Singleton(lambda: complete_reader(NemoEvaluatorReader()))
+    reader = providers.Singleton(lambda: complete_reader(FormatReader(NemoEvaluatorReader())))
     sink_factory = providers.Factory(SinkFactory, registry=sinks)
     planner = providers.Factory(Planner, sinks=sink_factory)
     ledger = providers.Singleton(make_ledger, config.ledger.as_(lambda v: True if v is None else v))
@@ -183,6 +206,7 @@ def build_container(
     source_name: str = "slurm",
     source_kind: str = "registry",
     ledger: ExportLedger | str | Path | bool = True,
+    reader: str | None = None,
 ) -> Container:
     """The wired container. ``source_kind="job_dirs"`` reads only ``job_dirs`` (no execution DB);
     ``search_roots`` are where ids the execution DB does not know are looked for (the launcher's
@@ -195,6 +219,7 @@ def build_container(
             "exec_db": str(exec_db) if exec_db else None,
             "job_dirs": [str(p) for p in job_dirs],
             "search_roots": [str(p) for p in search_roots],
+            "reader": reader,
         }
     )
     if not isinstance(ledger, (bool, str, Path)):
@@ -217,6 +242,7 @@ def container_for(
     names (the command line's ``--exec-db`` wins) and searches the request's ``search_roots`` (its
     ``--job-dirs`` and the ``job_dirs`` of its config: at the top or in an ``export.<dest>`` block)."""
     roots = [*options.pop("search_roots", ()), *getattr(request, "search_roots", ())]
+    options["reader"] = options.get("reader") or getattr(request, "reader", None)
     return build_container(
         exec_db=exec_db or request.exec_db,
         job_dirs=list(job_dirs),

@@ -61,7 +61,7 @@ def prepare_item(
     item = ExportItem(
         result=sink.metric_filter.apply_to(result),
         directory=directory,
-        artifacts=tuple(policy.select_artifacts(result.artifacts)),
+        artifacts=tuple(policy.select_artifacts(result.artifacts, result.result_files)),
         logs=tuple(policy.select_logs(result.logs)),
     )
     return replace(item, fingerprint=fingerprint(item))

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from cyclopts import Parameter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from evalport.app.cli import EXIT_FAILED, EXIT_OK, ExecDb, JobDirs, _container
+from evalport.app.cli import EXIT_FAILED, EXIT_OK, ExecDb, JobDirs, ReaderOpt, _container
 from evalport.app.cli_output import count, error, warning
 from evalport.domain.errors import ConfigError, UsageError
 
@@ -116,6 +116,7 @@ def report(
     include_failed: Annotated[bool, Parameter(help="also compare failed jobs (left out by default)")] = False,
     exec_db: ExecDb = None,
     job_dir: JobDirs = None,
+    reader: ReaderOpt = None,
 ) -> int:
     """Compare models across tasks: a matrix of headline scores, charts and job details."""
     from evalport.app.request import ExportRequest
@@ -126,7 +127,7 @@ def report(
     if not ids and not job_dir and not doc.get("job_dirs"):
         raise UsageError("give at least one invocation or job id (or --job-dir); `evalport ls` lists them")
     request = ExportRequest(ids=ids or [], config=doc, include_failed=include_failed)
-    container = _container(exec_db, job_dir, request)
+    container = _container(exec_db, job_dir, request, reader=reader)
     reporting = container.reporting()
     fmt = reporting.format_for(output, format)
     if fmt == "html":

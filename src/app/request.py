@@ -55,6 +55,12 @@ class ExportRequest:
         return str(value) if value else None
 
     @property
+    def reader(self) -> str | None:
+        """The config's ``reader:`` (which format every ``--job-dir`` holds; detected when None)."""
+        value = self.document.get("reader")
+        return str(value) if value else None
+
+    @property
     def search_roots(self) -> list[str]:
         """The launcher's ``job_dirs``: ``--job-dirs``, then the config's, at the top, in any
         ``export.<dest>`` (or ``execution.auto_export.configs.<dest>``) block, or in ``-o``."""

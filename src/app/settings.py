@@ -19,7 +19,7 @@ from typing import Any
 from evalport.domain.documents import DocumentLoader
 from evalport.domain.errors import ConfigError
 
-EVALPORT_KEYS = ("destinations", "export", "job_dirs", "exec_db", "compat")
+EVALPORT_KEYS = ("destinations", "export", "job_dirs", "exec_db", "compat", "reader")
 #: Top-level keys that are also options of every destination: alone, they do not make a document
 #: structured (``{"job_dirs": [...], "output_dir": ...}`` is one exporter's flat options, the shape
 #: the launcher's ``export_results`` takes).

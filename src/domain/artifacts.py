@@ -84,10 +84,12 @@ class ArtifactPolicy:
         whole = "/".join(parts)
         return any(extra.match(part) for part in parts) or extra.match(whole) is not None
 
-    def select_artifacts(self, relpaths: Iterable[str]) -> list[str]:
+    def select_artifacts(self, relpaths: Iterable[str], required: Iterable[str] = ()) -> list[str]:
+        """The artifacts sent: with ``only_required``, the launcher's required and optional ones and
+        ``required`` (the files a reader of another harness took the results from)."""
         if not self.copy_artifacts:
             return []
-        wanted = set(REQUIRED_ARTIFACTS) | set(OPTIONAL_ARTIFACTS)
+        wanted = set(REQUIRED_ARTIFACTS) | set(OPTIONAL_ARTIFACTS) | set(required)
         return sorted(p for p in relpaths if (not self.only_required or p in wanted) and not self.excludes(p))
 
     def select_logs(self, relpaths: Iterable[str]) -> list[str]:

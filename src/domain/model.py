@@ -171,6 +171,9 @@ class TaskResult:
     launcher_command: str | None = field(default=None, compare=False, repr=False)
     #: The reader's secret scans of the files it read, by path under the job (``artifacts/results.yml``).
     scans: Mapping[str, FileScan] = field(default_factory=dict, compare=False, repr=False)
+    #: The files (among ``artifacts``) the reader took the results from: sent like the launcher's
+    #: required artifacts (another harness's files have other names than ``results.yml``).
+    result_files: tuple[str, ...] = ()
     #: The job's per-sample records, read lazily and streamed each time it is called; None when
     #: its format keeps none (the launcher's results.yml, an lm-eval group). A sink that exports
     #: samples calls it; nothing else reads the per-sample files.

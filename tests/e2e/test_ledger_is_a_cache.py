@@ -192,3 +192,14 @@ def test_history_on_a_corrupt_ledger_is_a_clear_error_not_a_traceback(capsys):
     assert main(["history"]) == 1
     err = " ".join(capsys.readouterr().err.split())
     assert "move it aside" in err and "Traceback" not in err
+
+
+def test_a_relative_output_dir_is_unchanged_on_re_export_from_the_same_folder(home, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    options = {"output_dir": "relative-results"}
+    first = evalport.export(home.invocation_ids, "local", {"local": options}, exec_db=home.exec_db)
+    again = evalport.export(home.invocation_ids, "local", {"local": options}, exec_db=home.exec_db)
+    assert {o.status for o in first.outcomes} == {Status.EXPORTED}
+    assert {o.status for o in again.outcomes} == {Status.UNCHANGED}
+    assert not [n for n in again.notes + again.problems if "no longer holds" in n]
+    assert all(Path(o.location).is_absolute() for o in again.outcomes)

@@ -113,8 +113,9 @@ def _arg(model_args: Any, key: str) -> Any:
 
 
 def invocation_id(results_file: Path, doc: Mapping[str, Any]) -> str:
-    """Stable: the results file's name, its model folder, the model and lm-eval's ``date``."""
-    return stable_id(HARNESS, results_file.parent.name, results_file.name, _model(doc), doc.get("date"))
+    """Derived from content alone (the results file's name, the model and lm-eval's ``date``), so a
+    copied or renamed output folder keeps its ids."""
+    return stable_id(HARNESS, results_file.name, _model(doc), doc.get("date"))
 
 
 class LmEvalReader:

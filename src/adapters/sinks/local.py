@@ -83,7 +83,9 @@ class LocalSink(BaseSink):
 
     @property
     def output_dir(self) -> Path:
-        return self.config.output_dir.expanduser()
+        """The folder, absolute (never resolved through links): the ledger records locations under
+        it, and a relative one would name another folder from another working directory."""
+        return Path(os.path.abspath(self.config.output_dir.expanduser()))
 
     @property
     def store_format(self) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from evalport.adapters.formats.nemo_evaluator import read_stage_exit
+from evalport.adapters.sources import harness_dirs
 from evalport.adapters.sources.execdb import (
     ExecDbRecords,
     default_exec_db_path,
@@ -34,6 +35,9 @@ from evalport.domain.model import Job, JobState, LocalLocation, RemoteLocation
 from evalport.domain.ports import StagedJob
 
 log = logging.getLogger("evalport.sources.local")
+
+#: ``--reader`` naming the launcher's own format (the default for a launcher job directory).
+NEMO_EVALUATOR = "nemo_evaluator"
 
 _INVOCATION_DIR = re.compile(r"^(?:\d{8}_\d{6}-)?(?P<inv>[0-9a-f]{8,32})$")
 _JOB_DIR = re.compile(r"^(?P<task>.+)\.(?P<idx>\d+)$")
@@ -121,6 +125,38 @@ def _subdirs(path: Path) -> list[Path]:
         return []
 
 
+def split_job_dirs(
+    paths: Sequence[Path], reader: str | None = None
+) -> tuple[list[Path], list[tuple[str, Path]], list[UsageError]]:
+    """What the user gave with ``--job-dir``: launcher job directories, folders (or files) for the
+    other harnesses' readers, and errors. Without ``reader``, a path holding no launcher job directory
+    goes to the harness readers (which say what each looked for when none recognises it); with
+    ``reader`` (``--reader``), every path is read with that reader alone."""
+    if reader == NEMO_EVALUATOR:
+        found, errors = find_job_dirs(paths)
+        return found, [], errors
+    launcher: list[Path] = []
+    harness: list[tuple[str, Path]] = []
+    errors: list[UsageError] = []
+    for given in paths:
+        path = Path(given).expanduser()
+        if not path.exists() and not path.is_symlink():
+            errors.append(UsageError(f"--job-dir {given}: no such file or directory"))
+        elif reader is not None:
+            harness.append((str(given), path))
+        elif _is_job_dir(path) or _holds_job_dirs(path):
+            launcher.extend(find_job_dirs([path])[0])
+        else:
+            harness.append((str(given), path))
+    return launcher, harness, errors
+
+
+def _holds_job_dirs(path: Path) -> bool:
+    return path.is_dir() and any(
+        _is_job_dir(child) or any(_is_job_dir(g) for g in _subdirs(child)) for child in _subdirs(path)
+    )
+
+
 def find_job_dirs(paths: Sequence[Path]) -> tuple[list[Path], list[UsageError]]:
     """Job directories from what the user gave: a job dir, an invocation dir, or a results root.
 
@@ -186,10 +222,13 @@ class LocalSource:
         *,
         use_exec_db: bool = True,
         search_roots: Sequence[Path | str] = (),
+        reader: str | None = None,
     ) -> None:
         self.exec_db = Path(exec_db).expanduser() if exec_db else default_exec_db_path()
         self.use_exec_db = use_exec_db
-        self.job_dirs, self._job_dir_errors = find_job_dirs([Path(p) for p in job_dirs])
+        self.job_dirs, harness_paths, errors = split_job_dirs([Path(p) for p in job_dirs], reader)
+        self._harness, harness_errors = harness_dirs.harness_jobs_in(harness_paths, reader)
+        self._job_dir_errors: list[EvalportError] = [*errors, *harness_errors]
         self.search_roots = [Path(p).expanduser() for p in search_roots]
         self._asked_for_job_dirs = bool(job_dirs)
         # Printed by `ls` (which resolves nothing); an export reports them as errors instead.
@@ -226,6 +265,8 @@ class LocalSource:
             job = job_from_dir(directory)
             if job.location.path not in known_dirs:
                 jobs[job.job_id] = job
+        for job_id, found in self._harness.items():
+            jobs.setdefault(job_id, found.job)
         self._jobs, self._read_for = jobs, wanted
         return jobs
 
@@ -243,7 +284,7 @@ class LocalSource:
             jobs = self._load()  # the DB is not empty: resolve against all of it, as its hint says
         dir_errors: list[EvalportError] = []
         if not ids and (self._asked_for_job_dirs or self.search_roots):
-            ids = [job_from_dir(d).job_id for d in self.job_dirs]
+            ids = [job_from_dir(d).job_id for d in self.job_dirs] + list(self._harness)
             ids += self._everything_under_roots(jobs, dir_errors)
             dir_errors += list(self._job_dir_errors)
             reported = {str(e) for e in dir_errors}
@@ -300,7 +341,10 @@ class LocalSource:
     def job_states(self, jobs: Sequence[Job]) -> dict[str, JobState]:
         out = {}
         for job in jobs:
-            if isinstance(job.location, LocalLocation) and job.location.path:
+            found = self._harness.get(job.job_id)
+            if found is not None:
+                out[job.job_id] = harness_dirs.state(found)
+            elif isinstance(job.location, LocalLocation) and job.location.path:
                 out[job.job_id] = read_stage_exit(job.location.path)
             else:
                 out[job.job_id] = JobState.UNKNOWN
@@ -313,7 +357,12 @@ class LocalSource:
         racy_after = racy_after_ns()
         for job in jobs:
             loc = job.location
-            if isinstance(loc, LocalLocation) and loc.path:
+            found = self._harness.get(job.job_id)
+            if found is not None:
+                signature = harness_dirs.signature(found, racy_after)
+                if signature:
+                    out[job.job_id] = signature
+            elif isinstance(loc, LocalLocation) and loc.path:
                 signature = directory_signature(loc.path, racy_after=racy_after)
                 if signature:
                     out[job.job_id] = signature
@@ -326,7 +375,10 @@ class LocalSource:
         out: dict[str, StagedJob | EvalportError] = {}
         for job in jobs:
             loc = job.location
-            if isinstance(loc, RemoteLocation):
+            found = self._harness.get(job.job_id)
+            if found is not None:
+                out[job.job_id] = harness_dirs.stage(found, policy, workdir)
+            elif isinstance(loc, RemoteLocation):
                 out[job.job_id] = ResultError(
                     f"runs on {loc.user + '@' if loc.user else ''}{loc.host}:{loc.path}, "
                     "which is not readable "

@@ -185,8 +185,9 @@ class SlurmSource(LocalSource):
         ssh_config: str | None = None,
         connect_timeout: int | None = None,
         transport: SshTransport | None = None,
+        reader: str | None = None,
     ) -> None:
-        super().__init__(exec_db, job_dirs, use_exec_db=use_exec_db, search_roots=search_roots)
+        super().__init__(exec_db, job_dirs, use_exec_db=use_exec_db, search_roots=search_roots, reader=reader)
         if transport is None:
             options = (
                 list(ssh_options)
