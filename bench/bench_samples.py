@@ -32,7 +32,22 @@ TARGET_MB = 300.0
 def _samples(job: int, count: int) -> Iterator:
     from evalport.domain.samples import Sample
 
-    words = "the quick brown fox jumps over the lazy dog while a model answers questions".split(" ")
+    words = [
+        "the",
+        "quick",
+        "brown",
+        "fox",
+        "jumps",
+        "over",
+        "the",
+        "lazy",
+        "dog",
+        "while",
+        "a",
+        "model",
+        "answers",
+        "questions",
+    ]
     questions = [" ".join(words[(k + n) % len(words)] for n in range(50)) for k in range(len(words))]
     for i in range(count):
         question = questions[i % len(questions)]
