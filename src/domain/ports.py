@@ -58,6 +58,10 @@ class SinkCapabilities:
     #: invocations, and each call's outcomes are final), so it can write while the rest is read.
     #: False: the service hands it every item in one call.
     batches: bool = False
+    #: The sink stores per-sample records when its config's ``samples`` option is not ``none``
+    #: (its config is then a :class:`~evalport.adapters.sinks.base.SampleSinkConfig`); the
+    #: contract suite's sample behaviours run only then.
+    samples: bool = False
     #: Deprecated and ignored (every sink upserts by RunIdentity); passing it warns.
     upsert: InitVar[bool | None] = None
 

@@ -16,6 +16,7 @@ from evalport.domain.filters import MetricFilter
 from evalport.domain.identity import LogMode
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities, config_target_key
 from evalport.domain.report import Outcome
+from evalport.domain.sample_rows import DEFAULT_MAX_CHARS, NO_SAMPLES, SampleOptions
 
 #: The output shapes a sink can write: its own, or nemo-evaluator-launcher 0.2.6's (file names,
 #: places, keys, run and artifact names), for scripts and dashboards that read the launcher's.
@@ -120,6 +121,42 @@ class SinkConfig(BaseModel):
         return MetricFilter.of(self.log_metrics)
 
 
+class SampleSinkConfig(SinkConfig):
+    """The per-sample options of a sink whose capabilities say ``samples``.
+
+    A sink's config inherits this (beside its other base) and sets ``sample_modes``, the values its
+    ``samples`` option takes (``none`` and its own shapes; ``true`` means the first of those, ``false``
+    ``none``), and redeclares ``samples`` to change the default (``none`` unless it says otherwise).
+    """
+
+    sample_modes: ClassVar[tuple[str, ...]] = (NO_SAMPLES,)
+
+    samples: str = Field(
+        default=NO_SAMPLES, description="how per-sample records are stored; 'none': not at all"
+    )
+    max_samples: int | None = Field(
+        default=None, ge=1, description="at most this many samples per job (default: all)"
+    )
+    max_sample_chars: int | None = Field(
+        default=DEFAULT_MAX_CHARS, ge=1, description="a sample's text cells are cut to this many characters"
+    )
+
+    @field_validator("samples", mode="before")
+    @classmethod
+    def _sample_mode(cls, value: Any) -> Any:
+        if isinstance(value, bool) or value is None:
+            shapes = [m for m in cls.sample_modes if m != NO_SAMPLES]
+            return shapes[0] if value and shapes else NO_SAMPLES
+        if isinstance(value, str) and value.strip().lower() not in cls.sample_modes:
+            choices = ", ".join(repr(m) for m in cls.sample_modes)
+            raise ValueError(f"samples: {value!r} is not one of {choices}")
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def sample_options(self) -> SampleOptions:
+        return SampleOptions(self.samples, self.max_samples, self.max_sample_chars)
+
+
 class ArtifactSinkConfig(SinkConfig):
     copy_artifacts: bool = True
     only_required: bool = True
@@ -163,6 +200,12 @@ class BaseSink:
     @property
     def metric_filter(self) -> MetricFilter:
         return self.config.metric_filter
+
+    @property
+    def sample_options(self) -> SampleOptions:
+        """What this sink stores of each job's samples (nothing unless its config has the option)."""
+        options = getattr(self.config, "sample_options", None)
+        return options if isinstance(options, SampleOptions) else SampleOptions()
 
     def export(self, items: Sequence[ExportItem]) -> list[Outcome]:
         raise NotImplementedError
