@@ -31,14 +31,10 @@ def _short(value: Any) -> str:
 
 
 def _store(folder: Path) -> Any:
-    """The sample store under ``folder``.
+    """The sample store under ``folder``, from the composition root."""
+    from evalport.app.container import build_container
 
-    TODO(integrator): the one adapter import left in app/ outside the container; it becomes
-    ``build_container().sample_store(folder)`` once container.py provides ``sample_store``.
-    """
-    from evalport.adapters.sinks.local_sample_query import SampleStore
-
-    return SampleStore(folder)
+    return build_container(ledger=False).sample_queries().store(folder)
 
 
 def samples(
