@@ -23,7 +23,13 @@ Tests for a sink come from ``evalport.testing`` (``SinkContract``).
 from __future__ import annotations
 
 from evalport.adapters.retry import RetryPolicy
-from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink, SinkConfig, TrackerSinkConfig
+from evalport.adapters.sinks.base import (
+    ArtifactSinkConfig,
+    BaseSink,
+    SampleSinkConfig,
+    SinkConfig,
+    TrackerSinkConfig,
+)
 from evalport.adapters.sinks.remote import (
     CallFailed,
     Destination,
@@ -51,6 +57,7 @@ from evalport.domain.ports import (
 )
 from evalport.domain.redact import redact, redact_text
 from evalport.domain.report import Outcome, Status
+from evalport.domain.sample_rows import SampleOptions, SampleRow, sample_rows
 
 __all__ = [
     "ArtifactPolicy",
@@ -76,6 +83,9 @@ __all__ = [
     "ResultSource",
     "RetryPolicy",
     "RunIdentity",
+    "SampleOptions",
+    "SampleRow",
+    "SampleSinkConfig",
     "SinkCapabilities",
     "SinkConfig",
     "StageResult",
@@ -91,6 +101,7 @@ __all__ = [
     "register_exporter",
     "register_sink",
     "register_source",
+    "sample_rows",
     "stage_for_upload",
     "stage_item",
     "unregister_sink",

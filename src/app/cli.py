@@ -340,6 +340,11 @@ app.command(
     help="Show what went where: the export ledger's events, newest first (optionally of some ids).",
 )
 app.command(
+    "evalport.app.cli_samples:samples",
+    name="samples",
+    help="Show per-sample results from the local sample store, or where two models disagree.",
+)
+app.command(
     "evalport.app.report_cli:report",
     name="report",
     help="Compare models across tasks: a matrix of headline scores, charts and job details.",

@@ -154,6 +154,15 @@ class Reporting:
         atomic_write_text(path, text)
 
 
+class SampleQueries:
+    """The local sink's sample store, queried by ``evalport samples`` (DuckDB behind it)."""
+
+    def store(self, folder: Path) -> Any:
+        from evalport.adapters.sinks.local_sample_query import SampleStore
+
+        return SampleStore(folder)
+
+
 class Container(containers.DeclarativeContainer):
     config = providers.Configuration()
 
@@ -195,6 +204,7 @@ class Container(containers.DeclarativeContainer):
     )
     job_directories = providers.Singleton(JobDirectories)
     reporting = providers.Singleton(Reporting)
+    sample_queries = providers.Singleton(SampleQueries)
 
 
 def build_container(

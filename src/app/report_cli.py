@@ -30,6 +30,7 @@ class ReportOptions(BaseModel):
     baseline: str | None = None
     title: str = "Model comparison"
     log_metrics: list[str] = Field(default_factory=list)
+    samples: str | None = Field(default=None, description="the local sink's folder whose samples/ to compare")
 
     @field_validator("log_metrics", mode="before")
     @classmethod
@@ -50,14 +51,16 @@ def parse_headlines(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _write_report(reporting: Any, comparison: Any, fmt: str, target: str, title: str) -> None:
+def _write_report(
+    reporting: Any, comparison: Any, fmt: str, target: str, title: str, samples: str | None
+) -> None:
     """The rendered report to stdout (``-``) or to a file (written whole, then renamed into place)."""
     if target == "-":
-        sys.stdout.write(reporting.render(comparison, fmt, title=title))
+        sys.stdout.write(reporting.render(comparison, fmt, title=title, samples=samples))
         return
     path = Path(target).expanduser()
     links = reporting.staged_links(path.parent, comparison.results) if fmt == "html" else None
-    text = reporting.render(comparison, fmt, title=title, links=links)
+    text = reporting.render(comparison, fmt, title=title, links=links, samples=samples)
     try:
         reporting.write(path, text)
     except OSError as exc:
@@ -114,6 +117,10 @@ def report(
     title: Annotated[str | None, Parameter(help="the report's title")] = None,
     config: Annotated[str | None, Parameter(help="YAML/JSON file with a report: block")] = None,
     include_failed: Annotated[bool, Parameter(help="also compare failed jobs (left out by default)")] = False,
+    samples: Annotated[
+        str | None,
+        Parameter(help="the local sink's folder with samples/: add the samples two models disagree on"),
+    ] = None,
     exec_db: ExecDb = None,
     job_dir: JobDirs = None,
     reader: ReaderOpt = None,
@@ -153,5 +160,6 @@ def report(
     )
     for note in comparison.notes:
         warning(note)
-    _write_report(reporting, comparison, fmt, target, title or opts.title)
+    folder = samples if samples is not None else opts.samples
+    _write_report(reporting, comparison, fmt, target, title or opts.title, folder)
     return EXIT_FAILED if read.problems else EXIT_OK

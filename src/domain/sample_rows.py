@@ -47,11 +47,12 @@ class SampleOptions:
         return self.mode != NO_SAMPLES
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SampleRow:
     """One sample as every sink stores it. Text cells are masked and capped; ``input``, ``target``
     and ``output`` are the harness's value as text (JSON when it was not a string: chat messages,
-    a list of responses); ``metadata`` is JSON text (not valid JSON when ``truncated`` cut it)."""
+    a list of responses); ``metadata`` is JSON text (not valid JSON when ``truncated`` cut it).
+    Not frozen: a hundred thousand rows are made per export, and a frozen init costs 3x."""
 
     job_id: str
     invocation_id: str
@@ -82,13 +83,17 @@ def headline_score(scores: Mapping[str, ScoreValue]) -> float | None:
     return None
 
 
+# One encoder for every cell: json.dumps with options builds a new one per call.
+_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 def _as_text(value: Any) -> str:
     if isinstance(value, str):
         text = value
     elif value is None:
         return ""
     else:
-        text = json.dumps(value, ensure_ascii=False, default=str, allow_nan=True)
+        text = _encode(value)
     if not text.isascii():
         try:
             text.encode("utf-8")
@@ -145,49 +150,75 @@ class SampleStream:
             self._kept_scores[name] = kept
         return kept
 
-    def _cell(self, value: Any) -> tuple[str, bool]:
-        raw = _as_text(value)
-        text = redact_text(raw)
-        if text != raw:
-            self.masked_cells += 1
-        cap = self.options.max_chars
-        if cap is not None and len(text) > cap:
-            self.truncated_cells += 1
-            return text[:cap] + CUT_MARK, True
-        return text, False
+    def _masked(self, cells: list[str]) -> list[str]:
+        """``cells`` with secrets masked. Most rows hold none: one pass over all of them joined
+        says so (each cell starts a line there, as it does alone), and only then is each masked."""
+        joined = "\n".join(cells)
+        if redact_text(joined) == joined:
+            return cells
+        out = []
+        for cell in cells:
+            masked = redact_text(cell)
+            if masked != cell:
+                self.masked_cells += 1
+            out.append(masked)
+        return out
 
     def _rows(self) -> Iterator[SampleRow]:
-        result, limit = self.result, self.options.max_samples
+        result, limit, cap = self.result, self.options.max_samples, self.options.max_chars
         if result.samples is None or not self.options.enabled:
             return
+        job_id, invocation_id, model, task, harness = (
+            result.job_id,
+            result.invocation_id,
+            result.model_id,
+            result.task,
+            result.harness,
+        )
+        allowed, keep_all = self._allowed, self.metric_filter.includes_all
         for sample in result.samples():
             if limit is not None and self.rows >= limit:
                 self.cut_rows = True
                 break
-            cells = [self._cell(v) for v in (sample.input, sample.target, sample.output)]
-            cells.append(self._cell(dict(sample.metadata)) if sample.metadata else ("", False))
-            scores = {str(k): _score(v) for k, v in sample.scores.items() if self._allowed(str(k))}
-            for name, value in scores.items():
-                if isinstance(value, str):
-                    masked = redact_text(value)
-                    if masked != value:
-                        self.masked_cells += 1
-                        scores[name] = masked
-            sample_id = redact_text(_as_text(sample.id))
+            scores = {
+                k if type(k) is str else str(k): v if type(v) is float else _score(v)
+                for k, v in sample.scores.items()
+                if keep_all or allowed(str(k))
+            }
+            labels = [name for name, value in scores.items() if isinstance(value, str)]
+            metadata = sample.metadata
+            cells = [
+                _as_text(sample.input),
+                _as_text(sample.target),
+                _as_text(sample.output),
+                _as_text(metadata if isinstance(metadata, dict) else dict(metadata)) if metadata else "",
+                _as_text(sample.id),
+                *(str(scores[name]) for name in labels),
+            ]
+            cells = self._masked(cells)
+            for name, value in zip(labels, cells[5:], strict=True):
+                scores[name] = value
+            truncated = False
+            if cap is not None:
+                for i in range(4):
+                    if len(cells[i]) > cap:
+                        cells[i] = cells[i][:cap] + CUT_MARK
+                        self.truncated_cells += 1
+                        truncated = True
             self.rows += 1
             yield SampleRow(
-                job_id=result.job_id,
-                invocation_id=result.invocation_id,
-                model=result.model_id,
-                task=result.task,
-                harness=result.harness,
-                sample_id=sample_id,
-                input=cells[0][0],
-                target=cells[1][0],
-                output=cells[2][0],
+                job_id=job_id,
+                invocation_id=invocation_id,
+                model=model,
+                task=task,
+                harness=harness,
+                sample_id=cells[4],
+                input=cells[0],
+                target=cells[1],
+                output=cells[2],
                 scores=scores,
-                metadata=cells[3][0],
-                truncated=any(cut for _, cut in cells),
+                metadata=cells[3],
+                truncated=truncated,
             )
 
     @property

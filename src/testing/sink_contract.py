@@ -126,9 +126,7 @@ class SinkContract:
         """Asked for by the sample behaviours, which skip first unless the sink stores samples."""
 
         def missing(sink: ResultSink, result: TaskResult) -> list[StoredSample]:
-            raise NotImplementedError(
-                "provide a read_samples fixture: (sink, result) -> list[StoredSample]"
-            )
+            raise NotImplementedError("provide a read_samples fixture: (sink, result) -> list[StoredSample]")
 
         return missing
 

@@ -9,6 +9,7 @@ from evalport.domain.model import TaskResult
 from evalport.domain.report import Status
 from evalport.testing import SinkContract
 from evalport.testing.sink_contract import StoredRun
+from tests.support.sample_store import stored_samples
 
 
 def _as_float(value):
@@ -42,6 +43,11 @@ class TestLocalSinkJson(SinkContract):
             return runs
 
         return read
+
+    @pytest.fixture
+    def read_samples(self, out_dir):
+        pytest.importorskip("duckdb")
+        return lambda sink, result: stored_samples(out_dir, result.job_id)
 
     def summary_rows(self, path: Path) -> list[dict]:
         return json.loads(path.read_text())["runs"]

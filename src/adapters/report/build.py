@@ -25,14 +25,36 @@ def format_for(path: str | Path | None, explicit: str | None = None) -> str:
     return "html"
 
 
-def render(comparison: Comparison, fmt: str, *, title: str, links: Mapping[str, Any] | None = None) -> str:
+def render(
+    comparison: Comparison,
+    fmt: str,
+    *,
+    title: str,
+    links: Mapping[str, Any] | None = None,
+    samples: str | Path | None = None,
+) -> str:
+    """``samples``: the local sink's folder whose sample store adds, per task, the samples two models
+    disagree on (the baseline, else the first model, against each other model)."""
+    disagreements = disagreements_from(Path(samples), comparison) if samples is not None else []
     if fmt == "md":
         from evalport.adapters.report.markdown import render_markdown
 
-        return render_markdown(comparison, title=title)
+        return render_markdown(comparison, title=title, disagreements=disagreements)
     from evalport.adapters.report.html import render_html
 
-    return render_html(comparison, title=title, links=links)
+    return render_html(comparison, title=title, links=links, disagreements=disagreements)
+
+
+def disagreements_from(folder: Path, comparison: Comparison) -> list[Any]:
+    """The TaskDisagreements of the comparison's jobs in the store under ``folder``."""
+    from evalport.adapters.sinks.local_sample_query import SampleStore, report_pairs
+
+    store = SampleStore(folder)
+    jobs = [r.job_id for r in comparison.results]
+    out: list[Any] = []
+    for model_a, model_b in report_pairs(comparison.models, comparison.baseline):
+        out += store.disagreements(model_a, model_b, jobs)
+    return out
 
 
 def staged_links(

@@ -11,13 +11,18 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from html import escape
+from typing import TYPE_CHECKING
 
 from evalport import __version__
 from evalport.adapters.report.charts import task_chart
+from evalport.adapters.report.disagreements import render_html_section
 from evalport.adapters.report.formatting import MISSING, counted, fmt_delta, fmt_stderr, fmt_time, fmt_value
 from evalport.adapters.report.template import CSP, PAGE, SCRIPT, STYLE
 from evalport.domain.comparison import Cell, Comparison, TaskColumn
 from evalport.domain.model import TaskResult
+
+if TYPE_CHECKING:
+    from evalport.adapters.sinks.local_sample_query import TaskDisagreements
 
 #: job id -> [(label, href)]: links to a job's staged files (relative to the page).
 Links = Mapping[str, Sequence[tuple[str, str]]]
@@ -160,8 +165,10 @@ def render_html(
     title: str = "Model comparison",
     links: Links | None = None,
     generated_at: float | None = None,
+    disagreements: Sequence[TaskDisagreements] = (),
 ) -> str:
-    """The whole page as a string (the caller writes it atomically)."""
+    """The whole page as a string (the caller writes it atomically); ``disagreements`` adds the
+    section of samples two models scored differently (from the sample store)."""
     n_jobs, n_models, n_tasks = len(comparison.results), len(comparison.models), len(comparison.tasks)
     when = fmt_time(time.time() if generated_at is None else generated_at)
     counts = f"{counted(n_jobs, 'job')} · {counted(n_models, 'model')} · {counted(n_tasks, 'task')}"
@@ -193,5 +200,7 @@ def render_html(
         charts=render_charts(comparison),
         baseline_legend=baseline_legend,
         jobs=render_jobs(comparison, links or {}),
+        disagreements=render_html_section(disagreements),
+        disagreements_link='<a href="#disagreements">Disagreements</a>' if disagreements else "",
         script=SCRIPT,
     )

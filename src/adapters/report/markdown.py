@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from evalport.adapters.report.formatting import MISSING, counted, fmt_delta, fmt_stderr, fmt_value
 from evalport.domain.comparison import Cell, Comparison, TaskColumn
+
+if TYPE_CHECKING:
+    from evalport.adapters.sinks.local_sample_query import TaskDisagreements
+
+
+def render_markdown_section(disagreements: Sequence[TaskDisagreements]) -> list[str]:
+    if not disagreements:
+        return []
+    from evalport.adapters.report.disagreements import render_markdown_section as section
+
+    return section(disagreements)
+
 
 _SPECIAL = re.compile(r"([\\|*_`<>\[\]])")
 
@@ -45,7 +59,12 @@ def value_cell(cell: Cell) -> str:
     return text
 
 
-def render_markdown(comparison: Comparison, *, title: str = "Model comparison") -> str:
+def render_markdown(
+    comparison: Comparison,
+    *,
+    title: str = "Model comparison",
+    disagreements: Sequence[TaskDisagreements] = (),
+) -> str:
     lines = [f"# {md_text(title)}", ""]
     n_jobs, n_models, n_tasks = len(comparison.results), len(comparison.models), len(comparison.tasks)
     legend = (
@@ -69,4 +88,5 @@ def render_markdown(comparison: Comparison, *, title: str = "Model comparison") 
     if comparison.notes:
         lines += ["", "Notes:", ""]
         lines += [f"- {md_text(note)}" for note in comparison.notes]
-    return "\n".join(lines) + "\n"
+    lines += render_markdown_section(disagreements)
+    return "\n".join(lines).rstrip("\n") + "\n"

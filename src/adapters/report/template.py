@@ -146,7 +146,7 @@ PAGE = Template(
 <h1>$title</h1>
 <p class="meta">$summary</p>
 <nav aria-label="Sections">
-<a href="#matrix">Comparison</a><a href="#charts">Charts</a><a href="#jobs">Jobs</a>
+<a href="#matrix">Comparison</a><a href="#charts">Charts</a><a href="#jobs">Jobs</a>$disagreements_link
 </nav>
 </header>
 <main>
@@ -172,6 +172,7 @@ $charts
 </div>
 $jobs
 </section>
+$disagreements
 </main>
 <script>$script</script>
 </body>

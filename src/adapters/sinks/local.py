@@ -24,7 +24,7 @@ from pydantic import Field, field_validator
 from evalport.adapters.files import atomic_write_text
 from evalport.adapters.report.build import REPORT_FORMATS
 from evalport.adapters.sinks import local_launcher as launcher
-from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink
+from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink, SampleSinkConfig
 from evalport.adapters.sinks.local_files import KeptSummary, make_dir
 from evalport.adapters.sinks.local_layout import (
     csv_text,
@@ -35,12 +35,17 @@ from evalport.adapters.sinks.local_layout import (
     shown,
     summary_entry,
 )
+from evalport.adapters.sinks.local_samples import store_samples
 from evalport.adapters.staging import StageResult, stage_item
 from evalport.domain.ports import CheckResult, ExportItem, SinkCapabilities
 from evalport.domain.report import Outcome, Status
 
 
-class LocalSinkConfig(ArtifactSinkConfig):
+class LocalSinkConfig(ArtifactSinkConfig, SampleSinkConfig):
+    sample_modes: ClassVar[tuple[str, ...]] = ("none", "parquet")
+    samples: str = Field(
+        default="parquet", description="'parquet': <output_dir>/samples/ (docs/sinks/local.md)"
+    )
     output_dir: Path = Field(default=Path("evalport-results"), description="where files and summaries go")
     format: Literal["json", "csv", "none", "html", "md"] = "json"
     output_filename: str | None = Field(
@@ -71,7 +76,7 @@ class LocalSink(BaseSink):
 
     name: ClassVar[str] = "local"
     Config = LocalSinkConfig
-    capabilities = SinkCapabilities(artifacts=True, logs=True, multi_task=False, batches=True)
+    capabilities = SinkCapabilities(artifacts=True, logs=True, multi_task=False, batches=True, samples=True)
     config: LocalSinkConfig
     #: The JSON summary this sink last wrote, kept between the batches of a run.
     _kept: KeptSummary | None = None
@@ -194,7 +199,7 @@ class LocalSink(BaseSink):
                 continue
             try:
                 existed = make_dir(job_dir, made)
-                stage = stage_item(item, job_dir)
+                stage = store_samples(self, item, stage_item(item, job_dir))
                 entry = summary_entry(item, stage.files, str(job_dir.relative_to(self.output_dir)))
                 change = None
                 if (fmt := self.launcher_format) and (name := self.launcher_filename):
