@@ -15,7 +15,6 @@ import json
 import os
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -25,7 +24,14 @@ from evalport.adapters.files import atomic_write_text
 from evalport.adapters.report.build import REPORT_FORMATS
 from evalport.adapters.sinks import local_launcher as launcher
 from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink
-from evalport.adapters.sinks.local_files import KeptSummary, make_dir
+from evalport.adapters.sinks.local_files import (
+    KeptSummary,
+    Occupied,
+    StagedJob,
+    job_status,
+    make_dir,
+    stage_in_twin,
+)
 from evalport.adapters.sinks.local_layout import (
     csv_text,
     flat_row,
@@ -172,15 +178,15 @@ class LocalSink(BaseSink):
             if report_problem:
                 outcomes[job_id] = Outcome(job_id, self.destination, Status.FAILED, report_problem)
                 continue
-            status = _status(job, previous.get(job_id), has_summary=summary is not None)
+            status = job_status(job, previous.get(job_id), has_summary=summary is not None)
             where = str(self.job_dir(job.item))
             outcomes[job_id] = Outcome(job_id, self.destination, status, job.stage.note, location=where)
         return [outcomes[i.result.job_id] for i in items]
 
-    def _stage_all(self, items: Sequence[ExportItem], outcomes: dict[str, Outcome]) -> list[_StagedJob]:
+    def _stage_all(self, items: Sequence[ExportItem], outcomes: dict[str, Outcome]) -> list[StagedJob]:
         """Stages each item into its folder (and writes its per-job summary); a job that cannot be
         placed or written gets its failed outcome in ``outcomes`` instead."""
-        staged: list[_StagedJob] = []
+        staged: list[StagedJob] = []
         root = self.output_dir.resolve()
         made: set[Path] = set()
         for item in items:
@@ -191,27 +197,51 @@ class LocalSink(BaseSink):
                 outcomes[job_id] = Outcome(job_id, self.destination, Status.FAILED, str(exc))
                 continue
             try:
-                existed = make_dir(job_dir, made)
-                stage = stage_item(item, job_dir)
-                entry = summary_entry(item, stage.files, str(job_dir.relative_to(self.output_dir)))
-                change = None
-                if (fmt := self.launcher_format) and (name := self.launcher_filename):
-                    change = launcher.write_job(job_dir / name, fmt, item)
-                elif self.config.format in ("json", "csv"):
-                    self._write_job_summary(job_dir, entry, existed)
-                else:
-                    job_dir.mkdir(parents=True, exist_ok=True)
+                existed, (stage, entry, change) = False, self._stage_new(item, job_dir, made)
+            except Occupied:
+                try:
+                    existed = make_dir(job_dir, made)
+                    stage, entry, change = self._stage_job(item, job_dir, job_dir, existed)
+                except (OSError, ValueError) as exc:
+                    outcomes[job_id] = self._unwritten(job_id, job_dir, exc)
+                    continue
             except (OSError, ValueError) as exc:
-                where = getattr(exc, "filename", None) or job_dir
-                detail = getattr(exc, "strerror", None) or exc
-                reason = f"cannot write {where}: {detail}" if isinstance(exc, OSError) else str(exc)
-                outcomes[job_id] = Outcome(job_id, self.destination, Status.FAILED, reason)
+                outcomes[job_id] = self._unwritten(job_id, job_dir, exc)
                 continue
-            staged.append(_StagedJob(item, entry, stage, existed, change))
+            staged.append(StagedJob(item, entry, stage, existed, change))
         return staged
 
+    def _stage_new(
+        self, item: ExportItem, job_dir: Path, made: set[Path]
+    ) -> tuple[StageResult, dict[str, Any], launcher.Change | None]:
+        """A job with no folder yet, staged into a private twin (:func:`stage_in_twin`)."""
+        return stage_in_twin(
+            job_dir, made, lambda twin: self._stage_job(item, job_dir, twin, existed=False, private=True)
+        )
+
+    def _stage_job(
+        self, item: ExportItem, job_dir: Path, into: Path, existed: bool, private: bool = False
+    ) -> tuple[StageResult, dict[str, Any], launcher.Change | None]:
+        """Stages the item's files into ``into`` (``job_dir`` or its private twin) and writes its
+        per-job summary there; the summary's paths name ``job_dir``."""
+        stage = stage_item(item, into, private=private)
+        entry = summary_entry(item, stage.files, str(job_dir.relative_to(self.output_dir)))
+        change = None
+        if (fmt := self.launcher_format) and (name := self.launcher_filename):
+            change = launcher.write_job(into / name, fmt, item)
+        elif self.config.format in ("json", "csv"):
+            self._write_job_summary(into, entry, existed, private)
+        return stage, entry, change
+
+    def _unwritten(self, job_id: str, job_dir: Path, exc: OSError | ValueError) -> Outcome:
+        """The failed outcome of a job whose folder could not be written, naming the file."""
+        where = getattr(exc, "filename", None) or job_dir
+        detail = getattr(exc, "strerror", None) or exc
+        reason = f"cannot write {where}: {detail}" if isinstance(exc, OSError) else str(exc)
+        return Outcome(job_id, self.destination, Status.FAILED, reason)
+
     def _finish_launcher(
-        self, items: Sequence[ExportItem], staged: list[_StagedJob], outcomes: dict[str, Outcome]
+        self, items: Sequence[ExportItem], staged: list[StagedJob], outcomes: dict[str, Outcome]
     ) -> list[Outcome]:
         path, fmt = self.summary_path, self.launcher_format
         assert path is not None and fmt is not None
@@ -229,9 +259,12 @@ class LocalSink(BaseSink):
             outcomes[job_id] = Outcome(job_id, self.destination, status, job.stage.note, location=where)
         return [outcomes[i.result.job_id] for i in items]
 
-    def _write_job_summary(self, job_dir: Path, entry: dict[str, Any], existed: bool = True) -> None:
+    def _write_job_summary(
+        self, job_dir: Path, entry: dict[str, Any], existed: bool = True, private: bool = False
+    ) -> None:
         """``result.json`` (or ``.csv``) of one job, rewritten only when it changed; ``existed``
-        False (the job's folder was just made) spares reading what cannot be there."""
+        False (the job's folder was just made) spares reading what cannot be there, and
+        ``private`` (a folder not yet published) writing it atomically."""
         if self.config.format == "json":
             # Compact: an indented dump runs the pure-Python encoder, several times slower.
             text = json.dumps(entry, sort_keys=True) + "\n"
@@ -245,6 +278,10 @@ class LocalSink(BaseSink):
                     return
             except FileNotFoundError:
                 pass
+        if private:
+            with open(path, "x", encoding="utf-8") as out:
+                out.write(text)
+            return
         atomic_write_text(path, text, parent_exists=True)
 
     def _upsert_summary(self, path: Path, entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -372,29 +409,3 @@ class LocalSink(BaseSink):
         if probe.is_dir() and os.access(probe, os.W_OK):
             return CheckResult(True, f"local: {self.output_dir} is writable")
         return CheckResult(False, f"local: {self.output_dir} is not writable (checked {probe})")
-
-
-@dataclass(frozen=True, slots=True)
-class _StagedJob:
-    item: ExportItem
-    entry: dict[str, Any]
-    stage: StageResult
-    existed: bool
-    #: compat launcher: what the job's own processed_results file needed.
-    change: launcher.Change | None = None
-
-
-def _status(job: _StagedJob, old: Mapping[str, Any] | None, *, has_summary: bool) -> Status:
-    """Exported, updated or unchanged: by the summary's fingerprint (the item's), else by the folder."""
-    changed = job.stage.changed
-    if not has_summary:
-        return (
-            Status.UPDATED
-            if job.existed and changed
-            else (Status.UNCHANGED if job.existed else Status.EXPORTED)
-        )
-    if old is None:
-        return Status.EXPORTED
-    if old.get("fingerprint") != job.entry["fingerprint"] or changed:
-        return Status.UPDATED
-    return Status.UNCHANGED
