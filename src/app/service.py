@@ -9,7 +9,6 @@ sinks the plan built, a ledger and an observer; the container wires the adapters
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +24,7 @@ from evalport.app.plan import ExportPlan, Planner
 from evalport.app.reading import NOT_FINISHED, JobReading
 from evalport.app.request import ExportRequest
 from evalport.domain.artifacts import ArtifactPolicy
+from evalport.domain.collector import fewer_collections
 from evalport.domain.errors import UsageError
 from evalport.domain.fingerprint import item_fingerprint, job_signature, signed
 from evalport.domain.model import Job, JobState, TaskResult
@@ -142,7 +142,7 @@ class ExportService(JobReading):
                 observer.outcome(o)
 
         try:
-            with _fewer_collections():
+            with fewer_collections():
                 self._run(plan, sinks, jobs, report, emit)
         finally:
             report.notes.extend(self.source.warnings)
@@ -297,23 +297,3 @@ class ExportService(JobReading):
             else Outcome(o.job_id, o.destination, o.status, redact_text(o.reason), o.location)
             for o in outcomes
         ]
-
-
-@contextlib.contextmanager
-def _fewer_collections() -> Any:
-    """The cyclic garbage collector run less often while an export runs, and never over what was
-    there before it (frozen: the modules, the jobs resolved).
-
-    An export makes millions of small containers (every result parsed, every summary), nearly all
-    freed by reference counting; with the default thresholds the collector runs thousands of times
-    and walks everything alive each time it reaches the oldest generation (about a tenth of the
-    exporting process's time). Restored afterwards, so the caller's process keeps its own setting.
-    """
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()

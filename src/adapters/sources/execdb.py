@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalport.adapters.sources.records import ExecDbRecord, parse_record
+from evalport.domain.collector import fewer_collections
 
 log = logging.getLogger("evalport.sources.execdb")
 
@@ -92,7 +93,7 @@ def read_exec_db(path: Path, wanted: tuple[str, ...] | None = None) -> ExecDbRec
             size = os.fstat(fh.fileno()).st_size
             if not size:
                 return out
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view, fewer_collections():
                 _read_backwards(path, view, size, out, wanted)
     except (OSError, ValueError) as exc:
         out.warnings.append(f"{path}: cannot read the execution DB: {getattr(exc, 'strerror', None) or exc}")
