@@ -31,6 +31,7 @@ from evalport.adapters.sinks.local_files import (
     job_status,
     make_dir,
     stage_in_twin,
+    write_new_file,
 )
 from evalport.adapters.sinks.local_layout import (
     csv_text,
@@ -122,12 +123,13 @@ class LocalSink(BaseSink):
     def job_dir(self, item: ExportItem) -> Path:
         return self.output_dir / item.result.invocation_id / item.result.job_id
 
-    def place(self, item: ExportItem, root: Path) -> Path:
+    def place(self, item: ExportItem, root: Path, checked: dict[str, bool] | None = None) -> Path:
         """The job's folder, checked: its ids are plain folder names and it stays inside ``root``.
 
         ``root`` is the resolved output folder; a symbolic link already at ``<inv>`` or
         ``<inv>/<job>`` must resolve inside it. Raises :class:`UnplaceableJob` otherwise: ids come
-        from an execution DB that anyone with write access to it can shape.
+        from an execution DB that anyone with write access to it can shape. ``checked`` (kept by
+        the caller for one batch) spares checking an invocation's folder again for its next job.
         """
         result = item.result
         for what, value in (("invocation id", result.invocation_id), ("job id", result.job_id)):
@@ -137,15 +139,24 @@ class LocalSink(BaseSink):
                     f"the {what} {shown(value)} {problem}, so it cannot name a folder under "
                     f"{self.output_dir}; nothing was written (check the execution DB record)"
                 )
-        job_dir = self.job_dir(item)
+        base = os.fspath(self.output_dir)
+        inv_dir = f"{base}/{result.invocation_id}"
+        job_dir = f"{inv_dir}/{result.job_id}"
         # Plain names cannot climb out; only a symbolic link at one of the two steps can.
-        for step in (job_dir.parent, job_dir):
-            if step.is_symlink() and not (resolved := step.resolve()).is_relative_to(root):
-                raise UnplaceableJob(
-                    f"the folder {step} is a symbolic link to {resolved}, outside the output folder "
-                    f"{root}; nothing was written"
-                )
-        return job_dir
+        if checked is None or inv_dir not in checked:
+            self._not_linked_outside(inv_dir, root)
+            if checked is not None:
+                checked[inv_dir] = True
+        self._not_linked_outside(job_dir, root)
+        return Path(job_dir)
+
+    @staticmethod
+    def _not_linked_outside(step: str, root: Path) -> None:
+        if os.path.islink(step) and not (resolved := Path(step).resolve()).is_relative_to(root):
+            raise UnplaceableJob(
+                f"the folder {step} is a symbolic link to {resolved}, outside the output folder "
+                f"{root}; nothing was written"
+            )
 
     def export(self, items: Sequence[ExportItem]) -> list[Outcome]:
         try:
@@ -189,10 +200,11 @@ class LocalSink(BaseSink):
         staged: list[StagedJob] = []
         root = self.output_dir.resolve()
         made: set[Path] = set()
+        checked: dict[str, bool] = {}
         for item in items:
             job_id = item.result.job_id
             try:
-                job_dir = self.place(item, root)
+                job_dir = self.place(item, root, checked)
             except UnplaceableJob as exc:
                 outcomes[job_id] = Outcome(job_id, self.destination, Status.FAILED, str(exc))
                 continue
@@ -225,7 +237,7 @@ class LocalSink(BaseSink):
         """Stages the item's files into ``into`` (``job_dir`` or its private twin) and writes its
         per-job summary there; the summary's paths name ``job_dir``."""
         stage = stage_item(item, into, private=private)
-        entry = summary_entry(item, stage.files, str(job_dir.relative_to(self.output_dir)))
+        entry = summary_entry(item, stage.files, f"{item.result.invocation_id}/{item.result.job_id}")
         change = None
         if (fmt := self.launcher_format) and (name := self.launcher_filename):
             change = launcher.write_job(into / name, fmt, item)
@@ -279,8 +291,7 @@ class LocalSink(BaseSink):
             except FileNotFoundError:
                 pass
         if private:
-            with open(path, "x", encoding="utf-8") as out:
-                out.write(text)
+            write_new_file(path, text.encode("utf-8"))
             return
         atomic_write_text(path, text, parent_exists=True)
 

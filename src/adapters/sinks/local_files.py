@@ -113,6 +113,17 @@ def publish_twin(twin: Path, job_dir: Path) -> bool:
     return True
 
 
+def write_new_file(path: Path, data: bytes) -> None:
+    """``data`` in a new file at ``path`` (in a private twin: nothing can be there yet, nobody reads it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def remove_twin(twin: Path) -> None:
     """Removes an unpublished twin and what was staged in it (never followed: it holds no link)."""
     with contextlib.suppress(OSError):
