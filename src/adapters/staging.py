@@ -278,6 +278,10 @@ def _scan(
     return True
 
 
+#: What stage_item passes as ``st`` when it did not stat the source (place_file never reads it).
+_NOT_LOOKED_AT = os.stat_result((0,) * 10)
+
+
 def place_file(
     src: StrPath,
     dst: StrPath,
@@ -293,6 +297,7 @@ def place_file(
     ``scan``, the reader's scan of ``src``, spares reading it only when it found the file clean and
     the opened file is still that one; otherwise the file is scanned here as it is copied.
     ``private``: ``dst``'s folder is the caller's own, unpublished (the module doc); ``dst`` must not exist.
+    ``st`` is not looked at (the open descriptor's stat decides); it stays for callers that pass it.
     Returns None once placed, or the reason the file is withheld (nothing is then written).
     A missing source and errors writing ``dst`` are raised (OSError) for the sink to report:
     the job fails naming the file.
@@ -392,13 +397,18 @@ def stage_item(
             continue
         src = f"{root}/{rel}"
         dst = f"{into}/{rel}"
-        try:
-            st = os.lstat(src)
-            reason = None if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            reason = f"cannot read it: {exc.strerror or exc}"
+        # Into a private folder nothing is there to compare with, and place_file's open (no link
+        # followed, the type checked on the descriptor) says all a stat here would.
+        st = _NOT_LOOKED_AT
+        reason = None
+        if not private:
+            try:
+                st = os.lstat(src)
+                reason = None if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)
+            except FileNotFoundError:
+                raise
+            except OSError as exc:
+                reason = f"cannot read it: {exc.strerror or exc}"
         if reason is None:
             if not private and _same_file(st, dst):
                 files.append(rel)

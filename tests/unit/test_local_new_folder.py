@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from evalport.adapters.sinks import local_files
 from evalport.adapters.sinks.local import LocalSink
 from evalport.adapters.staging import stage_item
@@ -116,3 +118,25 @@ def test_staging_into_a_private_folder_writes_each_file_at_its_name(tmp_path):
     assert result.changed == 2
     assert _names(into) == {"artifacts", "artifacts/results.yml", "artifacts/run_config.yml"}
     assert "sk-abcdefghijklmnopqrstuvwxyz012345" not in (into / "artifacts" / "run_config.yml").read_text()
+
+
+@pytest.mark.parametrize("private", [False, True])
+def test_a_link_a_fifo_and_a_vanished_file_are_told_apart_the_same_into_either_folder(tmp_path, private):
+    job = _job(tmp_path / "job")
+    (job / "artifacts" / "run_config.yml").unlink()
+    os.symlink("/etc/passwd", job / "artifacts" / "run_config.yml")
+    os.mkfifo(job / "artifacts" / "pipe")
+    into = tmp_path / "into"
+    into.mkdir()
+    item = _item(job)
+    item = ExportItem(item.result, job, artifacts=("results.yml", "run_config.yml", "pipe"))
+    result = stage_item(item, into, private=private)
+    assert result.files == ("artifacts/results.yml",)
+    assert dict(result.withheld) == {
+        "artifacts/run_config.yml": "a symbolic link (not followed)",
+        "artifacts/pipe": "a FIFO, not a regular file",
+    }
+    assert _names(into) == {"artifacts", "artifacts/results.yml"}
+    (job / "artifacts" / "results.yml").unlink()
+    with pytest.raises(FileNotFoundError):
+        stage_item(item, tmp_path / "other", private=private)
