@@ -82,6 +82,9 @@ class LocalSink(BaseSink):
     config: LocalSinkConfig
     #: The JSON summary this sink last wrote, kept between the batches of a run.
     _kept: KeptSummary | None = None
+    #: Job id -> its summary entry's JSON line, as its result.json was written in this batch
+    #: (the multi-run summary holds the same line: dumped once).
+    _dumped: dict[str, str] = {}
 
     @property
     def output_dir(self) -> Path:
@@ -168,6 +171,7 @@ class LocalSink(BaseSink):
             )
             return [Outcome(i.result.job_id, self.destination, Status.FAILED, reason) for i in items]
         outcomes: dict[str, Outcome] = {}
+        self._dumped = {}
         staged = self._stage_all(items, outcomes)
         if self.launcher_format:
             return self._finish_launcher(items, staged, outcomes)
@@ -279,7 +283,8 @@ class LocalSink(BaseSink):
         ``private`` (a folder not yet published) writing it atomically."""
         if self.config.format == "json":
             # Compact: an indented dump runs the pure-Python encoder, several times slower.
-            text = json.dumps(entry, sort_keys=True) + "\n"
+            line = self._dumped[entry["job_id"]] = json.dumps(entry, sort_keys=True)
+            text = line + "\n"
             path = job_dir / "result.json"
         else:
             text = csv_text([flat_row(entry)])
@@ -316,9 +321,10 @@ class LocalSink(BaseSink):
             order = sorted(current)
             if self.store_format == "json":
                 # One run per line: the C JSON encoder (no indent) stays fast, and diffs stay readable.
+                dumped = self._dumped
                 for job_id in order:
                     if job_id not in lines:
-                        lines[job_id] = json.dumps(current[job_id], sort_keys=True)
+                        lines[job_id] = dumped.get(job_id) or json.dumps(current[job_id], sort_keys=True)
                 runs = ",\n".join(lines[k] for k in order)
                 head = json.dumps({"format": "evalport.results/1", "updated_at": time.time()})[:-1]
                 atomic_write_text(path, f'{head}, "runs": [\n{runs}\n]}}\n')
