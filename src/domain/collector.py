@@ -6,7 +6,8 @@ runs after every 700 new containers and, every so often, walks everything alive:
 that is about half the time of reading the execution DB. :func:`fewer_collections` freezes what is
 alive when it starts (the modules, the settings: never collected during the block) and lets the
 youngest generation grow to :data:`YOUNG_THRESHOLD` before a collection; cycles are still
-collected, later. Re-entrant: only the outermost block changes and restores the collector.
+collected, later. Re-entrant: only the outermost block changes and restores the collector; a
+process that froze objects itself keeps its freeze (nothing more is frozen).
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ def fewer_collections() -> Iterator[None]:
             _depth -= 1
         return
     thresholds = gc.get_threshold()
-    gc.freeze()
+    # A process that froze objects itself (a preforking server, for copy-on-write) keeps them
+    # frozen: unfreezing at the end would undo its freeze too, so nothing is frozen here then.
+    freezing = gc.get_freeze_count() == 0
+    if freezing:
+        gc.freeze()
     gc.set_threshold(max(thresholds[0], YOUNG_THRESHOLD), *thresholds[1:])
     _depth += 1
     try:
@@ -38,4 +43,5 @@ def fewer_collections() -> Iterator[None]:
     finally:
         _depth -= 1
         gc.set_threshold(*thresholds)
-        gc.unfreeze()
+        if freezing:
+            gc.unfreeze()

@@ -56,3 +56,14 @@ def test_a_caller_that_turned_the_collector_off_keeps_it_off_and_untouched():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_process_that_froze_objects_itself_keeps_them_frozen_after_the_block():
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with fewer_collections():
+            assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
