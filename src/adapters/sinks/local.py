@@ -31,7 +31,7 @@ from evalport.adapters.sinks.local_files import (
     job_status,
     make_dir,
     stage_in_twin,
-    write_new_file,
+    write_job_summary,
 )
 from evalport.adapters.sinks.local_layout import (
     csv_text,
@@ -278,27 +278,10 @@ class LocalSink(BaseSink):
     def _write_job_summary(
         self, job_dir: Path, entry: dict[str, Any], existed: bool = True, private: bool = False
     ) -> None:
-        """``result.json`` (or ``.csv``) of one job, rewritten only when it changed; ``existed``
-        False (the job's folder was just made) spares reading what cannot be there, and
-        ``private`` (a folder not yet published) writing it atomically."""
-        if self.config.format == "json":
-            # Compact: an indented dump runs the pure-Python encoder, several times slower.
-            line = self._dumped[entry["job_id"]] = json.dumps(entry, sort_keys=True)
-            text = line + "\n"
-            path = job_dir / "result.json"
-        else:
-            text = csv_text([flat_row(entry)])
-            path = job_dir / "result.csv"
-        if existed:
-            try:
-                if path.read_text() == text:
-                    return
-            except FileNotFoundError:
-                pass
-        if private:
-            write_new_file(path, text.encode("utf-8"))
-            return
-        atomic_write_text(path, text, parent_exists=True)
+        """``result.json`` (or ``.csv``) of one job (:func:`write_job_summary`), its JSON line kept."""
+        line = write_job_summary(job_dir, self.config.format, entry, existed=existed, private=private)
+        if line is not None:
+            self._dumped[entry["job_id"]] = line
 
     def _upsert_summary(self, path: Path, entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Read-modify-write under a file lock, so concurrent exports into one summary lose nothing.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import shutil
 from collections.abc import Callable, Mapping
@@ -111,6 +112,38 @@ def publish_twin(twin: Path, job_dir: Path) -> bool:
         remove_twin(twin)
         return False
     return True
+
+
+def write_job_summary(
+    job_dir: Path, fmt: str, entry: dict[str, Any], *, existed: bool = True, private: bool = False
+) -> str | None:
+    """``result.json`` (``fmt`` json) or ``result.csv`` of one job, rewritten only when it changed;
+    ``existed`` False (the job's folder was just made) spares reading what cannot be there, and
+    ``private`` (a folder not yet published) writing it atomically. Returns the JSON line written
+    (the multi-run summary holds the same), None for CSV."""
+    from evalport.adapters.files import atomic_write_text
+    from evalport.adapters.sinks.local_layout import csv_text, flat_row
+
+    line = None
+    if fmt == "json":
+        # Compact: an indented dump runs the pure-Python encoder, several times slower.
+        line = json.dumps(entry, sort_keys=True)
+        text = line + "\n"
+        path = job_dir / "result.json"
+    else:
+        text = csv_text([flat_row(entry)])
+        path = job_dir / "result.csv"
+    if existed:
+        try:
+            if path.read_text() == text:
+                return line
+        except FileNotFoundError:
+            pass
+    if private:
+        write_new_file(path, text.encode("utf-8"))
+    else:
+        atomic_write_text(path, text, parent_exists=True)
+    return line
 
 
 def write_new_file(path: Path, data: bytes) -> None:
