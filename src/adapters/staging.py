@@ -11,6 +11,12 @@ a hard link); one with secrets is written masked. What
 cannot be scanned (a line too long, a read error) is withheld, never sent raw; symbolic links and
 special files (FIFOs, devices, sockets) are never followed or opened. Each withheld file is named
 with the reason in :attr:`StageResult.withheld`.
+
+Into a shared folder, each file is written at a unique temp name and renamed into place, so nothing
+partial is ever visible at a final name. Into a *private* folder (``private=True``: one this process
+just made under a name no reader looks at, which the caller renames into place once complete, as the
+local sink does for a job's new folder) files are written at their names directly: the folder's
+rename is what publishes them, and a temp name and rename per file would only cost system calls.
 """
 
 from __future__ import annotations
@@ -19,12 +25,19 @@ import contextlib
 import logging
 import os
 import stat
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from evalport.adapters.file_scan import is_binary, matches
 from evalport.adapters.files import file_kind
+from evalport.adapters.staging_files import (
+    _copy_from_fd,
+    _copy_temp,
+    _create_out,
+    _publish,
+    _remove,
+    _Unscannable,
+)
 from evalport.domain.fingerprint import file_signatures as file_signatures  # re-exported for sinks
 from evalport.domain.model import FileScan
 from evalport.domain.ports import ExportItem
@@ -57,10 +70,6 @@ class StageResult:
         return "not sent: " + "; ".join(f"{rel} ({why})" for rel, why in self.withheld)
 
 
-class _Unscannable(Exception):
-    """The file cannot be scanned for secrets, so it is not sent."""
-
-
 def _kind(mode: int) -> str:
     if stat.S_ISLNK(mode):
         return "a symbolic link (not followed)"
@@ -79,107 +88,16 @@ def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns
 
 
-def _temp_name(dst: StrPath) -> str:
-    folder, name = os.path.split(os.fspath(dst))
-    return os.path.join(folder, f".{name}.{os.getpid()}.{os.urandom(6).hex()}.partial")
-
-
-def _remove(path: StrPath) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-def _publish(dst: StrPath, tmp: StrPath, st: os.stat_result | None) -> None:
-    """Renames a finished temp file into place (never a partial file at ``dst``); removes it on failure."""
-    try:
-        if st is not None:
-            os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
-        os.replace(tmp, dst)
-    except BaseException:
-        _remove(tmp)
-        raise
-
-
-def _copy_from_fd(fd: int, out: Callable[[bytes], object], size: int, chunk_bytes: int) -> None:
-    """Writes the first ``size`` bytes of ``fd`` (read by offset, so the scan position is kept)."""
-    offset = 0
-    while offset < size:
-        data = os.pread(fd, min(chunk_bytes, size - offset), offset)
-        if not data:
-            raise _Unscannable("it shrank while being staged")
-        out(data)
-        offset += len(data)
-
-
-def _link(src: StrPath, dst: StrPath, fd: int, st: os.stat_result, chunk_bytes: int) -> None:
+def _link(
+    src: StrPath, dst: StrPath, fd: int, st: os.stat_result, chunk_bytes: int, private: bool = False
+) -> None:
     """A clean file's copy, made by the kernel from ``fd`` (the scanned inode), never read into Python.
 
     Never a hard link: the exported copy must stay what was exported when the job's file is later
     rewritten in place or the copy edited, and linking would change the source's ctime (what tells a
     rewritten file from the scanned one).
     """
-    _copy_temp(dst, fd, st, chunk_bytes)
-
-
-def _create_temp(dst: StrPath) -> tuple[int, str]:
-    """A new file with a name no other process uses, beside ``dst`` (same file system, for rename)."""
-    while True:
-        tmp = _temp_name(dst)
-        try:
-            return os.open(
-                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666
-            ), tmp
-        except FileExistsError:
-            continue
-
-
-def _kernel_copy(fd: int, out: int, size: int) -> bool:
-    """Copies the first ``size`` bytes of ``fd`` to ``out`` in the kernel; False if it cannot here."""
-    copy = getattr(os, "copy_file_range", None)
-    offset = 0
-    try:
-        while offset < size:
-            if copy is not None:
-                n = copy(fd, out, size - offset, offset)
-            else:
-                n = os.sendfile(out, fd, offset, size - offset)
-            if n == 0:
-                raise _Unscannable("it shrank while being staged")
-            offset += n
-    except OSError:
-        if offset:
-            raise
-        return False
-    return True
-
-
-def _copy_temp(dst: StrPath, fd: int, st: os.stat_result, chunk_bytes: int) -> None:
-    """A copy of ``fd`` (its first ``st.st_size`` bytes) at a unique temp name, renamed to ``dst``."""
-    out, tmp = _create_temp(dst)
-    try:
-        if not _kernel_copy(fd, out, st.st_size):
-            os.lseek(out, 0, os.SEEK_SET)
-            os.ftruncate(out, 0)
-            with os.fdopen(os.dup(out), "wb") as fh:
-                _copy_from_fd(fd, fh.write, st.st_size, chunk_bytes)
-    except BaseException:
-        os.close(out)
-        _remove(tmp)
-        raise
-    os.close(out)
-    _publish(dst, tmp, st)
-
-
-def _write_temp(dst: StrPath, st: os.stat_result, fill: Callable[[Callable[[bytes], object]], None]) -> None:
-    """Writes a new file at a unique temp name beside ``dst`` via ``fill(write)``, then renames it."""
-    fd, tmp = _create_temp(dst)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            fill(out.write)
-    except BaseException:
-        _remove(tmp)
-        raise
-    _publish(dst, tmp, st)
+    _copy_temp(dst, fd, st, chunk_bytes, private)
 
 
 def _read(fd: int, n: int) -> bytes:
@@ -190,7 +108,13 @@ def _read(fd: int, n: int) -> bytes:
 
 
 def _scan(
-    fd: int, dst: StrPath, st: os.stat_result, first: bytes, chunk_bytes: int, max_line_bytes: int
+    fd: int,
+    dst: StrPath,
+    st: os.stat_result,
+    first: bytes,
+    chunk_bytes: int,
+    max_line_bytes: int,
+    private: bool = False,
 ) -> bool:
     """Streams ``fd`` through the redactor; on the first change writes the masked copy. True if written.
 
@@ -202,7 +126,7 @@ def _scan(
     pending = bytearray()
     scanned, read = 0, len(first)
     out = None
-    tmp: str | None = None
+    tmp: StrPath | None = None
     block = first
     try:
         while True:
@@ -227,7 +151,7 @@ def _scan(
             if final:
                 masked += redactor.finish()
             if out is None and masked != text:
-                fd_out, tmp = _create_temp(dst)
+                fd_out, tmp = _create_out(dst, private)
                 out = os.fdopen(fd_out, "wb")
                 _copy_from_fd(fd, out.write, scanned, chunk_bytes)
             if out is not None:
@@ -251,6 +175,10 @@ def _scan(
     return True
 
 
+#: What stage_item passes as ``st`` when it did not stat the source (place_file never reads it).
+_NOT_LOOKED_AT = os.stat_result((0,) * 10)
+
+
 def place_file(
     src: StrPath,
     dst: StrPath,
@@ -259,11 +187,14 @@ def place_file(
     chunk_bytes: int = CHUNK_BYTES,
     max_line_bytes: int = MAX_LINE_BYTES,
     scan: FileScan | None = None,
+    private: bool = False,
 ) -> str | None:
     """Stages ``src`` at ``dst``: text with secrets masked, binary files as they are.
 
     ``scan``, the reader's scan of ``src``, spares reading it only when it found the file clean and
     the opened file is still that one; otherwise the file is scanned here as it is copied.
+    ``private``: ``dst``'s folder is the caller's own, unpublished (the module doc); ``dst`` must not exist.
+    ``st`` is not looked at (the open descriptor's stat decides); it stays for callers that pass it.
     Returns None once placed, or the reason the file is withheld (nothing is then written).
     A missing source and errors writing ``dst`` are raised (OSError) for the sink to report:
     the job fails naming the file.
@@ -281,13 +212,13 @@ def place_file(
         if not stat.S_ISREG(opened.st_mode):
             return _kind(opened.st_mode)
         if scan is not None and scan.clean and matches(scan, opened):
-            _link(src, dst, fd, opened, chunk_bytes)
+            _link(src, dst, fd, opened, chunk_bytes, private)
             return None
         # never ask for more than the file holds: a 1 MiB read buffer costs more than a small file
         first = _read(fd, min(chunk_bytes, opened.st_size)) if opened.st_size else b""
         binary = is_binary(first)
-        if binary or not _scan(fd, dst, opened, first, chunk_bytes, max_line_bytes):
-            _link(src, dst, fd, opened, chunk_bytes)
+        if binary or not _scan(fd, dst, opened, first, chunk_bytes, max_line_bytes, private):
+            _link(src, dst, fd, opened, chunk_bytes, private)
         return None
     except _Unscannable as exc:
         return str(exc)
@@ -334,6 +265,7 @@ def stage_item(
     *,
     chunk_bytes: int = CHUNK_BYTES,
     max_line_bytes: int = MAX_LINE_BYTES,
+    private: bool = False,
 ) -> StageResult:
     """Stages the item's selected artifacts and logs at ``target/<artifacts|logs>/...``.
 
@@ -341,6 +273,9 @@ def stage_item(
     nothing partial is ever visible at a final name, also when several processes stage the same
     job into the same folder. Files that may not or cannot be sent are in ``withheld``; a
     selected file that no longer exists raises FileNotFoundError naming it (the job fails).
+
+    ``private``: ``target`` is a folder this process just made and publishes itself once complete
+    (the module doc); files are written at their names, none is there to compare with.
     """
     files: list[str] = []
     withheld: list[tuple[str, str]] = []
@@ -359,15 +294,20 @@ def stage_item(
             continue
         src = f"{root}/{rel}"
         dst = f"{into}/{rel}"
-        try:
-            st = os.lstat(src)
-            reason = None if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            reason = f"cannot read it: {exc.strerror or exc}"
+        # Into a private folder nothing is there to compare with, and place_file's open (no link
+        # followed, the type checked on the descriptor) says all a stat here would.
+        st = _NOT_LOOKED_AT
+        reason = None
+        if not private:
+            try:
+                st = os.lstat(src)
+                reason = None if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)
+            except FileNotFoundError:
+                raise
+            except OSError as exc:
+                reason = f"cannot read it: {exc.strerror or exc}"
         if reason is None:
-            if _same_file(st, dst):
+            if not private and _same_file(st, dst):
                 files.append(rel)
                 continue
             parent = os.path.dirname(dst)
@@ -380,7 +320,13 @@ def stage_item(
                     os.makedirs(parent, exist_ok=True)
                 made.add(parent)
             reason = place_file(
-                src, dst, st, chunk_bytes=chunk_bytes, max_line_bytes=max_line_bytes, scan=scans.get(rel)
+                src,
+                dst,
+                st,
+                chunk_bytes=chunk_bytes,
+                max_line_bytes=max_line_bytes,
+                scan=scans.get(rel),
+                private=private,
             )
         if reason is not None:
             withheld.append((rel, reason))

@@ -34,6 +34,15 @@ def list_jobs(
     reader: ReaderOpt = None,
 ) -> int:
     """List invocations and their jobs with state."""
+    from evalport.domain.collector import fewer_collections
+
+    with fewer_collections():  # a team's DB: tens of thousands of records, rows and cells
+        return _list_jobs(ids, json_output, exec_db, job_dir)
+
+
+def _list_jobs(
+    ids: list[str] | None, json_output: bool, exec_db: str | None, job_dir: list[str] | None
+) -> int:
     from evalport.app.cli_output import console, error, print_out
     from evalport.domain.model import group_invocations
 
@@ -145,13 +154,15 @@ def _listing_rows(invocations: list[Any], states: dict[str, Any], models: dict[s
     """(cells, style, ends a section) per row: a line per invocation (model, tasks, state counts,
     when), then its jobs; ids never shortened."""
     import time
-    from collections import Counter
 
     from evalport.app.cli_output import count
 
     for i, inv in enumerate(invocations):
         inv_models = sorted({m for j in inv.jobs if (m := models[j.job_id])})
-        tally = Counter(states[j.job_id].value for j in inv.jobs)
+        tally: dict[str, int] = {}
+        for j in inv.jobs:
+            value = states[j.job_id].value
+            tally[value] = tally.get(value, 0) + 1
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(inv.timestamp)) if inv.timestamp else ""
         folder = _common_folder([j.location.path for j in inv.jobs])
         yield (
@@ -250,7 +261,11 @@ def _common_folder(paths: list[str]) -> str:
     parents = [os.path.dirname(p) for p in paths if p]
     if not parents or len(parents) != len(paths):
         return ""
-    common = os.path.commonpath(parents) if all(os.path.isabs(p) for p in parents) else ""
+    first = parents[0]
+    if first.startswith("/") and parents.count(first) == len(parents):  # the usual run folder
+        common = "/" + "/".join(c for c in first.split("/") if c and c != ".")  # as commonpath says it
+    else:
+        common = os.path.commonpath(parents) if all(os.path.isabs(p) for p in parents) else ""
     return common if common not in ("", "/") else ""
 
 

@@ -24,6 +24,7 @@ from evalport.app.plan import ExportPlan, Planner
 from evalport.app.reading import NOT_FINISHED, JobReading
 from evalport.app.request import ExportRequest
 from evalport.domain.artifacts import ArtifactPolicy
+from evalport.domain.collector import fewer_collections
 from evalport.domain.errors import UsageError
 from evalport.domain.fingerprint import item_fingerprint, job_signature, signed
 from evalport.domain.model import Job, JobState, TaskResult
@@ -141,7 +142,8 @@ class ExportService(JobReading):
                 observer.outcome(o)
 
         try:
-            self._run(plan, sinks, jobs, report, emit)
+            with fewer_collections():
+                self._run(plan, sinks, jobs, report, emit)
         finally:
             report.notes.extend(self.source.warnings)
             if self.ledger is not None:
@@ -166,7 +168,10 @@ class ExportService(JobReading):
         reader += (
             f"+{getattr(self.fingerprint, '__module__', '')}.{getattr(self.fingerprint, '__qualname__', '')}"
         )
-        held = self._held_by_signature(plan, sinks, jobs, files, reader)
+        by_signature = {
+            j.job_id: job_signature(j, files[j.job_id], reader) for j in jobs if j.job_id in files
+        }
+        held = self._held_by_signature(plan, sinks, jobs, by_signature)
         for sink, entries in zip(sinks, held, strict=False):
             emit(self.ledgered.unchanged(sink, entries, plan))
         skipped = set(held[0]) if held else set()
@@ -190,9 +195,7 @@ class ExportService(JobReading):
                 for read in batches:
                     ready = self._fail_unread(read, sinks, plan, emit, report.notes)
                     signatures = {
-                        r.job_id: signed(
-                            job_signature(by_id[r.job_id], files.get(r.job_id, ""), reader), r.state
-                        )
+                        r.job_id: signed(by_signature.get(r.job_id, ""), r.state)
                         for r, _ in ready
                         if r.job_id in by_id
                     }
@@ -254,18 +257,17 @@ class ExportService(JobReading):
         plan: ExportPlan,
         sinks: list[ResultSink],
         jobs: list[Job],
-        files: Mapping[str, str],
-        reader: str,
+        signatures: Mapping[str, str],
     ) -> list[dict[str, Any]]:
         """Per sink (in order), the ledger entries of the jobs every sink holds unchanged by signature: their
         files and record are as when they were last sent (so is its state, which the source's
         signature covers: the state stored with it decides, as ``--include-failed`` says), and
         each sink confirms it still holds them. Such a job is neither staged nor read. Any doubt
-        leaves a job out (it is read as before)."""
-        candidates = [j for j in jobs if j.job_id in files]
-        if plan.force or self.ledger is None or not candidates:
+        leaves a job out (it is read as before). ``signatures``: job id -> :func:`job_signature`
+        (a job without one is read)."""
+        signatures = {j: s for j, s in signatures.items() if s}
+        if plan.force or self.ledger is None or not signatures:
             return []
-        signatures = {j.job_id: job_signature(j, files[j.job_id], reader) for j in candidates}
 
         def admits(job_id: str, state: JobState) -> bool:
             known = plan.states.get(job_id)

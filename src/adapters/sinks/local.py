@@ -15,7 +15,6 @@ import json
 import os
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -25,7 +24,15 @@ from evalport.adapters.files import atomic_write_text
 from evalport.adapters.report.build import REPORT_FORMATS
 from evalport.adapters.sinks import local_launcher as launcher
 from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink, SampleSinkConfig
-from evalport.adapters.sinks.local_files import KeptSummary, make_dir
+from evalport.adapters.sinks.local_files import (
+    KeptSummary,
+    Occupied,
+    StagedJob,
+    job_status,
+    make_dir,
+    stage_in_twin,
+    write_job_summary,
+)
 from evalport.adapters.sinks.local_layout import (
     csv_text,
     flat_row,
@@ -80,6 +87,9 @@ class LocalSink(BaseSink):
     config: LocalSinkConfig
     #: The JSON summary this sink last wrote, kept between the batches of a run.
     _kept: KeptSummary | None = None
+    #: Job id -> its summary entry's JSON line, as its result.json was written in this batch
+    #: (the multi-run summary holds the same line: dumped once).
+    _dumped: dict[str, str] = {}
 
     @property
     def output_dir(self) -> Path:
@@ -123,12 +133,13 @@ class LocalSink(BaseSink):
     def job_dir(self, item: ExportItem) -> Path:
         return self.output_dir / item.result.invocation_id / item.result.job_id
 
-    def place(self, item: ExportItem, root: Path) -> Path:
+    def place(self, item: ExportItem, root: Path, checked: dict[str, bool] | None = None) -> Path:
         """The job's folder, checked: its ids are plain folder names and it stays inside ``root``.
 
         ``root`` is the resolved output folder; a symbolic link already at ``<inv>`` or
         ``<inv>/<job>`` must resolve inside it. Raises :class:`UnplaceableJob` otherwise: ids come
-        from an execution DB that anyone with write access to it can shape.
+        from an execution DB that anyone with write access to it can shape. ``checked`` (kept by
+        the caller for one batch) spares checking an invocation's folder again for its next job.
         """
         result = item.result
         for what, value in (("invocation id", result.invocation_id), ("job id", result.job_id)):
@@ -138,15 +149,24 @@ class LocalSink(BaseSink):
                     f"the {what} {shown(value)} {problem}, so it cannot name a folder under "
                     f"{self.output_dir}; nothing was written (check the execution DB record)"
                 )
-        job_dir = self.job_dir(item)
+        base = os.fspath(self.output_dir)
+        inv_dir = f"{base}/{result.invocation_id}"
+        job_dir = f"{inv_dir}/{result.job_id}"
         # Plain names cannot climb out; only a symbolic link at one of the two steps can.
-        for step in (job_dir.parent, job_dir):
-            if step.is_symlink() and not (resolved := step.resolve()).is_relative_to(root):
-                raise UnplaceableJob(
-                    f"the folder {step} is a symbolic link to {resolved}, outside the output folder "
-                    f"{root}; nothing was written"
-                )
-        return job_dir
+        if checked is None or inv_dir not in checked:
+            self._not_linked_outside(inv_dir, root)
+            if checked is not None:
+                checked[inv_dir] = True
+        self._not_linked_outside(job_dir, root)
+        return Path(job_dir)
+
+    @staticmethod
+    def _not_linked_outside(step: str, root: Path) -> None:
+        if os.path.islink(step) and not (resolved := Path(step).resolve()).is_relative_to(root):
+            raise UnplaceableJob(
+                f"the folder {step} is a symbolic link to {resolved}, outside the output folder "
+                f"{root}; nothing was written"
+            )
 
     def export(self, items: Sequence[ExportItem]) -> list[Outcome]:
         try:
@@ -158,6 +178,7 @@ class LocalSink(BaseSink):
             )
             return [Outcome(i.result.job_id, self.destination, Status.FAILED, reason) for i in items]
         outcomes: dict[str, Outcome] = {}
+        self._dumped = {}
         staged = self._stage_all(items, outcomes)
         if self.launcher_format:
             return self._finish_launcher(items, staged, outcomes)
@@ -179,46 +200,71 @@ class LocalSink(BaseSink):
             if report_problem:
                 outcomes[job_id] = Outcome(job_id, self.destination, Status.FAILED, report_problem)
                 continue
-            status = _status(job, previous.get(job_id), has_summary=summary is not None)
+            status = job_status(job, previous.get(job_id), has_summary=summary is not None)
             where = str(self.job_dir(job.item))
             outcomes[job_id] = Outcome(job_id, self.destination, status, job.stage.note, location=where)
         return [outcomes[i.result.job_id] for i in items]
 
-    def _stage_all(self, items: Sequence[ExportItem], outcomes: dict[str, Outcome]) -> list[_StagedJob]:
+    def _stage_all(self, items: Sequence[ExportItem], outcomes: dict[str, Outcome]) -> list[StagedJob]:
         """Stages each item into its folder (and writes its per-job summary); a job that cannot be
         placed or written gets its failed outcome in ``outcomes`` instead."""
-        staged: list[_StagedJob] = []
+        staged: list[StagedJob] = []
         root = self.output_dir.resolve()
         made: set[Path] = set()
+        checked: dict[str, bool] = {}
         for item in items:
             job_id = item.result.job_id
             try:
-                job_dir = self.place(item, root)
+                job_dir = self.place(item, root, checked)
             except UnplaceableJob as exc:
                 outcomes[job_id] = Outcome(job_id, self.destination, Status.FAILED, str(exc))
                 continue
             try:
-                existed = make_dir(job_dir, made)
-                stage = store_samples(self, item, stage_item(item, job_dir))
-                entry = summary_entry(item, stage.files, str(job_dir.relative_to(self.output_dir)))
-                change = None
-                if (fmt := self.launcher_format) and (name := self.launcher_filename):
-                    change = launcher.write_job(job_dir / name, fmt, item)
-                elif self.config.format in ("json", "csv"):
-                    self._write_job_summary(job_dir, entry, existed)
-                else:
-                    job_dir.mkdir(parents=True, exist_ok=True)
+                existed, (stage, entry, change) = False, self._stage_new(item, job_dir, made)
+            except Occupied:
+                try:
+                    existed = make_dir(job_dir, made)
+                    stage, entry, change = self._stage_job(item, job_dir, job_dir, existed)
+                except (OSError, ValueError) as exc:
+                    outcomes[job_id] = self._unwritten(job_id, job_dir, exc)
+                    continue
             except (OSError, ValueError) as exc:
-                where = getattr(exc, "filename", None) or job_dir
-                detail = getattr(exc, "strerror", None) or exc
-                reason = f"cannot write {where}: {detail}" if isinstance(exc, OSError) else str(exc)
-                outcomes[job_id] = Outcome(job_id, self.destination, Status.FAILED, reason)
+                outcomes[job_id] = self._unwritten(job_id, job_dir, exc)
                 continue
-            staged.append(_StagedJob(item, entry, stage, existed, change))
+            staged.append(StagedJob(item, entry, stage, existed, change))
         return staged
 
+    def _stage_new(
+        self, item: ExportItem, job_dir: Path, made: set[Path]
+    ) -> tuple[StageResult, dict[str, Any], launcher.Change | None]:
+        """A job with no folder yet, staged into a private twin (:func:`stage_in_twin`)."""
+        return stage_in_twin(
+            job_dir, made, lambda twin: self._stage_job(item, job_dir, twin, existed=False, private=True)
+        )
+
+    def _stage_job(
+        self, item: ExportItem, job_dir: Path, into: Path, existed: bool, private: bool = False
+    ) -> tuple[StageResult, dict[str, Any], launcher.Change | None]:
+        """Stages the item's files into ``into`` (``job_dir`` or its private twin) and writes its
+        per-job summary there; the summary's paths name ``job_dir``."""
+        stage = store_samples(self, item, stage_item(item, into, private=private))
+        entry = summary_entry(item, stage.files, f"{item.result.invocation_id}/{item.result.job_id}")
+        change = None
+        if (fmt := self.launcher_format) and (name := self.launcher_filename):
+            change = launcher.write_job(into / name, fmt, item)
+        elif self.config.format in ("json", "csv"):
+            self._write_job_summary(into, entry, existed, private)
+        return stage, entry, change
+
+    def _unwritten(self, job_id: str, job_dir: Path, exc: OSError | ValueError) -> Outcome:
+        """The failed outcome of a job whose folder could not be written, naming the file."""
+        where = getattr(exc, "filename", None) or job_dir
+        detail = getattr(exc, "strerror", None) or exc
+        reason = f"cannot write {where}: {detail}" if isinstance(exc, OSError) else str(exc)
+        return Outcome(job_id, self.destination, Status.FAILED, reason)
+
     def _finish_launcher(
-        self, items: Sequence[ExportItem], staged: list[_StagedJob], outcomes: dict[str, Outcome]
+        self, items: Sequence[ExportItem], staged: list[StagedJob], outcomes: dict[str, Outcome]
     ) -> list[Outcome]:
         path, fmt = self.summary_path, self.launcher_format
         assert path is not None and fmt is not None
@@ -236,22 +282,13 @@ class LocalSink(BaseSink):
             outcomes[job_id] = Outcome(job_id, self.destination, status, job.stage.note, location=where)
         return [outcomes[i.result.job_id] for i in items]
 
-    def _write_job_summary(self, job_dir: Path, entry: dict[str, Any], existed: bool = True) -> None:
-        """``result.json`` (or ``.csv``) of one job, rewritten only when it changed; ``existed``
-        False (the job's folder was just made) spares reading what cannot be there."""
-        if self.config.format == "json":
-            text = json.dumps(entry, indent=2, sort_keys=True) + "\n"
-            path = job_dir / "result.json"
-        else:
-            text = csv_text([flat_row(entry)])
-            path = job_dir / "result.csv"
-        if existed:
-            try:
-                if path.read_text() == text:
-                    return
-            except FileNotFoundError:
-                pass
-        atomic_write_text(path, text, parent_exists=True)
+    def _write_job_summary(
+        self, job_dir: Path, entry: dict[str, Any], existed: bool = True, private: bool = False
+    ) -> None:
+        """``result.json`` (or ``.csv``) of one job (:func:`write_job_summary`), its JSON line kept."""
+        line = write_job_summary(job_dir, self.config.format, entry, existed=existed, private=private)
+        if line is not None:
+            self._dumped[entry["job_id"]] = line
 
     def _upsert_summary(self, path: Path, entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Read-modify-write under a file lock, so concurrent exports into one summary lose nothing.
@@ -274,9 +311,10 @@ class LocalSink(BaseSink):
             order = sorted(current)
             if self.store_format == "json":
                 # One run per line: the C JSON encoder (no indent) stays fast, and diffs stay readable.
+                dumped = self._dumped
                 for job_id in order:
                     if job_id not in lines:
-                        lines[job_id] = json.dumps(current[job_id], sort_keys=True)
+                        lines[job_id] = dumped.get(job_id) or json.dumps(current[job_id], sort_keys=True)
                 runs = ",\n".join(lines[k] for k in order)
                 head = json.dumps({"format": "evalport.results/1", "updated_at": time.time()})[:-1]
                 atomic_write_text(path, f'{head}, "runs": [\n{runs}\n]}}\n')
@@ -378,29 +416,3 @@ class LocalSink(BaseSink):
         if probe.is_dir() and os.access(probe, os.W_OK):
             return CheckResult(True, f"local: {self.output_dir} is writable")
         return CheckResult(False, f"local: {self.output_dir} is not writable (checked {probe})")
-
-
-@dataclass(frozen=True, slots=True)
-class _StagedJob:
-    item: ExportItem
-    entry: dict[str, Any]
-    stage: StageResult
-    existed: bool
-    #: compat launcher: what the job's own processed_results file needed.
-    change: launcher.Change | None = None
-
-
-def _status(job: _StagedJob, old: Mapping[str, Any] | None, *, has_summary: bool) -> Status:
-    """Exported, updated or unchanged: by the summary's fingerprint (the item's), else by the folder."""
-    changed = job.stage.changed
-    if not has_summary:
-        return (
-            Status.UPDATED
-            if job.existed and changed
-            else (Status.UNCHANGED if job.existed else Status.EXPORTED)
-        )
-    if old is None:
-        return Status.EXPORTED
-    if old.get("fingerprint") != job.entry["fingerprint"] or changed:
-        return Status.UPDATED
-    return Status.UNCHANGED

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalport.adapters.sources.records import ExecDbRecord, parse_record
+from evalport.domain.collector import fewer_collections
 
 log = logging.getLogger("evalport.sources.execdb")
 
@@ -92,7 +93,7 @@ def read_exec_db(path: Path, wanted: tuple[str, ...] | None = None) -> ExecDbRec
             size = os.fstat(fh.fileno()).st_size
             if not size:
                 return out
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view, fewer_collections():
                 _read_backwards(path, view, size, out, wanted)
     except (OSError, ValueError) as exc:
         out.warnings.append(f"{path}: cannot read the execution DB: {getattr(exc, 'strerror', None) or exc}")
@@ -112,6 +113,7 @@ def _read_backwards(
         out.unread = sum(end - start + 1 for _, start, end in candidates) < size
         lines = reversed(candidates)
     exact = frozenset(wanted or ())
+    configs: dict[bytes, dict[str, object]] = {}
     decided: dict[str, ExecDbRecord] = {}
     first_seen: dict[str, int] = {}
     problems: list[tuple[int, int, str]] = []  # (start, line number or 0, what follows "<file>:<line>: ")
@@ -127,7 +129,7 @@ def _read_backwards(
         if not raw.strip():
             continue
         try:
-            record = parse_record(json.loads(raw))
+            record = parse_record(_decode_line(raw, configs))
         except (ValueError, RecursionError) as exc:
             problems.append((start, lineno, f"skipped a corrupt execution-DB line: {_clip(_problem(exc))}"))
             continue
@@ -148,6 +150,45 @@ def _read_backwards(
         message = f"{path}:{lineno or numbers[start]}: {text}"
         log.debug(message)
         out.warnings.append(message)
+
+
+_CONFIG_KEY = b'"config": {'
+
+
+def _decode_line(raw: bytes, configs: dict[bytes, dict[str, object]]) -> object:
+    """``json.loads(raw)``, the top-level ``"config"`` object decoded once per distinct text.
+
+    The launcher writes an invocation's whole config on each of its jobs' lines, and decoding it is
+    most of the time of reading a team's DB. A line with no ``\\u`` escape (which could spell a
+    key otherwise) is split at its first ``"config": {`` not after a backslash (a quote in a JSON
+    string is always escaped, so this is the key ``config``) and its closing brace: the line
+    with ``{}`` in place of that value must decode to an object whose ``config`` is ``{}`` (so the
+    key is the top-level one: a nested one would leave a brace unclosed) and the text cut out to
+    one object (so it was that key's whole value, the last key: another top-level ``config``
+    after it would make it no single value). Then the result is the plain decode's; in any other
+    case the line is decoded whole, as before (errors included). Records decoded from identical
+    config texts share one dict: nothing may change a job's config in place.
+    """
+    at = raw.find(_CONFIG_KEY)
+    end = raw.rfind(b"}")
+    if at < 1 or end < at or raw[at - 1] == 0x5C or b"\\u" in raw:  # a backslash: maybe inside a key
+        return json.loads(raw)
+    start = at + len(_CONFIG_KEY) - 1
+    text = raw[start:end]
+    try:
+        rest = json.loads(raw[:start] + b"{}" + raw[end:])
+        if type(rest) is not dict or rest.get("config") != {}:
+            return json.loads(raw)
+        config = configs.get(text)
+        if config is None:
+            config = json.loads(text)
+            if type(config) is not dict:
+                return json.loads(raw)
+            configs[text] = config
+    except (ValueError, RecursionError):
+        return json.loads(raw)
+    rest["config"] = config
+    return rest
 
 
 def _all_lines_backwards(view: mmap.mmap, size: int) -> Iterator[tuple[int, int, int]]:
