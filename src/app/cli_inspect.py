@@ -37,11 +37,15 @@ def list_jobs(
     from evalport.domain.collector import fewer_collections
 
     with fewer_collections():  # a team's DB: tens of thousands of records, rows and cells
-        return _list_jobs(ids, json_output, exec_db, job_dir)
+        return _list_jobs(ids, json_output, exec_db, job_dir, reader)
 
 
 def _list_jobs(
-    ids: list[str] | None, json_output: bool, exec_db: str | None, job_dir: list[str] | None
+    ids: list[str] | None,
+    json_output: bool,
+    exec_db: str | None,
+    job_dir: list[str] | None,
+    reader: str | None = None,
 ) -> int:
     from evalport.app.cli_output import console, error, print_out
     from evalport.domain.model import group_invocations
