@@ -278,3 +278,22 @@ def test_the_python_api_exports_harness_folders_and_takes_a_reader(tmp_path, lm_
 
     with pytest.raises(UsageError, match="no such reader"):
         evalport.export([], "local", job_dirs=[lm_eval], reader="lm-evil")
+
+
+def test_a_symlinked_results_file_is_not_read_and_the_error_names_it(capsys, tmp_path, lm_eval):
+    (results_file,) = lm_eval.rglob("results_*.json")
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_bytes(results_file.read_bytes())
+    results_file.unlink()
+    results_file.symlink_to(elsewhere)
+    code, _, err = run(capsys, "ls", "--job-dir", lm_eval)
+    assert code == 2
+    assert results_file.name in err and "symbolic link" in err
+
+
+def test_a_results_file_over_the_size_limit_is_an_error_naming_the_limit(capsys, lm_eval, monkeypatch):
+    (results_file,) = lm_eval.rglob("results_*.json")
+    monkeypatch.setenv("EVALPORT_JSON_MAX_BYTES", str(results_file.stat().st_size - 1))
+    code, _, err = run(capsys, "ls", "--job-dir", lm_eval)
+    assert code == 2
+    assert results_file.name in err and "EVALPORT_JSON_MAX_BYTES" in err

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -33,10 +34,32 @@ def with_samples(result: TaskResult, reader: HarnessReader, base: Path) -> TaskR
     return replace(result, samples=partial(reader.samples, result, base))
 
 
+#: The largest aggregate JSON file read (lm-eval results, engine bundles); raised by this variable.
+MAX_JSON_BYTES_ENV = "EVALPORT_JSON_MAX_BYTES"
+DEFAULT_MAX_JSON_BYTES = 256 * 1024 * 1024
+
+
+def max_json_bytes() -> int:
+    raw = os.environ.get(MAX_JSON_BYTES_ENV, "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_JSON_BYTES
+
+
 def load_json_file(path: Path, job_id: str | None = None) -> Any:
-    """The JSON document in ``path``; a missing, unreadable, truncated or malformed file is a ResultError."""
+    """The JSON document in ``path``; a missing, unreadable, truncated or malformed file is a ResultError.
+
+    Only a regular file is read (a symbolic link, FIFO or device is refused, as for the launcher's
+    files), and only up to :func:`max_json_bytes`, checked before reading."""
+    from evalport.adapters.files import FileTooLargeError, read_regular_file
+
+    limit = max_json_bytes()
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path, limit)
+    except FileTooLargeError as exc:
+        raise ResultError(
+            f"is {exc.size:,} bytes, over the limit of {limit:,}; raise {MAX_JSON_BYTES_ENV} to read it",
+            job_id=job_id,
+            path=path,
+        ) from None
     except OSError as exc:
         raise ResultError(f"cannot read: {exc.strerror or exc}", job_id=job_id, path=path) from None
     try:
