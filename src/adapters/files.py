@@ -9,6 +9,7 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from evalport.domain.artifacts import is_excluded_by_default
 
@@ -100,6 +101,35 @@ def read_regular_file(path: Path, max_bytes: int | None = None) -> bytes:
     return read_regular_file_stat(path, max_bytes)[0]
 
 
+def open_regular_file(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (not a link to one), for streaming it.
+
+    The same guarantees as :func:`read_regular_file_stat` (a FIFO never blocks, the type is checked
+    on the open descriptor); raises ``FileNotFoundError``, :class:`NotRegularFileError` or ``OSError``.
+    """
+    fd, _info = _open_regular(path)
+    return os.fdopen(fd, "rb")
+
+
+def _open_regular(path: Path) -> tuple[int, os.stat_result]:
+    """An open descriptor of ``path`` and its stat, if it is a regular file (see above)."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink
+            raise NotRegularFileError(
+                exc.errno, "is a symbolic link; only regular files are read", str(path)
+            ) from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise NotRegularFileError(
+            errno.EINVAL, f"is {file_kind(info.st_mode)}, not a regular file; it is not read", str(path)
+        )
+    return fd, info
+
+
 def read_regular_file_stat(path: Path, max_bytes: int | None = None) -> tuple[bytes, os.stat_result]:
     """The bytes of ``path`` if it is a regular file (not a link to one) of at most ``max_bytes``.
 
@@ -109,20 +139,8 @@ def read_regular_file_stat(path: Path, max_bytes: int | None = None) -> tuple[by
     :class:`NotRegularFileError` (its ``strerror`` says what the path is), :class:`FileTooLargeError`
     or another ``OSError``. The stat is the open descriptor's, taken before the bytes were read.
     """
-    try:
-        fd = os.open(path, _READ_FLAGS)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink
-            raise NotRegularFileError(
-                exc.errno, "is a symbolic link; only regular files are read", str(path)
-            ) from None
-        raise
+    fd, info = _open_regular(path)
     with os.fdopen(fd, "rb", buffering=0) as fh:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise NotRegularFileError(
-                errno.EINVAL, f"is {file_kind(info.st_mode)}, not a regular file; it is not read", str(path)
-            )
         if max_bytes is not None and info.st_size > max_bytes:
             raise FileTooLargeError(path, info.st_size, max_bytes)
         data = _read_at_most(fh, (info.st_size if max_bytes is None else max_bytes) + 1)

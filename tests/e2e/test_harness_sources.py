@@ -297,3 +297,30 @@ def test_a_results_file_over_the_size_limit_is_an_error_naming_the_limit(capsys,
     code, _, err = run(capsys, "ls", "--job-dir", lm_eval)
     assert code == 2
     assert results_file.name in err and "EVALPORT_JSON_MAX_BYTES" in err
+
+
+def test_a_samples_line_over_the_limit_fails_that_jobs_samples_naming_the_line(lm_eval, monkeypatch):
+    from evalport.domain.errors import ResultError
+
+    (samples,) = lm_eval.rglob("samples_tiny_mc_*.jsonl")
+    longest = max(len(line) for line in samples.read_bytes().splitlines(keepends=True))
+    monkeypatch.setenv("EVALPORT_JSONL_MAX_LINE_BYTES", str(longest - 1))
+    (result,) = [r for r in reader("lm_eval").read(lm_eval) if r.task == "tiny_mc"]
+    assert result.samples is not None
+    with pytest.raises(ResultError, match=r"line \d+ is over .* EVALPORT_JSONL_MAX_LINE_BYTES") as caught:
+        list(result.samples())
+    assert samples.name in str(caught.value)
+
+
+def test_a_symlinked_samples_file_is_never_read_for_samples(tmp_path, lm_eval):
+    from evalport.domain.errors import ResultError
+
+    (samples,) = lm_eval.rglob("samples_tiny_mc_*.jsonl")
+    outside = tmp_path / "outside.jsonl"
+    outside.write_bytes(samples.read_bytes())
+    samples.unlink()
+    samples.symlink_to(outside)
+    (result,) = [r for r in reader("lm_eval").read(lm_eval) if r.task == "tiny_mc"]
+    assert result.samples is not None
+    with pytest.raises(ResultError, match="symbolic link"):
+        list(result.samples())

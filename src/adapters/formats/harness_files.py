@@ -94,14 +94,36 @@ def json_object(value: Any, path: Path, what: str, job_id: str | None = None) ->
     return value
 
 
+#: The longest line of a per-sample JSONL file read (one sample); raised by this variable.
+MAX_LINE_BYTES_ENV = "EVALPORT_JSONL_MAX_LINE_BYTES"
+DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
+
+
+def max_line_bytes() -> int:
+    raw = os.environ.get(MAX_LINE_BYTES_ENV, "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_LINE_BYTES
+
+
 def stream_jsonl(path: Path, job_id: str | None = None) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    """``(line number, object)`` for each non-blank line, read one line at a time."""
+    """``(line number, object)`` for each non-blank line, read one line at a time.
+
+    A regular file only (a link or FIFO is an error naming it); a line longer than
+    :func:`max_line_bytes` is an error naming its number, never read whole into memory."""
+    from evalport.adapters.files import open_regular_file
+
     try:
-        handle = path.open("rb")
+        handle = open_regular_file(path)
     except OSError as exc:
         raise ResultError(f"cannot read: {exc.strerror or exc}", job_id=job_id, path=path) from None
+    limit = max_line_bytes()
     with handle:
-        for number, raw in enumerate(handle, 1):
+        for number, raw in enumerate(iter(lambda: handle.readline(limit + 1), b""), 1):
+            if len(raw) > limit:
+                raise ResultError(
+                    f"line {number} is over {limit:,} bytes; raise {MAX_LINE_BYTES_ENV} to read it",
+                    job_id=job_id,
+                    path=path,
+                )
             if not raw.strip():
                 continue
             try:
