@@ -324,3 +324,15 @@ def test_a_symlinked_samples_file_is_never_read_for_samples(tmp_path, lm_eval):
     assert result.samples is not None
     with pytest.raises(ResultError, match="symbolic link"):
         list(result.samples())
+
+
+def test_a_truncated_inspect_log_fails_alone_and_the_folders_other_logs_export(capsys, tmp_path):
+    logs = Path(shutil.copytree(INSPECT, tmp_path / "logs"))
+    broken = sorted(logs.glob("*tiny-qa*.json"))[0]
+    broken.write_bytes(broken.read_bytes()[:200])
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "export", "--job-dir", logs, "--dest", "local", "--output-dir", out)
+    assert code == 1
+    assert broken.name in err
+    exported = {e["task"] for e in runs_in(out)}
+    assert exported and len(exported) >= 2

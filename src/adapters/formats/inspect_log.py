@@ -88,6 +88,10 @@ class InspectLogReader:
     def matches(self, path: Path) -> bool:
         return bool(log_files(path))
 
+    def units(self, path: Path) -> list[Path]:
+        """The independent runs in ``path``: its logs (read one by one when one is broken)."""
+        return log_files(path)
+
     def read(self, path: Path) -> list[TaskResult]:
         files = log_files(path)
         if not files:

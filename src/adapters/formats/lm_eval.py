@@ -143,6 +143,10 @@ class LmEvalReader:
     def matches(self, path: Path) -> bool:
         return bool(results_files(path))
 
+    def units(self, path: Path) -> list[Path]:
+        """The independent runs in ``path``: its results files (read one by one when one is broken)."""
+        return results_files(path)
+
     def read(self, path: Path) -> list[TaskResult]:
         files = results_files(path)
         if not files:

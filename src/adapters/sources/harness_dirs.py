@@ -68,13 +68,30 @@ def read_folder(path: Path, reader_name: str) -> tuple[list[HarnessJob], list[Ev
     from evalport.adapters.formats.detect import reader
 
     path = path.expanduser().resolve()
+    the_reader = reader(reader_name)
     try:
-        results = reader(reader_name).read(path)
+        results = the_reader.read(path)
     except EvalportError as exc:
-        return [], [exc]
+        units = getattr(the_reader, "units", None)
+        parts = units(path) if units is not None and path.is_dir() else []
+        if len(parts) < 2:
+            return [], [exc]
+        return _read_each(parts, reader_name)
     if not results:
         return [], [ResultError(f"the {reader_name} reader found no result here", path=path)]
     return [HarnessJob(job_for(r, reader_name, path), r) for r in results], []
+
+
+def _read_each(parts: list[Path], reader_name: str) -> tuple[list[HarnessJob], list[EvalportError]]:
+    """A folder whose read failed, read again one file at a time (each an lm-eval results file or
+    an Inspect log: independent runs), so that one broken file fails only its own jobs."""
+    jobs: list[HarnessJob] = []
+    errors: list[EvalportError] = []
+    for part in parts:
+        found, problems = read_folder(part, reader_name)
+        jobs += found
+        errors += problems
+    return jobs, errors
 
 
 def is_harness_job(job: Job) -> bool:
