@@ -9,7 +9,7 @@ sample row the destination holds for that job); :attr:`SampleBehaviours.sample_m
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import pytest
 
 from evalport.domain.model import TaskResult
 from evalport.domain.ports import ResultSink
-from evalport.domain.report import Status
+from evalport.domain.report import Outcome, Status
 from evalport.domain.samples import Sample
 
 SECRET = "nvapi-very-secret"
