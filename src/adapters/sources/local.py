@@ -4,9 +4,7 @@ searched for the invocations the DB does not know (the launcher's ``job_dirs``).
 from __future__ import annotations
 
 import logging
-import os
 import re
-import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from evalport.adapters.sources.execdb import (
     read_exec_db,
     wanted_prefixes,
 )
+from evalport.adapters.sources.job_dir_paths import find_job_dirs, split_job_dirs
 from evalport.adapters.sources.job_search import find_invocation_dirs, jobs_in_invocation_dir
 from evalport.adapters.sources.records import ExecDbRecord
 from evalport.adapters.sources.signatures import directory_signature, racy_after_ns
@@ -36,8 +35,6 @@ from evalport.domain.ports import StagedJob
 
 log = logging.getLogger("evalport.sources.local")
 
-#: ``--reader`` naming the launcher's own format (the default for a launcher job directory).
-NEMO_EVALUATOR = "nemo_evaluator"
 
 _INVOCATION_DIR = re.compile(r"^(?:\d{8}_\d{6}-)?(?P<inv>[0-9a-f]{8,32})$")
 _JOB_DIR = re.compile(r"^(?P<task>.+)\.(?P<idx>\d+)$")
@@ -103,124 +100,6 @@ def job_from_dir(path: Path) -> Job:
         executor="local",
         location=LocalLocation(str(path)),
     )
-
-
-def _is_dir(path: Path) -> bool:
-    """A real directory, not a symlink to one (links may lead anywhere)."""
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
-def _is_job_dir(path: Path) -> bool:
-    """Has artifacts/ or logs/ (a symlinked one counts, so that reading the job says what is wrong)."""
-    return any(_is_dir(path / name) or os.path.islink(path / name) for name in ("artifacts", "logs"))
-
-
-def _subdirs(path: Path) -> list[Path]:
-    try:
-        return sorted(p for p in path.iterdir() if _is_dir(p))
-    except OSError:
-        return []
-
-
-def split_job_dirs(
-    paths: Sequence[Path], reader: str | None = None
-) -> tuple[list[Path], list[tuple[str, Path]], list[UsageError]]:
-    """What the user gave with ``--job-dir``: launcher job directories, folders (or files) for the
-    other harnesses' readers, and errors. Without ``reader``, a path holding no launcher job directory
-    goes to the harness readers (which say what each looked for when none recognises it); with
-    ``reader`` (``--reader``), every path is read with that reader alone."""
-    if reader == NEMO_EVALUATOR:
-        found, problems = find_job_dirs(paths)
-        return found, [], problems
-    launcher: list[Path] = []
-    harness: list[tuple[str, Path]] = []
-    errors: list[UsageError] = []
-    for given in paths:
-        path = Path(given).expanduser()
-        if not path.exists() and not path.is_symlink():
-            errors.append(UsageError(f"--job-dir {given}: no such file or directory"))
-        elif reader is not None:
-            harness.append((str(given), path))
-        elif _is_job_dir(path) or _holds_job_dirs(path):
-            launcher.extend(find_job_dirs([path])[0])
-        else:
-            harness.append((str(given), path))
-    return launcher, harness, errors
-
-
-def _holds_job_dirs(path: Path) -> bool:
-    """Whether a job directory is below ``path`` (a child or a grandchild): os calls only, as a
-    root of many other harnesses' runs is asked this of every folder it holds."""
-    for child in _real_subdirs(os.fspath(path)):
-        if _is_job_dir_path(child) or any(_is_job_dir_path(g) for g in _real_subdirs(child)):
-            return True
-    return False
-
-
-def _real_subdirs(folder: str) -> list[str]:
-    try:
-        with os.scandir(folder) as entries:
-            return [e.path for e in entries if e.is_dir(follow_symlinks=False)]
-    except OSError:
-        return []
-
-
-def _is_job_dir_path(path: str) -> bool:
-    for name in ("artifacts", "logs"):
-        try:
-            mode = os.lstat(os.path.join(path, name)).st_mode
-        except OSError:
-            continue
-        if stat.S_ISDIR(mode) or stat.S_ISLNK(mode):
-            return True
-    return False
-
-
-def find_job_dirs(paths: Sequence[Path]) -> tuple[list[Path], list[UsageError]]:
-    """Job directories from what the user gave: a job dir, an invocation dir, or a results root.
-
-    A results root (the launcher's ``execution.output_dir``) holds invocation dirs, which hold job
-    dirs. A path that does not exist, or is a folder holding no job directory (``/etc``, an empty
-    folder), is a UsageError naming the path and what was expected; it never becomes a made-up job.
-    """
-    out: list[Path] = []
-    errors: list[UsageError] = []
-    for given in paths:
-        path = Path(given).expanduser()
-        if _is_job_dir(path):
-            out.append(path)
-            continue
-        if not path.exists():
-            errors.append(UsageError(f"--job-dir {given}: no such file or directory"))
-            continue
-        if not path.is_dir():
-            errors.append(UsageError(f"--job-dir {given}: is not a directory; {_EXPECTED}"))
-            continue
-        found: list[Path] = []
-        for child in _subdirs(path):
-            if _is_job_dir(child):
-                found.append(child)
-            else:
-                found.extend(g for g in _subdirs(child) if _is_job_dir(g))
-        if found:
-            out.extend(found)
-        else:
-            errors.append(UsageError(f"--job-dir {given}: holds no job directory; {_EXPECTED}"))
-    return out, errors
-
-
-_EXPECTED = (
-    "expected a job directory (<invocation dir>/<task>.<index> with artifacts/ or logs/), "
-    "an invocation directory, or a results root holding them"
-)
-
-
-def expand_job_dirs(paths: Sequence[Path]) -> list[Path]:
-    """The job directories :func:`find_job_dirs` finds (its errors dropped)."""
-    return find_job_dirs(paths)[0]
 
 
 class LocalSource:
