@@ -34,12 +34,12 @@ from evalport.adapters.sinks.local_files import (
     write_job_summary,
 )
 from evalport.adapters.sinks.local_layout import (
+    UnplaceableJob,
     csv_text,
     flat_row,
-    folder_name_problem,
     held_job_folders,
+    job_folder,
     read_csv_rows,
-    shown,
     summary_entry,
 )
 from evalport.adapters.sinks.local_samples import store_samples
@@ -72,10 +72,6 @@ class LocalSinkConfig(ArtifactSinkConfig, SampleSinkConfig):
         if isinstance(value, str) and not value.strip():
             raise ValueError("output_dir is empty; give a folder (or '.' for the current one)")
         return value
-
-
-class UnplaceableJob(Exception):
-    """A job whose ids cannot name a folder inside the output folder; the message says why."""
 
 
 class LocalSink(BaseSink):
@@ -134,39 +130,8 @@ class LocalSink(BaseSink):
         return self.output_dir / item.result.invocation_id / item.result.job_id
 
     def place(self, item: ExportItem, root: Path, checked: dict[str, bool] | None = None) -> Path:
-        """The job's folder, checked: its ids are plain folder names and it stays inside ``root``.
-
-        ``root`` is the resolved output folder; a symbolic link already at ``<inv>`` or
-        ``<inv>/<job>`` must resolve inside it. Raises :class:`UnplaceableJob` otherwise: ids come
-        from an execution DB that anyone with write access to it can shape. ``checked`` (kept by
-        the caller for one batch) spares checking an invocation's folder again for its next job.
-        """
-        result = item.result
-        for what, value in (("invocation id", result.invocation_id), ("job id", result.job_id)):
-            problem = folder_name_problem(value)
-            if problem:
-                raise UnplaceableJob(
-                    f"the {what} {shown(value)} {problem}, so it cannot name a folder under "
-                    f"{self.output_dir}; nothing was written (check the execution DB record)"
-                )
-        base = os.fspath(self.output_dir)
-        inv_dir = f"{base}/{result.invocation_id}"
-        job_dir = f"{inv_dir}/{result.job_id}"
-        # Plain names cannot climb out; only a symbolic link at one of the two steps can.
-        if checked is None or inv_dir not in checked:
-            self._not_linked_outside(inv_dir, root)
-            if checked is not None:
-                checked[inv_dir] = True
-        self._not_linked_outside(job_dir, root)
-        return Path(job_dir)
-
-    @staticmethod
-    def _not_linked_outside(step: str, root: Path) -> None:
-        if os.path.islink(step) and not (resolved := Path(step).resolve()).is_relative_to(root):
-            raise UnplaceableJob(
-                f"the folder {step} is a symbolic link to {resolved}, outside the output folder "
-                f"{root}; nothing was written"
-            )
+        """The job's folder, checked (:func:`~evalport.adapters.sinks.local_layout.job_folder`)."""
+        return job_folder(item, self.output_dir, root, checked)
 
     def export(self, items: Sequence[ExportItem]) -> list[Outcome]:
         try:

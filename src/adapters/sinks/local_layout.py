@@ -32,6 +32,7 @@ import re
 import stat as file_mode
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from evalport.domain.fingerprint import item_fingerprint
@@ -227,3 +228,43 @@ def _is_real(path: str, kind: Callable[[int], bool]) -> bool:
         return kind(os.lstat(path).st_mode)
     except OSError:
         return False
+
+
+class UnplaceableJob(Exception):
+    """A job whose ids cannot name a folder inside the output folder; the message says why."""
+
+
+def job_folder(
+    item: ExportItem, output_dir: Path, root: Path, checked: dict[str, bool] | None = None
+) -> Path:
+    """``<output_dir>/<invocation>/<job>``, checked: its ids are plain folder names and it stays
+    inside ``root`` (the resolved output folder). A symbolic link already at ``<inv>`` or
+    ``<inv>/<job>`` must resolve inside it. Raises :class:`UnplaceableJob` otherwise: ids come from
+    an execution DB that anyone with write access to it can shape. ``checked`` (kept by the caller
+    for one batch) spares checking an invocation's folder again for its next job.
+    """
+    result = item.result
+    for what, value in (("invocation id", result.invocation_id), ("job id", result.job_id)):
+        problem = folder_name_problem(value)
+        if problem:
+            raise UnplaceableJob(
+                f"the {what} {shown(value)} {problem}, so it cannot name a folder under "
+                f"{output_dir}; nothing was written (check the execution DB record)"
+            )
+    inv_dir = f"{os.fspath(output_dir)}/{result.invocation_id}"
+    job_dir = f"{inv_dir}/{result.job_id}"
+    # Plain names cannot climb out; only a symbolic link at one of the two steps can.
+    if checked is None or inv_dir not in checked:
+        _not_linked_outside(inv_dir, root)
+        if checked is not None:
+            checked[inv_dir] = True
+    _not_linked_outside(job_dir, root)
+    return Path(job_dir)
+
+
+def _not_linked_outside(step: str, root: Path) -> None:
+    if os.path.islink(step) and not (resolved := Path(step).resolve()).is_relative_to(root):
+        raise UnplaceableJob(
+            f"the folder {step} is a symbolic link to {resolved}, outside the output folder "
+            f"{root}; nothing was written"
+        )
