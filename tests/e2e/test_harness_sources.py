@@ -190,8 +190,9 @@ def test_a_launcher_job_dir_and_harness_folders_export_together(capsys, tmp_path
         out,
     )
     assert code == 0, err
-    harnesses = {e["harness"] for e in runs_in(out)}
-    assert harnesses == {job.harness, "lm-evaluation-harness", "nemo-evaluator"} or len(harnesses) == 3
+    expected = {job.job_id} | {r.job_id for r in reader("lm_eval").read(lm_eval)}
+    expected |= {r.job_id for r in reader("nemo_engine").read(ENGINE_OK)}
+    assert {e["job_id"] for e in runs_in(out)} == expected
 
 
 def test_a_symlinked_file_in_a_harness_folder_fails_that_job_and_the_others_export(capsys, tmp_path, lm_eval):
