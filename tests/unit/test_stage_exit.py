@@ -6,6 +6,8 @@ import logging
 import os
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from evalport.adapters.formats.nemo_evaluator import read_stage_exit
 from evalport.domain.model import JobState
@@ -53,3 +55,48 @@ def test_a_fifo_a_link_or_an_oversized_stage_exit_is_unknown_with_a_warning_nami
     text = caplog.text
     assert "not a regular file" in text and "symbolic link; only regular files" in text
     assert "over the limit" in text and f"{linked_logs / 'logs'} is a symbolic link; not followed" in text
+
+
+def _state_by_definition(content: bytes) -> JobState:
+    """What ``stage.exit`` means: its last word (UTF-8, undecodable bytes replaced) as an exit code."""
+    words = content.decode("utf-8", "replace").split()
+    if not words:
+        return JobState.UNKNOWN
+    try:
+        return JobState.SUCCEEDED if int(words[-1]) == 0 else JobState.FAILED
+    except ValueError:
+        return JobState.UNKNOWN
+
+
+_ODD_ENDINGS = [
+    b" 0\n",
+    b" 0",
+    b"0",
+    b" 00\n",
+    b" -0\n",
+    b" 0\x1c",
+    b"\x1c0",
+    b" \xff0\n",
+    b" \xc20\n",
+    b" 1\n",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    head=st.binary(max_size=12)
+    | st.sampled_from([b"", b"1767225600", b"2026-01-01T00:00:00Z", "٣".encode()]),
+    tail=st.sampled_from(_ODD_ENDINGS) | st.binary(max_size=4),
+)
+def test_every_stage_exit_content_gives_the_state_its_last_word_says(tmp_path, head, tail):
+    job = tmp_path / "task.0"
+    (job / "logs").mkdir(parents=True, exist_ok=True)
+    (job / "logs" / "stage.exit").write_bytes(head + tail)
+    assert read_stage_exit(str(job)) is _state_by_definition(head + tail)
+
+
+def test_a_job_folder_named_with_a_trailing_slash_or_relatively_reads_the_same_file(tmp_path, monkeypatch):
+    job = _job(tmp_path, **{"logs__stage.exit": "1767225600 4\n"})
+    monkeypatch.chdir(job)
+    assert read_stage_exit(f"{job}/") is JobState.FAILED
+    assert read_stage_exit("") is JobState.FAILED and read_stage_exit(".") is JobState.FAILED
