@@ -130,17 +130,16 @@ def _models(container: Any, jobs: list[Any]) -> dict[str, str | None]:
     return out
 
 
-_LISTING_COLUMNS = ("job", "task", "model", "state", "when / where")
-
-
 def _print_invocations(
     out: Any, invocations: list[Any], states: dict[str, Any], models: dict[str, str | None]
 ) -> None:
     """The listing as a table. Into a file or a pipe (no width to fold to, no styles), the same
     table is laid out here directly: rich takes seconds for a team's 20,000 jobs."""
-    rows = list(_listing_rows(invocations, states, models))
+    from evalport.app.listing_table import LISTING_COLUMNS, boxed_table, listing_rows
+
+    rows = list(listing_rows(invocations, states, models))
     if not out.is_terminal:
-        text = boxed_table(_LISTING_COLUMNS, [cells for cells, _, _ in rows], [end for _, _, end in rows])
+        text = boxed_table(LISTING_COLUMNS, [cells for cells, _, _ in rows], [end for _, _, end in rows])
         if text is not None:
             from evalport.app.cli_output import print_out
 
@@ -148,106 +147,10 @@ def _print_invocations(
             return
     from evalport.app.cli_output import add_row, table
 
-    listing = table(*_LISTING_COLUMNS)
+    listing = table(*LISTING_COLUMNS)
     for cells, style, end in rows:
         add_row(listing, *cells, style=style, end_section=end)
     out.print(listing)
-
-
-def _listing_rows(invocations: list[Any], states: dict[str, Any], models: dict[str, str | None]) -> Any:
-    """(cells, style, ends a section) per row: a line per invocation (model, tasks, state counts,
-    when), then its jobs; ids never shortened."""
-    import time
-
-    from evalport.app.cli_output import count
-
-    for i, inv in enumerate(invocations):
-        inv_models = sorted({m for j in inv.jobs if (m := models[j.job_id])})
-        tally: dict[str, int] = {}
-        for j in inv.jobs:
-            value = states[j.job_id].value
-            tally[value] = tally.get(value, 0) + 1
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(inv.timestamp)) if inv.timestamp else ""
-        folder = _common_folder([j.location.path for j in inv.jobs])
-        yield (
-            (
-                inv.invocation_id,
-                count(len(inv.jobs), "task"),
-                ", ".join(inv_models),
-                ", ".join(f"{n} {state}" for state, n in sorted(tally.items())),
-                "\n".join(part for part in (when, _home_relative(folder)) if part),
-            ),
-            "bold",
-            False,
-        )
-        for j in inv.jobs:
-            yield (
-                (
-                    j.job_id,
-                    j.task_name,
-                    "" if len(inv_models) == 1 else models[j.job_id] or "",  # one model: its line says it
-                    states[j.job_id].value,
-                    _below(j.location.path, folder),
-                ),
-                None,
-                j is inv.jobs[-1] and i < len(invocations) - 1,
-            )
-
-
-def boxed_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], ends: list[bool]) -> str | None:
-    """``rows`` under ``headers`` in the box rich draws for an unbounded width (heavy head, a rule
-    after each row whose ``ends`` is true), as plain text; None when a cell holds anything but
-    printable text and line breaks (rich then renders it, as it always did).
-
-    A row of printable ASCII on one line (nearly every row) is measured and padded with ``len``
-    and ``str.ljust`` over the whole row at once; other rows cell by cell."""
-    widths = [_width(h) for h in headers]
-    prepared: list[tuple[str, ...] | list[list[tuple[str, int]]]] = []
-    for row in rows:
-        cells = tuple(map(str, row))
-        joined = "".join(cells)
-        if joined.isascii() and joined.isprintable():
-            widths = list(map(max, widths, map(len, cells)))
-            prepared.append(cells)
-            continue
-        lines = [[(part, _width(part)) for part in c.split("\n")] for c in cells]
-        if not all(part.isprintable() for cell in lines for part, _ in cell):
-            return None
-        for k, cell in enumerate(lines):
-            for _, w in cell:
-                if w > widths[k]:
-                    widths[k] = w
-        prepared.append(lines)
-
-    def line(parts: list[tuple[str, int]], edge: str, sep: str, end: str) -> str:
-        padded = (" " + p + " " * (w - pw) + " " for (p, pw), w in zip(parts, widths, strict=True))
-        return edge + sep.join(padded) + end
-
-    def rule(left: str, fill: str, mid: str, right: str) -> str:
-        return left + mid.join(fill * (w + 2) for w in widths) + right
-
-    head = [(h, _width(h)) for h in headers]
-    out = [rule("┏", "━", "┳", "┓"), line(head, "┃", "┃", "┃"), rule("┡", "━", "╇", "┩")]
-    section = rule("├", "─", "┼", "┤")
-    for laid_out, end in zip(prepared, ends, strict=True):
-        if isinstance(laid_out, tuple):
-            out.append("│ " + " │ ".join(map(str.ljust, laid_out, widths)) + " │")
-        else:
-            for n in range(max(len(cell) for cell in laid_out)):
-                out.append(line([cell[n] if n < len(cell) else ("", 0) for cell in laid_out], "│", "│", "│"))
-        if end:
-            out.append(section)
-    out.append(rule("└", "─", "┴", "┘"))
-    return "\n".join(out)
-
-
-def _width(text: str) -> int:
-    """The columns ``text`` takes on a terminal (wide characters count two)."""
-    if text.isascii():
-        return len(text)
-    from rich.cells import cell_len
-
-    return cell_len(text)
 
 
 def _read_only_wanted_lines(source: Any) -> None:
@@ -256,38 +159,6 @@ def _read_only_wanted_lines(source: Any) -> None:
     every line. Problems of the lines not read are reported by ``ls`` and by exports."""
     if hasattr(type(source), "only_wanted_lines"):
         source.only_wanted_lines = True
-
-
-def _common_folder(paths: list[str]) -> str:
-    """The folder holding every job of an invocation (its run folder), or "" when they share none."""
-    import os.path
-
-    parents = [os.path.dirname(p) for p in paths if p]
-    if not parents or len(parents) != len(paths):
-        return ""
-    first = parents[0]
-    if first.startswith("/") and parents.count(first) == len(parents):  # the usual run folder
-        common = "/" + "/".join(c for c in first.split("/") if c and c != ".")  # as commonpath says it
-    else:
-        common = os.path.commonpath(parents) if all(os.path.isabs(p) for p in parents) else ""
-    return common if common not in ("", "/") else ""
-
-
-def _below(path: str, folder: str) -> str:
-    """A job's folder named relative to its invocation's (``mmlu_pro.0``), else in full: the
-    invocation line above gives the rest, so narrow terminals are not filled with folded paths."""
-    if folder and path.startswith(folder.rstrip("/") + "/"):
-        return path[len(folder.rstrip("/")) + 1 :]
-    return _home_relative(path)
-
-
-def _home_relative(path: str) -> str:
-    import os.path
-
-    home = os.path.expanduser("~")
-    if path and home not in ("", "/") and (path == home or path.startswith(home + "/")):
-        return "~" + path[len(home) :]
-    return path
 
 
 def show(
