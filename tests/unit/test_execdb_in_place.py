@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evalport.adapters.sources.execdb import _escaped_lines, _loads, named_job, named_job_in
+from evalport.adapters.sources.records import _plain_ids, check_path_component, consistency_problem
 
 _PIECES = [
     b'"job_id"',
@@ -92,3 +93,16 @@ def test_a_line_decodes_to_what_json_loads_gives_or_fails_as_it_fails(raw):
         assert type(got) is type(expected) and str(got) == str(expected)
     else:
         assert _same(got, expected) or json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+
+
+_ID_CHARS = st.sampled_from([*"0a9Z.", "/", "\\", "\x00", " ", "é", "٣", "-"])
+
+
+@settings(max_examples=600, deadline=None)
+@given(invocation=st.text(_ID_CHARS, max_size=6), tail=st.text(_ID_CHARS, max_size=4), long=st.booleans())
+def test_ids_taken_at_a_glance_are_ids_the_full_checks_accept(invocation, tail, long):
+    invocation = invocation * 60 if long else invocation
+    job_id = f"{invocation}.{tail}"
+    if _plain_ids(job_id, invocation):
+        assert check_path_component(job_id) and check_path_component(invocation)
+        assert not consistency_problem(job_id, invocation, {})

@@ -155,9 +155,8 @@ def _read_backwards(
         shape = shapes.get(id(record.config))  # each config stays alive in ``decided``: ids stay unique
         if shape is None:
             shape = shapes[id(record.config)] = record.shape_problems()
-        problems.extend(
-            (start, lineno, f"job {record.job_id}: {problem}; that part is ignored") for problem in shape
-        )
+        if shape:
+            problems.extend((start, lineno, f"job {record.job_id}: {p}; that part is ignored") for p in shape)
     out.records = {j: decided[j] for j in sorted(decided, key=first_seen.__getitem__)}
     problems.sort(key=lambda p: p[0])
     numbers = _line_numbers(view, [start for start, lineno, _ in problems if not lineno])

@@ -112,6 +112,21 @@ class ExecDbRecord:
         return problems
 
 
+def _plain_ids(job_id: str, invocation_id: str) -> bool:
+    """True for the launcher's ids (ASCII letters and digits, ``<invocation>.<index>``, not too
+    long), which pass :func:`check_path_component` at a glance; False means "check them"."""
+    tail = job_id[len(invocation_id) + 1 :]
+    return (
+        len(job_id) <= MAX_ID_LENGTH
+        and job_id[len(invocation_id) : len(invocation_id) + 1] == "."
+        and job_id.startswith(invocation_id)
+        and invocation_id.isascii()
+        and invocation_id.isalnum()
+        and tail.isascii()
+        and tail.isalnum()
+    )
+
+
 def parse_record(raw: Any) -> ExecDbRecord:
     """The record in a decoded JSON line; a ValueError whose message names the fields that are wrong."""
     if not isinstance(raw, dict):
@@ -147,11 +162,12 @@ def well_formed_record(raw: dict[str, Any]) -> ExecDbRecord | None:
     config = {} if config is None else config
     if type(data) is not dict or type(config) is not dict:
         return None
-    try:
-        check_path_component(job_id)
-        check_path_component(invocation_id)
-    except ValueError:
-        return None
+    if not _plain_ids(job_id, invocation_id):
+        try:
+            check_path_component(job_id)
+            check_path_component(invocation_id)
+        except ValueError:
+            return None
     if consistency_problem(job_id, invocation_id, data):
         return None
     return ExecDbRecord(job_id, invocation_id, executor, timestamp, data, config)
