@@ -104,7 +104,13 @@ def tree_memory(pid: int) -> int:
 
 
 def run_timed(cmd: Sequence[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 3600) -> Run:
-    """Runs ``cmd`` once, quiet, and measures it."""
+    """Runs ``cmd`` once, quiet, and measures it.
+
+    The page cache is flushed first (``os.sync``), outside the clock: otherwise the write-back of the
+    data just generated, or of the previous run's output, lands on this run's disk time.
+    """
+    if hasattr(os, "sync"):
+        os.sync()
     peak = [0]
     done = threading.Event()
     start = time.perf_counter()

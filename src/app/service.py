@@ -26,7 +26,7 @@ from evalport.app.request import ExportRequest
 from evalport.domain.artifacts import ArtifactPolicy
 from evalport.domain.collector import fewer_collections
 from evalport.domain.errors import UsageError
-from evalport.domain.fingerprint import item_fingerprint, job_signature, signed
+from evalport.domain.fingerprint import ConfigDigests, item_fingerprint, job_signature, signed
 from evalport.domain.model import Job, JobState, TaskResult
 from evalport.domain.ports import (
     ExportItem,
@@ -168,8 +168,9 @@ class ExportService(JobReading):
         reader += (
             f"+{getattr(self.fingerprint, '__module__', '')}.{getattr(self.fingerprint, '__qualname__', '')}"
         )
+        digests: ConfigDigests = {}
         by_signature = {
-            j.job_id: job_signature(j, files[j.job_id], reader) for j in jobs if j.job_id in files
+            j.job_id: job_signature(j, files[j.job_id], reader, digests) for j in jobs if j.job_id in files
         }
         held = self._held_by_signature(plan, sinks, jobs, by_signature)
         for sink, entries in zip(sinks, held, strict=False):

@@ -27,12 +27,23 @@ def file_signatures(item: ExportItem) -> list[tuple[str, int, int]]:
     """(path, size, mtime) of each file an item would send; a missing file is (path, -1, -1).
 
     Cheap to compute (lstat only: a link is never followed), and changes whenever a file is
-    rewritten, so a touched file changes the fingerprint.
+    rewritten, so a touched file changes the fingerprint. A file the reader scanned
+    (:attr:`TaskResult.scans`) is signed with the size and mtime it had when it was read, which
+    are what an lstat says unless it changed since: then the item describes what was read.
     """
+    if item.directory is None:
+        return []
+    scans = item.result.scans
+    base = os.fspath(item.directory)
     out = []
-    for rel, path in item.artifact_paths():
+    rels = [f"artifacts/{a}" for a in item.artifacts] + [f"logs/{log}" for log in item.logs]
+    for rel in rels:
+        scan = scans.get(rel)
+        if scan is not None:
+            out.append((rel, scan.size, scan.mtime_ns))
+            continue
         try:
-            st = os.lstat(path)
+            st = os.lstat(os.path.join(base, rel))
             out.append((rel, st.st_size, st.st_mtime_ns))
         except OSError:
             out.append((rel, -1, -1))
@@ -46,16 +57,22 @@ def item_fingerprint(item: ExportItem) -> str:
 
 
 #: Bumped whenever what the signature covers changes, so that older stored signatures never match.
-SIGNATURE_VERSION = 1
+SIGNATURE_VERSION = 2
+
+#: Digests of the configs signed so far by one caller, by the config's id (kept alive beside it).
+ConfigDigests = dict[int, tuple[object, str]]
 
 
-def job_signature(job: Job, files: str, reader: str) -> str:
+def job_signature(job: Job, files: str, reader: str, digests: ConfigDigests | None = None) -> str:
     """The *source signature* of a job: enough to say it reads the same as last time, unparsed.
 
     ``files`` is the source's signature of its files (sizes and mtimes, not contents, and whatever
     else its state depends on); the job's record (ids, location, timestamp, the execution DB's
     config and data), the reader and evalport's version are added, so that a changed record or an
     upgrade that parses differently reads the job again. '' when ``files`` is ''.
+
+    ``digests``: a memo for a caller signing many jobs. The jobs of an invocation share one config
+    object, which is then serialised once rather than once per job.
     """
     if not files:
         return ""
@@ -69,13 +86,25 @@ def job_signature(job: Job, files: str, reader: str) -> str:
             files,
             [job.job_id, job.invocation_id, job.task_name, job.executor, job.source, job.timestamp],
             [type(job.location).__name__, *vars_of(job.location)],
-            job.config,
+            _config_digest(job.config, digests),
             job.data,
         ],
         sort_keys=True,
         default=str,
     )
     return hashlib.sha256(body.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def _config_digest(config: object, digests: ConfigDigests | None) -> str:
+    if digests is not None:
+        got = digests.get(id(config))
+        if got is not None and got[0] is config:
+            return got[1]
+    text = json.dumps(config, sort_keys=True, default=str)
+    digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+    if digests is not None:
+        digests[id(config)] = (config, digest)
+    return digest
 
 
 def signed(signature: str, state: JobState) -> str:

@@ -130,13 +130,34 @@ def _symlink_note(path: Path, name: str) -> str:
     return f"{name}/ is a symbolic link (to {target}); not followed, so no {name} are exported"
 
 
+#: Configs already masked in this chunk, by the id of the config read (kept alive beside it).
+RedactedConfigs = dict[int, tuple[Any, Any]]
+
+
+def _redacted(config: Any, done: RedactedConfigs | None) -> Any:
+    """``redact(config)``, once per config object: the jobs of an invocation share their DB config
+    (:mod:`evalport.adapters.sources.execdb`), so their results share one masked copy, which is also
+    pickled once on the way back from a worker."""
+    if done is None:
+        return redact(config)
+    got = done.get(id(config))
+    if got is None or got[0] is not config:
+        got = done[id(config)] = (config, redact(config))
+    return got[1]
+
+
 def read_task_result(
-    job: Job, job_dir: Path, state: JobState = JobState.SUCCEEDED, scan: ArtifactPolicy | None = None
+    job: Job,
+    job_dir: Path,
+    state: JobState = JobState.SUCCEEDED,
+    scan: ArtifactPolicy | None = None,
+    redacted: RedactedConfigs | None = None,
 ) -> TaskResult:
     """Reads one job directory into a TaskResult; every problem is a ResultError naming job and file.
 
     With ``scan``, every file that policy sends is scanned for secrets here, from the bytes just
     parsed where there are some (:attr:`TaskResult.scans`), so staging need not read it again.
+    ``redacted``: the configs masked so far by the caller, reused for a job sharing one.
     """
     artifacts = _artifacts_dir(job, job_dir)
     notes: list[str] = []
@@ -173,7 +194,7 @@ def read_task_result(
         state=state,
         container=_text_or_none(job.data.get("eval_image") or job.data.get("container")),
         timestamp=timestamp,
-        config=redact(config),
+        config=_redacted(config, redacted if job.config else None),
         artifacts=tuple(artifact_files),
         logs=tuple(log_files),
         notes=tuple(notes),
@@ -284,9 +305,10 @@ def _read_chunk(
 ) -> list[TaskResult | EvalportError]:
     """Never raises: whatever goes wrong reading a job is that job's ResultError (type and message)."""
     out: list[TaskResult | EvalportError] = []
+    redacted: RedactedConfigs = {}
     for job, directory, state in requests:
         try:
-            out.append(read_task_result(job, directory, state, scan))
+            out.append(read_task_result(job, directory, state, scan, redacted))
         except EvalportError as exc:
             out.append(exc)
         except Exception as exc:  # the safety net of the trust boundary: one job never breaks others

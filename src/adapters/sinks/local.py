@@ -86,12 +86,19 @@ class LocalSink(BaseSink):
     #: Job id -> its summary entry's JSON line, as its result.json was written in this batch
     #: (the multi-run summary holds the same line: dumped once).
     _dumped: dict[str, str] = {}
+    #: (the configured output_dir, its absolute path), for :attr:`output_dir`.
+    _output_dir: tuple[Path, Path] | None = None
 
     @property
     def output_dir(self) -> Path:
         """The folder, absolute (never resolved through links): the ledger records locations under
-        it, and a relative one would name another folder from another working directory."""
-        return Path(os.path.abspath(self.config.output_dir.expanduser()))
+        it, and a relative one would name another folder from another working directory.
+        Asked several times per job: computed again only when the configured folder changes."""
+        raw = self.config.output_dir
+        cached = self._output_dir
+        if cached is None or cached[0] is not raw:
+            cached = self._output_dir = (raw, Path(os.path.abspath(raw.expanduser())))
+        return cached[1]
 
     @property
     def store_format(self) -> str:

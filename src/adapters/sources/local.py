@@ -4,6 +4,7 @@ searched for the invocations the DB does not know (the launcher's ``job_dirs``).
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -286,13 +287,13 @@ class LocalSource:
                     "here; export it with the slurm source (or from the cluster itself)",
                     job_id=job.job_id,
                 )
-            elif not loc.path or not Path(loc.path).is_dir():
+            elif not loc.path or not os.path.isdir(loc.path):
                 out[job.job_id] = ResultError(
                     "job directory does not exist; was it moved or deleted?",
                     job_id=job.job_id,
                     path=loc.path or None,
                 )
-            elif not (Path(loc.path) / "artifacts").is_dir():
+            elif not os.path.isdir(os.path.join(loc.path, "artifacts")):
                 out[job.job_id] = ResultError(
                     "has no artifacts/ folder; is this a job directory (<invocation dir>/<task>.<index>)?",
                     job_id=job.job_id,
