@@ -103,6 +103,13 @@ def source_signatures(source: ResultSource, jobs: Sequence[Job], policy: Artifac
     return dict(own(jobs, policy)) if own is not None else {}
 
 
+def source_reads_in_place(source: ResultSource, jobs: Sequence[Job]) -> set[str]:
+    """The jobs ``source`` reads where they are (:meth:`~evalport.domain.ports.SignedSource.read_in_place`);
+    none for a source that does not say, so that all of its jobs are signed before staging."""
+    own = getattr(source, "read_in_place", None)
+    return set(own(jobs)) if own is not None else set()
+
+
 class _CompletedLedger:
     def __init__(self, ledger: Any) -> None:
         self._ledger = ledger

@@ -84,20 +84,37 @@ class LedgeredExport:
         )
         return [outcomes[i.result.job_id] for i in items]
 
+    def signed_everywhere(
+        self, sinks: Sequence[ResultSink], job_ids: Sequence[str]
+    ) -> tuple[set[str], Mapping[tuple[str, str], LedgerEntry]]:
+        """The jobs every sink's target holds delivered with a stored signature (the only ones a
+        signature taken now can skip), and the ledger entries looked up to tell (one lookup)."""
+        if self.ledger is None or not job_ids or not sinks:
+            return set(), {}
+        targets = [sink.target_key() for sink in sinks]
+        prior = self.ledger.lookup((j, t) for t in targets for j in job_ids)
+        signed_jobs = set(job_ids)
+        for target in targets:
+            signed_jobs = {j for j in signed_jobs if _signed_entry(prior.get((j, target)))}
+        return signed_jobs, prior
+
     def held_by_signature(
         self,
         sinks: Sequence[ResultSink],
         signatures: Mapping[str, str],
         admits: Callable[[str, JobState], bool],
+        prior: Mapping[tuple[str, str], LedgerEntry] | None = None,
     ) -> list[dict[str, LedgerEntry]]:
         """Per sink (in order), the entries of the jobs that *every* sink holds unchanged by
         signature: delivered, stored with this very signature and a state ``admits`` accepts, and
-        confirmed by the sink (``still_holds``). One ledger lookup for all jobs and targets; a job
-        any sink doubts is left out of all (it is read, and the fingerprint decides)."""
+        confirmed by the sink (``still_holds``). One ledger lookup for all jobs and targets (none
+        when ``prior``, from :meth:`signed_everywhere`, has them); a job any sink doubts is left out
+        of all (it is read, and the fingerprint decides)."""
         if self.ledger is None or not signatures or not sinks:
             return []
         targets = [sink.target_key() for sink in sinks]
-        prior = self.ledger.lookup((j, t) for t in targets for j in signatures)
+        if prior is None:
+            prior = self.ledger.lookup((j, t) for t in targets for j in signatures)
         jobs = set(signatures)
         per_sink: list[dict[str, LedgerEntry]] = []
         for target in targets:
@@ -210,6 +227,15 @@ def _planned(item: ExportItem, sink: ResultSink) -> Outcome:
         Status.PLANNED,
         f"would export {len(item.result.flat_metrics())} metrics, "
         f"{len(item.artifacts)} artifacts, {len(item.logs)} logs to {sink.describe()}",
+    )
+
+
+def _signed_entry(entry: LedgerEntry | None) -> bool:
+    return (
+        entry is not None
+        and bool(entry.fingerprint)
+        and Status(entry.status).delivered
+        and bool(unsigned(entry.signature)[0])
     )
 
 

@@ -7,7 +7,7 @@ half (:meth:`JobReading.read_results`), ``export`` streams its batches to the si
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,14 @@ NOT_FINISHED = (JobState.RUNNING, JobState.PENDING)
 
 
 def _takes_scan(method: Any) -> bool:
+    return _takes(method, "scan")
+
+
+def _takes(method: Any, name: str) -> bool:
     import inspect
 
     try:
-        return "scan" in inspect.signature(method).parameters
+        return name in inspect.signature(method).parameters
     except (TypeError, ValueError):
         return False
 
@@ -127,22 +131,33 @@ class JobReading:
         return out, requests
 
     def _read_batches(
-        self, requests: list[ReadRequest], policy: ArtifactPolicy | None, sizes: Sequence[int]
+        self,
+        requests: list[ReadRequest],
+        policy: ArtifactPolicy | None,
+        sizes: Sequence[int],
+        before_batch: Callable[[int], None] | None = None,
     ) -> Generator[list[tuple[Job, tuple[TaskResult, Path] | str]], None, None]:
         """Each batch (``sizes`` consecutive requests) read, as soon as it is: a reader with
         ``read_batches`` reads ahead (in its workers) while the caller works on what it yielded.
         A reader that takes ``scan`` also secret-scans the files ``policy`` sends while it has
-        their bytes (so staging need not read them again)."""
+        their bytes (so staging need not read them again).
+
+        ``before_batch(k)`` runs before any request of batch ``k`` is read: by the reader when it
+        takes ``before_batch`` (while it reads the batches before), else here, for every batch
+        up front (a reader that reads ahead) or before each (one read batch by batch here)."""
         scan = policy if policy is not None and (policy.copy_artifacts or policy.copy_logs) else None
         read_batches = getattr(self.reader, "read_batches", None)
         if read_batches is not None:
-            got: Any = (
-                read_batches(requests, sizes, scan=scan)
-                if scan and _takes_scan(read_batches)
-                else read_batches(requests, sizes)
-            )
+            options: dict[str, Any] = {"scan": scan} if scan and _takes_scan(read_batches) else {}
+            if before_batch is not None:
+                if _takes(read_batches, "before_batch"):
+                    options["before_batch"] = before_batch
+                else:
+                    for k in range(len(sizes)):
+                        before_batch(k)
+            got: Any = read_batches(requests, sizes, **options)
         else:
-            got = self._read_each(requests, scan, sizes)
+            got = self._read_each(requests, scan, sizes, before_batch)
         start = 0
         try:
             for count, results in zip(sizes, got, strict=True):
@@ -158,13 +173,19 @@ class JobReading:
                 close()
 
     def _read_each(
-        self, requests: list[ReadRequest], scan: ArtifactPolicy | None, sizes: Sequence[int]
+        self,
+        requests: list[ReadRequest],
+        scan: ArtifactPolicy | None,
+        sizes: Sequence[int],
+        before_batch: Callable[[int], None] | None = None,
     ) -> Generator[list[TaskResult | EvalportError], None, None]:
         """A reader without ``read_batches``: its ``read_many`` per batch, called as each is needed."""
         start = 0
-        for count in sizes:
+        for k, count in enumerate(sizes):
             batch = requests[start : start + count]
             start += count
+            if before_batch is not None:
+                before_batch(k)
             if scan is not None and _takes_scan(self.reader.read_many):
                 read_many: Any = self.reader.read_many  # the ResultReader port has no ``scan`` (yet)
                 yield list(read_many(batch, scan=scan))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evalport.app.batches import Tally, batch_sizes, by_invocation
-from evalport.app.conform import source_signatures
+from evalport.app.conform import source_reads_in_place, source_signatures
 from evalport.app.items import emptied_count, prepare_item, result_notes
 from evalport.app.ledgered import LedgeredExport
 from evalport.app.observers import CallbackObserver, ExportObserver, NullObserver
@@ -31,6 +31,7 @@ from evalport.domain.model import Job, JobState, TaskResult
 from evalport.domain.ports import (
     ExportItem,
     ExportLedger,
+    ReadRequest,
     ResultReader,
     ResultSink,
     ResultSource,
@@ -163,16 +164,18 @@ class ExportService(JobReading):
         emit: Any,
     ) -> None:
         policy = ArtifactPolicy.covering(s.policy for s in sinks)
-        files = source_signatures(self.source, jobs, policy)
-        reader = f"{type(self.reader).__module__}.{type(self.reader).__qualname__}"
-        reader += (
-            f"+{getattr(self.fingerprint, '__module__', '')}.{getattr(self.fingerprint, '__qualname__', '')}"
+        signing = _Signing(self, policy)
+        signed_before, prior = (
+            (set(), {}) if plan.force else self.ledgered.signed_everywhere(sinks, [j.job_id for j in jobs])
         )
-        digests: ConfigDigests = {}
-        by_signature = {
-            j.job_id: job_signature(j, files[j.job_id], reader, digests) for j in jobs if j.job_id in files
-        }
-        held = self._held_by_signature(plan, sinks, jobs, by_signature)
+        in_place = source_reads_in_place(self.source, jobs)
+        # Signed now: what the ledger may skip, every job staged by copy (before the copy) and every
+        # job whose state the caller gave. The others are signed batch by batch, each just before
+        # it is read, while the reader reads the batches before it.
+        now = signed_before | {j.job_id for j in jobs if j.job_id not in in_place or j.job_id in plan.states}
+        signing.sign([j for j in jobs if j.job_id in now])
+        by_signature = signing.signatures
+        held = self._held_by_signature(plan, sinks, jobs, by_signature, prior)
         for sink, entries in zip(sinks, held, strict=False):
             emit(self.ledgered.unchanged(sink, entries, plan))
         skipped = set(held[0]) if held else set()
@@ -189,9 +192,8 @@ class ExportService(JobReading):
             left_out, requests = self._requests(jobs, policy, Path(workdir), plan.include_failed, plan.states)
             self._fail_unread(left_out, sinks, plan, emit)
             requests = by_invocation(requests)
-            batches = self._read_batches(
-                requests, policy, batch_sizes(requests) if batched else [len(requests)]
-            )
+            sizes = batch_sizes(requests) if batched else [len(requests)]
+            batches = self._read_batches(requests, policy, sizes, signing.before_batch(requests, sizes))
             with contextlib.closing(batches):
                 for read in batches:
                     ready = self._fail_unread(read, sinks, plan, emit, report.notes)
@@ -259,6 +261,7 @@ class ExportService(JobReading):
         sinks: list[ResultSink],
         jobs: list[Job],
         signatures: Mapping[str, str],
+        prior: Mapping[tuple[str, str], Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Per sink (in order), the ledger entries of the jobs every sink holds unchanged by signature: their
         files and record are as when they were last sent (so is its state, which the source's
@@ -276,7 +279,7 @@ class ExportService(JobReading):
                 return False
             return state is JobState.SUCCEEDED or (plan.include_failed and state not in NOT_FINISHED)
 
-        return self.ledgered.held_by_signature(sinks, signatures, admits)
+        return self.ledgered.held_by_signature(sinks, signatures, admits, prior)
 
     def _export_one(self, sink: ResultSink, items: list[ExportItem]) -> list[Outcome]:
         try:
@@ -298,3 +301,60 @@ class ExportService(JobReading):
             else Outcome(o.job_id, o.destination, o.status, redact_text(o.reason), o.location)
             for o in outcomes
         ]
+
+
+class _Signing:
+    """The source signatures of one export's jobs, each taken before the job is read (a file
+    changed meanwhile then reads as changed next time, never as unchanged)."""
+
+    def __init__(self, service: ExportService, policy: ArtifactPolicy) -> None:
+        self.service, self.policy = service, policy
+        self.reader = f"{type(service.reader).__module__}.{type(service.reader).__qualname__}"
+        self.reader += (
+            f"+{getattr(service.fingerprint, '__module__', '')}."
+            f"{getattr(service.fingerprint, '__qualname__', '')}"
+        )
+        #: Job id -> its signature ('' when the source cannot vouch for its files).
+        self.signatures: dict[str, str] = {}
+        self._digests: ConfigDigests = {}
+
+    def sign(self, jobs: Sequence[Job]) -> list[Job]:
+        """Signs the jobs not signed yet, their files as they are now; returns those."""
+        todo = [j for j in jobs if j.job_id not in self.signatures]
+        if not todo:
+            return todo
+        files = source_signatures(self.service.source, todo, self.policy)
+        for job in todo:
+            self.signatures[job.job_id] = job_signature(
+                job, files.get(job.job_id, ""), self.reader, self._digests
+            )
+        return todo
+
+    def before_batch(self, requests: Sequence[ReadRequest], sizes: Sequence[int]) -> Callable[[int], None]:
+        """What the reader calls before it reads batch ``k`` of ``requests``: signs its jobs.
+
+        Their states were read before (to choose what to read), and the signature covers what the
+        state is read from: a job whose state reads differently now keeps no signature, so that a
+        job that changed state in between is read again next time rather than skipped."""
+        starts = [0]
+        for count in sizes:
+            starts.append(starts[-1] + count)
+
+        def sign_batch(k: int) -> None:
+            batch = requests[starts[k] : starts[k + 1]]
+            try:
+                self._sign_batch(batch)
+            except Exception:  # a signature only spares a later read: never fail an export over one
+                log.debug("signing batch %d failed", k, exc_info=True)
+                self.signatures.update((job.job_id, "") for job, _d, _s in batch)
+
+        return sign_batch
+
+    def _sign_batch(self, batch: Sequence[ReadRequest]) -> None:
+        signed_now = {j.job_id for j in self.sign([job for job, _directory, _state in batch])}
+        if not signed_now:
+            return
+        now = self.service.source.job_states([job for job, _d, _s in batch if job.job_id in signed_now])
+        for job, _directory, state in batch:
+            if job.job_id in signed_now and now.get(job.job_id) is not state:
+                self.signatures[job.job_id] = ""

@@ -176,6 +176,13 @@ class SignedSource(Protocol):
         unreadable) is left out."""
         ...
 
+    def read_in_place(self, jobs: Sequence[Job]) -> set[str]:
+        """Optional: the ids of the jobs whose :meth:`stage` is their own directory (no copy) and
+        whose signature needs no query beyond their files. The service may sign such a job just
+        before it is read, batch by batch while earlier batches are read, instead of all jobs up
+        front; every other job is signed before anything is staged."""
+        ...
+
 
 class ResultReader(Protocol):
     """Reads a staged job directory into a TaskResult (nemo-evaluator's format first)."""

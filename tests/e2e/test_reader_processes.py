@@ -158,3 +158,31 @@ def test_an_unexpected_exception_reading_one_job_is_that_jobs_error(tmp_path):
     assert isinstance(got[0], ResultError)
     assert job.job_id in str(got[0]) and "AttributeError" in str(got[0])
     assert isinstance(got[1], TaskResult)
+
+
+@pytest.mark.timeout(120)
+def test_batches_queued_after_a_worker_died_are_read_job_by_job_each_after_its_before_batch(
+    tmp_path, monkeypatch
+):
+    home = write_launcher_home(tmp_path / "launcher", invocations=4, tasks_per_invocation=3, seed=2)
+    monkeypatch.setenv("EVALPORT_TEST_MARKERS", str(tmp_path))
+    (tmp_path / "always").touch()
+    from evalport.adapters.formats.read_pool import stream_in_workers
+
+    requests = requests_of(home)
+    prepared: list[int] = []
+    batches = list(
+        stream_in_workers(
+            _read_or_die,
+            requests,
+            [3, 3, 3, 3],
+            2,
+            job_id=lambda r: r[0].job_id,
+            before_batch=prepared.append,
+        )
+    )
+    assert prepared == [0, 1, 2, 3]
+    got = [r for batch in batches for r in batch]
+    assert [r.job_id for r in got] == [j.job_id for j, _, _ in requests]
+    failed = {r.job_id for r in got if isinstance(r, ResultError)}
+    assert failed == {j.job_id for j, _, _ in requests if j.job_id.endswith(".1")}

@@ -9,7 +9,7 @@ it holds. Batches keep their order and sizes, so the service cannot tell the two
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -44,9 +44,14 @@ class FormatReader:
         return out
 
     def read_batches(
-        self, requests: Sequence[ReadRequest], batch_sizes: Sequence[int], scan: ArtifactPolicy | None = None
+        self,
+        requests: Sequence[ReadRequest],
+        batch_sizes: Sequence[int],
+        scan: ArtifactPolicy | None = None,
+        before_batch: Callable[[int], None] | None = None,
     ) -> Iterator[list[TaskResult | EvalportError]]:
-        """Each batch's results in request order; the launcher's jobs streamed by its reader."""
+        """Each batch's results in request order; the launcher's jobs streamed by its reader.
+        ``before_batch(k)`` runs before any job of batch ``k`` is read."""
         launcher_requests: list[ReadRequest] = []
         launcher_sizes: list[int] = []
         start = 0
@@ -56,25 +61,39 @@ class FormatReader:
             theirs = [r for r in batch if not is_harness_job(r[0])]
             launcher_requests += theirs
             launcher_sizes.append(len(theirs))
-        return self._merged(
-            requests, batch_sizes, self._launcher_batches(launcher_requests, launcher_sizes, scan)
-        )
+        launcher = self._launcher_batches(launcher_requests, launcher_sizes, scan, before_batch)
+        return self._merged(requests, batch_sizes, launcher)
 
     def _launcher_batches(
-        self, requests: list[ReadRequest], sizes: list[int], scan: ArtifactPolicy | None
+        self,
+        requests: list[ReadRequest],
+        sizes: list[int],
+        scan: ArtifactPolicy | None,
+        before_batch: Callable[[int], None] | None,
     ) -> Iterator[list[TaskResult | EvalportError]]:
         read_batches: Any = getattr(self.launcher, "read_batches", None)
-        if read_batches is not None:
-            return iter(
-                read_batches(requests, sizes, scan) if scan is not None else read_batches(requests, sizes)
-            )
-        return self._each(requests, sizes)
+        if read_batches is None:
+            return self._each(requests, sizes, before_batch)
+        options: dict[str, Any] = {}
+        if before_batch is not None:
+            if "before_batch" in _parameters(read_batches):
+                options["before_batch"] = before_batch
+            else:  # a reader that reads ahead on its own: every batch is prepared first
+                for k in range(len(sizes)):
+                    before_batch(k)
+        return iter(
+            read_batches(requests, sizes, scan, **options)
+            if scan is not None
+            else read_batches(requests, sizes, **options)
+        )
 
     def _each(
-        self, requests: list[ReadRequest], sizes: list[int]
+        self, requests: list[ReadRequest], sizes: list[int], before_batch: Callable[[int], None] | None
     ) -> Iterator[list[TaskResult | EvalportError]]:
         start = 0
-        for count in sizes:
+        for k, count in enumerate(sizes):
+            if before_batch is not None:
+                before_batch(k)
             yield list(self.launcher.read_many(requests[start : start + count])) if count else []
             start += count
 
@@ -139,3 +158,12 @@ def _for_job(exc: EvalportError, job: Job) -> EvalportError:
     if isinstance(exc, ResultError) and exc.job_id is None:
         return ResultError(str(exc), job_id=job.job_id)
     return exc
+
+
+def _parameters(method: Any) -> Mapping[str, Any]:
+    import inspect
+
+    try:
+        return inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -361,13 +361,20 @@ class NemoEvaluatorReader:
         return out
 
     def read_batches(
-        self, requests: Sequence[ReadRequest], batch_sizes: Sequence[int], scan: ArtifactPolicy | None = None
+        self,
+        requests: Sequence[ReadRequest],
+        batch_sizes: Sequence[int],
+        scan: ArtifactPolicy | None = None,
+        before_batch: Callable[[int], None] | None = None,
     ) -> Iterator[list[TaskResult | EvalportError]]:
         """The results of each batch of consecutive requests, in order, each as soon as it is read
-        (in worker processes for large runs, which read ahead while the caller exports)."""
+        (in worker processes for large runs, which read ahead while the caller exports).
+        ``before_batch(k)`` runs before any request of batch ``k`` is read."""
         if self.workers < 2 or len(requests) < self.parallel_threshold or not _can_fork():
             start = 0
-            for count in batch_sizes:
+            for k, count in enumerate(batch_sizes):
+                if before_batch is not None:
+                    before_batch(k)
                 yield _read_chunk(list(requests[start : start + count]), scan)
                 start += count
             return
@@ -377,7 +384,12 @@ class NemoEvaluatorReader:
 
         read_chunk = partial(_read_chunk, scan=scan)
         yield from stream_in_workers(
-            read_chunk, requests, batch_sizes, self.workers, job_id=lambda r: r[0].job_id
+            read_chunk,
+            requests,
+            batch_sizes,
+            self.workers,
+            job_id=lambda r: r[0].job_id,
+            before_batch=before_batch,
         )
 
 

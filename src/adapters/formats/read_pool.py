@@ -81,12 +81,15 @@ def stream_in_workers(
     batch_sizes: Sequence[int],
     workers: int,
     job_id: Callable[[Request], str],
+    before_batch: Callable[[int], None] | None = None,
 ) -> Iterator[list[Result | EvalportError]]:
     """The results of each batch (``batch_sizes`` consecutive requests each), in order, as soon as
     its chunks are read: the caller works on batch k while the workers read batch k+1.
 
-    Every chunk is queued at once; closing the iterator early (or a signal while it waits) drops
-    the chunks not started and waits for the running ones, as a stop must."""
+    Every chunk is queued at once; with ``before_batch``, a batch's chunks are queued only once
+    ``before_batch(k)`` has run, which is while the workers read the batch before (two batches
+    are queued at a time). Closing the iterator early (or a signal while it waits) drops the
+    chunks not started and waits for the running ones, as a stop must."""
     if sum(batch_sizes) != len(requests):
         raise ValueError("the batch sizes must add up to the number of requests")
     size = max(16, len(requests) // (workers * 4))
@@ -102,15 +105,32 @@ def stream_in_workers(
     token = id(requests)
     _FORKED[token] = (read_chunk, requests)
     pool = _pool(workers)
+    futures: list[list[Any]] = []
+
+    def queue_next() -> None:
+        k = len(futures)
+        if k < len(batches):
+            if before_batch is not None:
+                before_batch(k)
+            try:
+                futures.append([pool.submit(_read_range, token, a, b) for a, b in batches[k]])
+            except BrokenProcessPool:  # a worker died: this batch is read job by job below
+                futures.append([None] * len(batches[k]))
+
     try:
-        futures = [[pool.submit(_read_range, token, a, b) for a, b in chunks] for chunks in batches]
-        for chunks, pending in zip(batches, futures, strict=True):
+        for _ in range(2 if before_batch is not None else len(batches)):
+            queue_next()
+        for k, chunks in enumerate(batches):
+            pending = futures[k]
             out: list[Result | EvalportError] = []
             for (a, b), future in zip(chunks, pending, strict=True):
                 try:
+                    if future is None:
+                        raise BrokenProcessPool("the pool broke before this chunk was queued")
                     out.extend(future.result())
                 except BrokenProcessPool:  # this chunk is read again, job by job
                     out.extend(_read_one_by_one(read_chunk, list(requests[a:b]), job_id))
+            queue_next()
             yield out
     except BaseException:  # a stop signal or an early close: queued chunks are dropped, not read
         pool.shutdown(wait=True, cancel_futures=True)

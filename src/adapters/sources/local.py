@@ -270,6 +270,17 @@ class LocalSource:
                     out[job.job_id] = signature
         return out
 
+    def read_in_place(self, jobs: Sequence[Job]) -> set[str]:
+        """The launcher jobs with a directory here: :meth:`stage` hands over that directory itself
+        (a harness folder's results are copied first, so they are not among them)."""
+        return {
+            job.job_id
+            for job in jobs
+            if job.job_id not in self._harness
+            and isinstance(job.location, LocalLocation)
+            and job.location.path
+        }
+
     def stage(
         self, jobs: Sequence[Job], policy: ArtifactPolicy, workdir: Path
     ) -> dict[str, StagedJob | EvalportError]:

@@ -255,6 +255,10 @@ class SlurmSource(LocalSource):
             for j in jobs
         }
 
+    def read_in_place(self, jobs: Sequence[Job]) -> set[str]:
+        """As the local source, less the Slurm jobs: their signatures ask ``sacct`` (once for all)."""
+        return super().read_in_place([j for j in jobs if j.executor != "slurm"])
+
     def signatures(self, jobs: Sequence[Job], policy: ArtifactPolicy) -> dict[str, str]:
         """The local source's signatures of the jobs readable here (a remote job has none); a Slurm
         job run on this cluster also signs what ``sacct`` says of it, since its state depends on it
