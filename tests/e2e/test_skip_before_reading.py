@@ -76,10 +76,28 @@ def test_a_touched_file_makes_the_job_read_again(home, tmp_path):
     assert statuses(export(home, tmp_path / "out"))[home.jobs[0].job_id] is Status.FAILED
 
 
-def test_a_new_file_in_logs_makes_the_job_read_again(home, tmp_path):
+def test_a_new_file_in_logs_makes_the_job_read_again_when_logs_are_sent(home, tmp_path):
+    export(home, tmp_path / "out", config={"copy_logs": True})
+    spoil_keeping_the_signature(results_file(home))
+    (home.jobs[0].directory / "logs" / "late.log").write_text("written after the export\n")
+    settle(home.root)
+    report = export(home, tmp_path / "out", config={"copy_logs": True})
+    assert statuses(report)[home.jobs[0].job_id] is Status.FAILED
+
+
+def test_a_new_log_changes_nothing_sent_when_logs_are_not_sent_so_the_job_stays_unchanged(home, tmp_path):
     export(home, tmp_path / "out")
     spoil_keeping_the_signature(results_file(home))
     (home.jobs[0].directory / "logs" / "late.log").write_text("written after the export\n")
+    settle(home.root)
+    assert statuses(export(home, tmp_path / "out"))[home.jobs[0].job_id] is Status.UNCHANGED
+
+
+def test_a_rewritten_exit_marker_makes_the_job_read_again_when_logs_are_not_sent(home, tmp_path):
+    export(home, tmp_path / "out")
+    spoil_keeping_the_signature(results_file(home))
+    marker = home.jobs[0].directory / "logs" / "stage.exit"
+    marker.write_text(marker.read_text() + "\n")
     settle(home.root)
     assert statuses(export(home, tmp_path / "out"))[home.jobs[0].job_id] is Status.FAILED
 

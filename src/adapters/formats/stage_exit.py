@@ -12,6 +12,8 @@ from typing import NoReturn
 from evalport.domain.model import JobState
 
 RESULTS = "results.yml"
+#: The files under ``logs/`` a job's state is read from (with ``artifacts/results.yml``).
+STATE_MARKERS = ("stage.exit", "stage.running", "stage.pre-start")
 _STAGE_EXIT_MAX = 64 * 1024
 
 log = logging.getLogger("evalport.formats.nemo_evaluator")

@@ -265,7 +265,7 @@ class LocalSource:
                 if signature:
                     out[job.job_id] = signature
             elif isinstance(loc, LocalLocation) and loc.path:
-                signature = directory_signature(loc.path, racy_after=racy_after)
+                signature = directory_signature(loc.path, racy_after=racy_after, logs=policy.copy_logs)
                 if signature:
                     out[job.job_id] = signature
         return out

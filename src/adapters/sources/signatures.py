@@ -3,8 +3,10 @@
 The signature lists every entry below ``artifacts/`` and ``logs/`` that the reader may look at (the
 same walk as :func:`evalport.adapters.files.list_files`: no link followed, never-sent folders not
 entered) with its kind, size and mtime in nanoseconds, plus the kind of the two folders themselves.
-A file rewritten, added, removed or replaced by a link changes it; the service compares it with the
-one the ledger stored to skip unchanged jobs before parsing anything.
+When no log is sent, ``logs/`` counts only for the markers a job's state is read from
+(``stage.exit`` and the others). A file rewritten, added, removed or replaced by a link changes it;
+the service compares it with the one the ledger stored to skip unchanged jobs before parsing
+anything.
 
 A file modified within :data:`RACY_SECONDS` of the walk is *racy* (a rewrite in the same clock tick
 would keep its mtime): such a job gets no signature, so it is read as before, every time, until
@@ -19,6 +21,7 @@ import stat
 import time
 from pathlib import Path
 
+from evalport.adapters.formats.stage_exit import STATE_MARKERS
 from evalport.domain.artifacts import is_excluded_by_default
 
 RACY_SECONDS = 2.0
@@ -35,11 +38,13 @@ def racy_after_ns(now_ns: int | None = None) -> int:
 
 
 def directory_signature(
-    job_dir: Path | str, now_ns: int | None = None, *, racy_after: int | None = None
+    job_dir: Path | str, now_ns: int | None = None, *, racy_after: int | None = None, logs: bool = True
 ) -> str:
     """The signature of ``job_dir``'s files, or '' when it cannot be trusted (racy or unreadable).
 
-    ``racy_after`` (from :func:`racy_after_ns`) lets a caller signing many jobs read the clock once."""
+    ``racy_after`` (from :func:`racy_after_ns`) lets a caller signing many jobs read the clock once.
+    ``logs=False`` (no log is sent): of ``logs/``, only the markers the job's state is read from
+    count, so a log that grows changes nothing that is exported and is not walked."""
     if racy_after is None:
         racy_after = racy_after_ns(now_ns)
     parts: list[str] = []
@@ -53,7 +58,12 @@ def directory_signature(
         except OSError:
             return ""
         parts.append(f"{folder}\0{kind}")
-        if kind == "d" and not _walk(root, folder + "/", racy_after, parts):
+        if kind != "d":
+            continue
+        if folder == "logs" and not logs:
+            if not _markers(root, racy_after, parts):
+                return ""
+        elif not _walk(root, folder + "/", racy_after, parts):
             return ""
     parts.sort()
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:32]
@@ -86,6 +96,23 @@ def _walk(root: str, prefix: str, racy_after: int, parts: list[str]) -> bool:
                         stack.append((entry.path, f"{prefix}{name}/"))
         except OSError:
             return False
+    return True
+
+
+def _markers(logs: str, racy_after: int, parts: list[str]) -> bool:
+    """Appends an entry per state marker in ``logs`` (its absence too); False when one is racy."""
+    parts.append("logs/\0markers")
+    for name in STATE_MARKERS:
+        try:
+            st = os.lstat(f"{logs}/{name}")
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+        if st.st_mtime_ns >= racy_after:
+            return False
+        kind = _KINDS.get(st.st_mode & _FORMAT, "o")
+        parts.append(f"logs/{name}\0{kind}\0{st.st_size}\0{st.st_mtime_ns}")
     return True
 
 
