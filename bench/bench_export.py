@@ -68,6 +68,8 @@ class SizeResult:
     invocations: int
     jobs: int
     export: Timing | None = None
+    #: ``--no-copy-artifacts``: summaries only, the files the launcher's local export writes.
+    summaries: Timing | None = None
     unchanged: Timing | None = None
     launcher: Timing | None = None
     floor_total: float | None = None
@@ -126,6 +128,12 @@ def measure(
         return [*evalport, *local_json(ids, runs / "out-0")], child_env(home, runs / "state-0")
 
     result.unchanged = repeat(unchanged, args.repeat)
+
+    def summaries(i: int) -> tuple[list[str], dict[str, str]]:
+        out = [*local_json(ids, runs / f"sum-{i}"), "--no-copy-artifacts"]
+        return [*evalport, *out], child_env(home, runs / f"sum-state-{i}")
+
+    result.summaries = repeat(summaries, args.repeat)
     if launcher is not None:
 
         def reference(i: int) -> tuple[list[str], dict[str, str]]:
@@ -181,6 +189,7 @@ def table(res: SizeResult, baseline: SizeResult | None) -> str:
         "" if big else "< 0.5 s",
         None if big or unchanged is None else unchanged.wall < 0.5,
     )
+    timing("evalport export --no-copy-artifacts, cold", res.summaries)
     timing("nemo-evaluator-launcher 0.2.6 export", res.launcher)
     for tool, wrote in (("evalport", res.evalport_wrote), ("launcher", res.launcher_wrote)):
         if wrote:
@@ -194,6 +203,11 @@ def table(res: SizeResult, baseline: SizeResult | None) -> str:
             ratio(res.launcher.wall, exp.wall).rjust(9),
             ">= 10x",
             res.launcher.wall >= 10 * exp.wall,
+        )
+    if res.launcher and res.summaries:
+        add(
+            "  ... / evalport, summaries only (as it)",
+            ratio(res.launcher.wall, res.summaries.wall).rjust(9),
         )
     if res.floor_total:
         slower = exp.wall / res.floor_total
@@ -211,6 +225,7 @@ def summary(res: SizeResult) -> dict[str, object]:
         "jobs": res.jobs,
         "export": t(res.export),
         "unchanged": t(res.unchanged),
+        "summaries_only": t(res.summaries),
         "launcher": t(res.launcher),
         "libyaml_floor_s": res.floor_total,
         "libyaml_parse_s": res.floor_parse,
