@@ -44,17 +44,7 @@ _JOB_DIR = re.compile(r"^(?P<task>.+)\.(?P<idx>\d+)$")
 def job_from_record(rec: ExecDbRecord) -> Job:
     """A Job from a validated execution-DB record; ``config`` parts of the wrong shape are ignored."""
     data, config = rec.data, rec.config
-    if data.get("output_dir"):
-        location: LocalLocation | RemoteLocation = LocalLocation(str(data["output_dir"]))
-    elif data.get("remote_rundir_path"):
-        remote = str(data["remote_rundir_path"])
-        # On the cluster itself (a login node, an auto-export step) the run dir is readable directly.
-        if Path(remote).is_dir():
-            location = LocalLocation(remote)
-        else:
-            location = RemoteLocation(str(data.get("hostname") or ""), remote, data.get("username"))
-    else:
-        location = LocalLocation("")
+    location = _location(data)
     return Job(
         job_id=rec.job_id,
         invocation_id=rec.invocation_id,
@@ -67,16 +57,77 @@ def job_from_record(rec: ExecDbRecord) -> Job:
     )
 
 
+def jobs_from_records(records: Mapping[str, ExecDbRecord]) -> dict[str, Job]:
+    """``{job_id: job_from_record(rec)}``, sooner on a team's DB: the jobs of an invocation share
+    its config (:mod:`execdb` decodes each config text once), so its task names are looked up once
+    per config, and a job's ``output_dir`` (the launcher's local jobs) makes its location directly."""
+    names_by_config: dict[int, list[str | None]] = {}
+    jobs: dict[str, Job] = {}
+    for job_id, rec in records.items():
+        data, config = rec.data, rec.config
+        output_dir = data.get("output_dir")
+        location = LocalLocation(output_dir) if output_dir and type(output_dir) is str else _location(data)
+        names = names_by_config.get(id(config))  # each config stays alive in ``records``
+        if names is None:
+            names = names_by_config[id(config)] = _task_names(config)
+        tail = job_id.rsplit(".", 1)[-1]
+        name = names[int(tail)] if tail.isdigit() and int(tail) < len(names) else None
+        jobs[job_id] = Job(
+            job_id,
+            rec.invocation_id,
+            name if name is not None else _task_from_folder(location),
+            rec.executor or "local",
+            location,
+            config,
+            rec.timestamp,
+            data,
+        )
+    return jobs
+
+
+def _location(data: Mapping[str, Any]) -> LocalLocation | RemoteLocation:
+    """Where a record's job directory is: its ``output_dir``, else its remote run dir (read
+    directly when this machine sees it), else nowhere known."""
+    if data.get("output_dir"):
+        return LocalLocation(str(data["output_dir"]))
+    if data.get("remote_rundir_path"):
+        remote = str(data["remote_rundir_path"])
+        # On the cluster itself (a login node, an auto-export step) the run dir is readable directly.
+        if Path(remote).is_dir():
+            return LocalLocation(remote)
+        return RemoteLocation(str(data.get("hostname") or ""), remote, data.get("username"))
+    return LocalLocation("")
+
+
 def _task_name(job_id: str, config: Mapping[str, Any], location: LocalLocation | RemoteLocation) -> str:
     """``evaluation.tasks[<index>].name``, else the job directory's ``<task>`` part."""
     tail = job_id.rsplit(".", 1)[-1]
     evaluation = config.get("evaluation")
     tasks = evaluation.get("tasks") if isinstance(evaluation, Mapping) else None
     if isinstance(tasks, list) and tail.isdigit() and int(tail) < len(tasks):
-        entry = tasks[int(tail)]
-        name = entry.get("name") if isinstance(entry, Mapping) else None
-        if isinstance(name, (str, int, float)) and not isinstance(name, bool) and str(name):
-            return str(name)
+        name = _entry_name(tasks[int(tail)])
+        if name is not None:
+            return name
+    return _task_from_folder(location)
+
+
+def _task_names(config: Mapping[str, Any]) -> list[str | None]:
+    """The name (:func:`_entry_name`) of each entry of ``evaluation.tasks``; none when it is no list."""
+    evaluation = config.get("evaluation")
+    tasks = evaluation.get("tasks") if isinstance(evaluation, Mapping) else None
+    return [_entry_name(entry) for entry in tasks] if isinstance(tasks, list) else []
+
+
+def _entry_name(entry: Any) -> str | None:
+    """A task entry's ``name`` as text, when it is a non-empty string or number."""
+    name = entry.get("name") if isinstance(entry, Mapping) else None
+    if isinstance(name, (str, int, float)) and not isinstance(name, bool) and str(name):
+        return str(name)
+    return None
+
+
+def _task_from_folder(location: LocalLocation | RemoteLocation) -> str:
+    """The ``<task>`` of a job directory named ``<task>.<index>``; '' for any other name."""
     m = _JOB_DIR.match(Path(location.path).name) if location.path else None
     return m["task"] if m else ""
 
@@ -161,7 +212,7 @@ class LocalSource:
         db = read_exec_db(self.exec_db, wanted) if self.use_exec_db else ExecDbRecords()
         self._db_warnings = db.warnings
         self._unread = db.unread
-        jobs = {job_id: job_from_record(rec) for job_id, rec in db.records.items()}
+        jobs = jobs_from_records(db.records)
         known_dirs = {j.location.path for j in jobs.values() if isinstance(j.location, LocalLocation)}
         for directory in self.job_dirs:
             job = job_from_dir(directory)
