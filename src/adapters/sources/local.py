@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from evalport.adapters.formats.nemo_evaluator import read_stage_exit
+from evalport.adapters.formats.stage_exit import read_stage_exit
 from evalport.adapters.sources import harness_dirs
 from evalport.adapters.sources.execdb import (
     ExecDbRecords,
@@ -19,7 +19,6 @@ from evalport.adapters.sources.execdb import (
     wanted_prefixes,
 )
 from evalport.adapters.sources.job_dir_paths import find_job_dirs, split_job_dirs
-from evalport.adapters.sources.job_search import find_invocation_dirs, jobs_in_invocation_dir
 from evalport.adapters.sources.records import ExecDbRecord
 from evalport.adapters.sources.signatures import directory_signature, racy_after_ns
 from evalport.domain.artifacts import ArtifactPolicy
@@ -264,6 +263,8 @@ class LocalSource:
     ) -> tuple[list[str], list[UnknownIdError | AmbiguousIdError]]:
         """``ids`` again, the ``unknown`` ones looked for under the roots first (as the launcher
         does, only once the execution DB has not named them); their jobs join ``jobs``."""
+        from evalport.adapters.sources.job_search import find_invocation_dirs, jobs_in_invocation_dir
+
         for ident in unknown:
             for folder in find_invocation_dirs(self.search_roots, ident):
                 for job in jobs_in_invocation_dir(folder):
@@ -278,6 +279,8 @@ class LocalSource:
     def _everything_under_roots(self, jobs: dict[str, Job], errors: list[EvalportError]) -> list[str]:
         """With no ids: every invocation folder under the roots (a root that is itself a job or
         invocation folder counts as one), its jobs joining ``jobs``."""
+        from evalport.adapters.sources.job_search import jobs_in_invocation_dir
+
         ids: list[str] = []
         found, problems = find_job_dirs(self.search_roots)
         errors.extend(UsageError(str(p).replace("--job-dir ", "--job-dirs ", 1)) for p in problems)
