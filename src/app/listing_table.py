@@ -148,8 +148,8 @@ def boxed_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], ends: lis
         elif index in ascii_many_line:
             parts = ascii_many_line[index]
             for n in range(max(map(len, parts))):
-                cells = [cell[n] if n < len(cell) else "" for cell in parts]
-                out.append("│ " + " │ ".join(map(str.ljust, cells, widths)) + " │")
+                line_parts = [cell[n] if n < len(cell) else "" for cell in parts]
+                out.append("│ " + " │ ".join(map(str.ljust, line_parts, widths)) + " │")
         else:
             laid_out = many_line[index]
             for n in range(max(len(cell) for cell in laid_out)):
