@@ -5,7 +5,10 @@ Registered lazily in :mod:`evalport.app.cli`, so ``evalport --help`` never impor
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from cyclopts import Parameter
@@ -34,10 +37,26 @@ def list_jobs(
     reader: ReaderOpt = None,
 ) -> int:
     """List invocations and their jobs with state."""
-    from evalport.domain.collector import fewer_collections
-
-    with fewer_collections():  # a team's DB: tens of thousands of records, rows and cells
+    with _no_cycle_collection():  # a team's DB: hundreds of thousands of records, rows and cells
         return _list_jobs(ids, json_output, exec_db, job_dir, reader)
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """The cycle collector off while ``ls`` runs, and back on as it was after.
+
+    What ``ls`` builds (decoded lines, records, jobs, rows) holds no reference cycle: all of it is
+    freed by reference counting, the container's few cycles at the next collection after ``ls``.
+    Even with :func:`~evalport.domain.collector.fewer_collections` the collector would still run
+    about 30 times on a team's 20,000 jobs, each walking objects that are all still in use (0.08 s).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _list_jobs(

@@ -69,3 +69,45 @@ def test_the_table_of_every_job_is_the_table_of_every_invocation_named(cli, home
     everything = cli("ls")
     named = cli("ls", *home.invocation_ids)
     assert everything.out == named.out and everything.out.count("\n") > len(home.invocation_ids)
+
+
+def test_the_cycle_collector_does_not_run_during_ls_and_is_left_as_it_was(cli, home, monkeypatch):
+    import gc
+
+    from evalport.app import cli_inspect
+
+    runs: list[int] = []
+    listing = cli_inspect._list_jobs
+
+    def counted(*args, **kwargs):
+        gc.callbacks.append(collected)
+        try:
+            return listing(*args, **kwargs)
+        finally:
+            gc.callbacks.remove(collected)
+
+    def collected(phase, info):
+        if phase == "start":
+            runs.append(info["generation"])
+
+    monkeypatch.setattr(cli_inspect, "_list_jobs", counted)
+    monkeypatch.setattr(cli_inspect, "_list_jobs_of", _allocating(cli_inspect._list_jobs_of))
+    assert gc.isenabled()
+    assert cli("ls").code == 0 and gc.isenabled()
+    gc.disable()
+    try:
+        assert cli("ls").code == 0 and not gc.isenabled()
+    finally:
+        gc.enable()
+    assert runs == []
+
+
+def _allocating(list_jobs_of):
+    """``list_jobs_of`` after making more containers than any collector threshold lets pass."""
+
+    def run(*args, **kwargs):
+        kept = [[] for _ in range(200_000)]
+        del kept
+        return list_jobs_of(*args, **kwargs)
+
+    return run
