@@ -25,21 +25,33 @@ def _import_dependency_injector() -> Any:
     brings fastapi), which costs about 0.2 s on every CLI call; evalport uses no wiring, so those
     imports are blocked for the duration of this one import and then unblocked. So is
     ``pydantic_settings`` (for ``Configuration.from_pydantic``, which evalport does not use; another
-    0.15 s on top of pydantic, which evalport's own configs import anyway).
+    0.15 s on top of pydantic), and so are ``pydantic`` and ``yaml`` themselves: its providers look
+    for them only to offer ``from_pydantic`` (pydantic 1 only) and ``from_yaml``, neither of which
+    evalport uses, and ``ls`` and ``show`` need neither (0.03 s). They stay importable afterwards.
     """
     if "dependency_injector.containers" in sys.modules:
         return sys.modules["dependency_injector.containers"]
-    hooks = ("fastapi", "starlette", "werkzeug", "flask", "pydantic_settings")
-    blocked = [m for m in hooks if m not in sys.modules]
-    for name in blocked:
-        sys.modules[name] = None  # type: ignore[assignment]
+    blocked = _Unimportable(m for m in _OPTIONAL_HOOKS if m not in sys.modules)
+    sys.meta_path.insert(0, blocked)
     try:
         from dependency_injector import containers
     finally:
-        for name in blocked:
-            if sys.modules.get(name) is None:
-                del sys.modules[name]
+        sys.meta_path.remove(blocked)
     return containers
+
+
+_OPTIONAL_HOOKS = ("fastapi", "starlette", "werkzeug", "flask", "pydantic_settings", "pydantic", "yaml")
+
+
+class _Unimportable(frozenset[str]):
+    """A meta-path finder for which these top-level modules do not exist (ImportError, as when not
+    installed). A ``None`` in ``sys.modules`` would not do: the compiled providers module finds it
+    there and takes it for the module."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name.partition(".")[0] in self:
+            raise ModuleNotFoundError(f"{name} is not imported with dependency_injector", name=name)
+        return None
 
 
 if TYPE_CHECKING:
@@ -48,12 +60,56 @@ else:
     containers = _import_dependency_injector()
 from dependency_injector import providers  # noqa: E402
 
-from evalport.adapters.formats.dispatch import FormatReader  # noqa: E402
-from evalport.adapters.formats.nemo_evaluator import NemoEvaluatorReader  # noqa: E402
-from evalport.app.conform import complete_ledger, complete_reader, complete_source  # noqa: E402
-from evalport.app.plan import Planner, SinkFactory  # noqa: E402
-from evalport.app.registry import sink_registry, source_registry  # noqa: E402
-from evalport.app.service import ExportService  # noqa: E402
+from evalport.app.conform import complete_ledger, complete_source  # noqa: E402
+
+if TYPE_CHECKING:
+    from evalport.app.plan import Planner, SinkFactory
+    from evalport.app.registry import Registry
+    from evalport.app.service import ExportService
+    from evalport.domain.ports import ResultReader
+
+# Each provider below calls a factory that imports what it builds: ``ls`` and ``show`` build the
+# service and the source, never the reader, the planner or a registry of sinks, so they import none
+# of the export path (readers, plans, sink registries).
+
+
+def source_registry() -> Registry:
+    from evalport.app.registry import source_registry as registry
+
+    return registry()
+
+
+def sink_registry() -> Registry:
+    from evalport.app.registry import sink_registry as registry
+
+    return registry()
+
+
+def make_reader() -> ResultReader:
+    """The nemo-evaluator reader, behind the format dispatch (``--reader``, other harnesses)."""
+    from evalport.adapters.formats.dispatch import FormatReader
+    from evalport.adapters.formats.nemo_evaluator import NemoEvaluatorReader
+    from evalport.app.conform import complete_reader
+
+    return complete_reader(FormatReader(NemoEvaluatorReader()))
+
+
+def make_sink_factory(registry: Any) -> SinkFactory:
+    from evalport.app.plan import SinkFactory
+
+    return SinkFactory(registry=registry)
+
+
+def make_planner(sinks: Any) -> Planner:
+    from evalport.app.plan import Planner
+
+    return Planner(sinks=sinks)
+
+
+def make_service(**parts: Any) -> ExportService:
+    from evalport.app.service import ExportService
+
+    return ExportService(**parts)
 
 
 def make_ledger(setting: Any) -> ExportLedger | None:
@@ -187,15 +243,15 @@ class Container(containers.DeclarativeContainer):
             ),
         )
     )
-    reader = providers.Singleton(lambda: complete_reader(FormatReader(NemoEvaluatorReader())))
-    sink_factory = providers.Factory(SinkFactory, registry=sinks)
-    planner = providers.Factory(Planner, sinks=sink_factory)
+    reader = providers.Singleton(make_reader)
+    sink_factory = providers.Factory(make_sink_factory, registry=sinks)
+    planner = providers.Factory(make_planner, sinks=sink_factory)
     ledger = providers.Singleton(make_ledger, config.ledger.as_(lambda v: True if v is None else v))
     fingerprint = providers.Object(item_fingerprint)
     # Completed here too, so that a source or ledger put in by ``override`` (tests, launchers) gets
     # the port members it lacks (``warnings``, ``remember_signatures``) like a built one.
     service = providers.Factory(
-        ExportService,
+        make_service,
         source=providers.Callable(complete_source, source),
         reader=reader,
         planner=planner,

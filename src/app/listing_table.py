@@ -10,6 +10,7 @@ from __future__ import annotations
 import os.path
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 LISTING_COLUMNS = ("job", "task", "model", "state", "when / where")
@@ -92,40 +93,48 @@ def boxed_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], ends: lis
     printable text and line breaks (rich then renders it, as it always did). Every row has a cell
     per header.
 
-    A row of printable ASCII (nearly every row; line breaks allowed) is measured with ``len`` and
-    padded with ``str.ljust``, the widths of the one-line rows taken column by column; other rows
-    are measured cell by cell in terminal columns."""
+    A row of printable ASCII (nearly every row) is a "flat" row: flat rows are measured and padded
+    column by column, in C (``map``, ``zip``, ``str.join``), and only the others (line breaks,
+    wide characters) cell by cell in terminal columns."""
+    texts = [tuple(map(str, row)) for row in rows]
+    if any(len(cells) != len(headers) for cells in texts):
+        raise ValueError(f"a row of cells under {len(headers)} headers holds another number of cells")
+    if len(ends) != len(texts):
+        raise ValueError(f"{len(ends)} section ends for {len(texts)} rows")
+    flat = _flat_rows(texts, len(headers))
     widths = [_width(h) for h in headers]
-    prepared: list[tuple[str, ...] | list[list[tuple[str, int]]]] = []
-    flat: list[tuple[str, ...]] = []
-    for row in rows:
-        cells = tuple(map(str, row))
-        if len(cells) != len(headers):
-            raise ValueError(f"a row of {len(cells)} cells under {len(headers)} headers")
-        joined = "".join(cells)
-        if joined.isascii():
-            if joined.isprintable():
-                flat.append(cells)
-                prepared.append(cells)
-                continue
-            if not joined.replace("\n", "").isprintable():
+    many_line: dict[int, list[list[tuple[str, int]]]] = {}
+    ascii_many_line: dict[int, list[list[str]]] = {}  # padded with ``str.ljust``, as flat rows are
+    for index, is_flat in enumerate(flat):
+        if is_flat:
+            continue
+        cells = texts[index]
+        if "".join(cells).isascii():
+            if not "".join(cells).replace("\n", "").isprintable():
                 return None
-            lines = [[(part, len(part)) for part in c.split("\n")] for c in cells]
-        else:
-            lines = [[(part, _width(part)) for part in c.split("\n")] for c in cells]
-            if not all(part.isprintable() for cell in lines for part, _ in cell):
-                return None
+            parts = [c.split("\n") for c in cells]
+            for k, cell_parts in enumerate(parts):
+                widths[k] = max(widths[k], *map(len, cell_parts))
+            ascii_many_line[index] = parts
+            continue
+        lines = [[(part, _width(part)) for part in c.split("\n")] for c in cells]
+        if not all(part.isprintable() for cell in lines for part, _ in cell):
+            return None
         for k, cell in enumerate(lines):
             for _, w in cell:
                 if w > widths[k]:
                     widths[k] = w
-        prepared.append(lines)
-    for k, column in enumerate(zip(*flat, strict=True)):
+        many_line[index] = lines
+    flat_rows = [cells for cells, is_flat in zip(texts, flat, strict=True) if is_flat]
+    columns = list(zip(*flat_rows, strict=True))
+    for k, column in enumerate(columns):
         widths[k] = max(widths[k], *map(len, column))
+    padded = [list(map(str.ljust, column, repeat(widths[k]))) for k, column in enumerate(columns)]
+    flat_lines = iter(map("│ {} │".format, map(" │ ".join, zip(*padded, strict=True))))
 
     def line(parts: list[tuple[str, int]], edge: str, sep: str, end: str) -> str:
-        padded = (" " + p + " " * (w - pw) + " " for (p, pw), w in zip(parts, widths, strict=True))
-        return edge + sep.join(padded) + end
+        cells = (" " + p + " " * (w - pw) + " " for (p, pw), w in zip(parts, widths, strict=True))
+        return edge + sep.join(cells) + end
 
     def rule(left: str, fill: str, mid: str, right: str) -> str:
         return left + mid.join(fill * (w + 2) for w in widths) + right
@@ -133,16 +142,36 @@ def boxed_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], ends: lis
     head = [(h, _width(h)) for h in headers]
     out = [rule("┏", "━", "┳", "┓"), line(head, "┃", "┃", "┃"), rule("┡", "━", "╇", "┩")]
     section = rule("├", "─", "┼", "┤")
-    for laid_out, end in zip(prepared, ends, strict=True):
-        if isinstance(laid_out, tuple):
-            out.append("│ " + " │ ".join(map(str.ljust, laid_out, widths)) + " │")
+    for index, end in enumerate(ends):
+        if flat[index]:
+            out.append(next(flat_lines))
+        elif index in ascii_many_line:
+            parts = ascii_many_line[index]
+            for n in range(max(map(len, parts))):
+                line_parts = [cell[n] if n < len(cell) else "" for cell in parts]
+                out.append("│ " + " │ ".join(map(str.ljust, line_parts, widths)) + " │")
         else:
+            laid_out = many_line[index]
             for n in range(max(len(cell) for cell in laid_out)):
                 out.append(line([cell[n] if n < len(cell) else ("", 0) for cell in laid_out], "│", "│", "│"))
         if end:
             out.append(section)
     out.append(rule("└", "─", "┴", "┘"))
     return "\n".join(out)
+
+
+def _flat_rows(texts: list[tuple[str, ...]], columns: int) -> list[bool]:
+    """Whether each row's cells are all printable ASCII, found a column at a time: a column whose
+    cells all are (most of them) costs one check of its joined text."""
+    flat = [True] * len(texts)
+    for column in zip(*texts, strict=True) if texts else [()] * columns:
+        joined = "".join(column)
+        if joined.isascii() and joined.isprintable():
+            continue
+        for index, cell in enumerate(column):
+            if not (cell.isascii() and cell.isprintable()):
+                flat[index] = False
+    return flat
 
 
 def _width(text: str) -> int:

@@ -36,6 +36,20 @@ def test_importing_the_container_leaves_the_web_frameworks_unimported_and_import
     assert out.stdout.splitlines()[0] == "[] []"
 
 
+def test_importing_the_container_leaves_pydantic_and_yaml_unimported_and_importable_after():
+    code = (
+        "import sys\n"
+        "import evalport.app.container\n"
+        "print([m for m in ('pydantic', 'yaml', 'pydantic_settings') if m in sys.modules])\n"
+        "import pydantic, yaml\n"
+        "print(pydantic.VERSION[:1], yaml.safe_load('a: 1'))\n"
+        "from evalport.app.container import build_container\n"
+        "print(type(build_container(ledger=False).service()).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.splitlines() == ["[]", "2 {'a': 1}", "ExportService"]
+
+
 def test_a_plugin_class_that_does_not_conform_to_the_port_is_a_warning_naming_it(monkeypatch):
     ep = EntryPoint(name="half", value=f"{__name__}:HalfSink", group="evalport.test")
     monkeypatch.setattr("evalport.app.registry._entry_points", lambda group: {"half": ep})

@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evalport.adapters.sources.execdb import named_job, read_exec_db
 from evalport.adapters.sources.record_model import validated_record
@@ -31,6 +33,29 @@ def test_a_well_formed_line_gives_the_record_the_model_gives(raw):
     fast = well_formed_record(raw)
     assert fast is not None
     assert fast == validated_record(raw)
+
+
+_DATA_VALUES = st.one_of(
+    st.none(),
+    st.sampled_from(["/results/gsm8k.0", "", "/r/\x00", "-oProxy", "login", "me"]),
+    st.integers(0, 2),
+)
+_DATA_KEYS = ("output_dir", "remote_rundir_path", "hostname", "username", "container")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.dictionaries(st.sampled_from(_DATA_KEYS), _DATA_VALUES, max_size=5),
+    job_tail=st.sampled_from(["0", "12", "x.1", ""]),
+)
+def test_any_data_of_a_line_is_accepted_as_the_model_accepts_it(data, job_tail):
+    raw = record(data=data, job_id=f"{INV}.{job_tail}" if job_tail else INV)
+    fast = well_formed_record(raw)
+    try:
+        slow = validated_record(raw)
+    except ValueError:
+        slow = None
+    assert fast == slow  # None: both refuse it (the model then names the field)
 
 
 def _decoded_object(raw):

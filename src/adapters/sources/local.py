@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from evalport.adapters.formats.nemo_evaluator import read_stage_exit
+from evalport.adapters.formats.stage_exit import read_stage_exit
 from evalport.adapters.sources import harness_dirs
 from evalport.adapters.sources.execdb import (
     ExecDbRecords,
@@ -19,7 +19,6 @@ from evalport.adapters.sources.execdb import (
     wanted_prefixes,
 )
 from evalport.adapters.sources.job_dir_paths import find_job_dirs, split_job_dirs
-from evalport.adapters.sources.job_search import find_invocation_dirs, jobs_in_invocation_dir
 from evalport.adapters.sources.records import ExecDbRecord
 from evalport.adapters.sources.signatures import directory_signature, racy_after_ns
 from evalport.domain.artifacts import ArtifactPolicy
@@ -44,17 +43,7 @@ _JOB_DIR = re.compile(r"^(?P<task>.+)\.(?P<idx>\d+)$")
 def job_from_record(rec: ExecDbRecord) -> Job:
     """A Job from a validated execution-DB record; ``config`` parts of the wrong shape are ignored."""
     data, config = rec.data, rec.config
-    if data.get("output_dir"):
-        location: LocalLocation | RemoteLocation = LocalLocation(str(data["output_dir"]))
-    elif data.get("remote_rundir_path"):
-        remote = str(data["remote_rundir_path"])
-        # On the cluster itself (a login node, an auto-export step) the run dir is readable directly.
-        if Path(remote).is_dir():
-            location = LocalLocation(remote)
-        else:
-            location = RemoteLocation(str(data.get("hostname") or ""), remote, data.get("username"))
-    else:
-        location = LocalLocation("")
+    location = _location(data)
     return Job(
         job_id=rec.job_id,
         invocation_id=rec.invocation_id,
@@ -67,16 +56,77 @@ def job_from_record(rec: ExecDbRecord) -> Job:
     )
 
 
+def jobs_from_records(records: Mapping[str, ExecDbRecord]) -> dict[str, Job]:
+    """``{job_id: job_from_record(rec)}``, sooner on a team's DB: the jobs of an invocation share
+    its config (:mod:`execdb` decodes each config text once), so its task names are looked up once
+    per config, and a job's ``output_dir`` (the launcher's local jobs) makes its location directly."""
+    names_by_config: dict[int, list[str | None]] = {}
+    jobs: dict[str, Job] = {}
+    for job_id, rec in records.items():
+        data, config = rec.data, rec.config
+        output_dir = data.get("output_dir")
+        location = LocalLocation(output_dir) if output_dir and type(output_dir) is str else _location(data)
+        names = names_by_config.get(id(config))  # each config stays alive in ``records``
+        if names is None:
+            names = names_by_config[id(config)] = _task_names(config)
+        tail = job_id.rsplit(".", 1)[-1]
+        name = names[int(tail)] if tail.isdigit() and int(tail) < len(names) else None
+        jobs[job_id] = Job(
+            job_id,
+            rec.invocation_id,
+            name if name is not None else _task_from_folder(location),
+            rec.executor or "local",
+            location,
+            config,
+            rec.timestamp,
+            data,
+        )
+    return jobs
+
+
+def _location(data: Mapping[str, Any]) -> LocalLocation | RemoteLocation:
+    """Where a record's job directory is: its ``output_dir``, else its remote run dir (read
+    directly when this machine sees it), else nowhere known."""
+    if data.get("output_dir"):
+        return LocalLocation(str(data["output_dir"]))
+    if data.get("remote_rundir_path"):
+        remote = str(data["remote_rundir_path"])
+        # On the cluster itself (a login node, an auto-export step) the run dir is readable directly.
+        if Path(remote).is_dir():
+            return LocalLocation(remote)
+        return RemoteLocation(str(data.get("hostname") or ""), remote, data.get("username"))
+    return LocalLocation("")
+
+
 def _task_name(job_id: str, config: Mapping[str, Any], location: LocalLocation | RemoteLocation) -> str:
     """``evaluation.tasks[<index>].name``, else the job directory's ``<task>`` part."""
     tail = job_id.rsplit(".", 1)[-1]
     evaluation = config.get("evaluation")
     tasks = evaluation.get("tasks") if isinstance(evaluation, Mapping) else None
     if isinstance(tasks, list) and tail.isdigit() and int(tail) < len(tasks):
-        entry = tasks[int(tail)]
-        name = entry.get("name") if isinstance(entry, Mapping) else None
-        if isinstance(name, (str, int, float)) and not isinstance(name, bool) and str(name):
-            return str(name)
+        name = _entry_name(tasks[int(tail)])
+        if name is not None:
+            return name
+    return _task_from_folder(location)
+
+
+def _task_names(config: Mapping[str, Any]) -> list[str | None]:
+    """The name (:func:`_entry_name`) of each entry of ``evaluation.tasks``; none when it is no list."""
+    evaluation = config.get("evaluation")
+    tasks = evaluation.get("tasks") if isinstance(evaluation, Mapping) else None
+    return [_entry_name(entry) for entry in tasks] if isinstance(tasks, list) else []
+
+
+def _entry_name(entry: Any) -> str | None:
+    """A task entry's ``name`` as text, when it is a non-empty string or number."""
+    name = entry.get("name") if isinstance(entry, Mapping) else None
+    if isinstance(name, (str, int, float)) and not isinstance(name, bool) and str(name):
+        return str(name)
+    return None
+
+
+def _task_from_folder(location: LocalLocation | RemoteLocation) -> str:
+    """The ``<task>`` of a job directory named ``<task>.<index>``; '' for any other name."""
     m = _JOB_DIR.match(Path(location.path).name) if location.path else None
     return m["task"] if m else ""
 
@@ -161,7 +211,7 @@ class LocalSource:
         db = read_exec_db(self.exec_db, wanted) if self.use_exec_db else ExecDbRecords()
         self._db_warnings = db.warnings
         self._unread = db.unread
-        jobs = {job_id: job_from_record(rec) for job_id, rec in db.records.items()}
+        jobs = jobs_from_records(db.records)
         known_dirs = {j.location.path for j in jobs.values() if isinstance(j.location, LocalLocation)}
         for directory in self.job_dirs:
             job = job_from_dir(directory)
@@ -213,6 +263,8 @@ class LocalSource:
     ) -> tuple[list[str], list[UnknownIdError | AmbiguousIdError]]:
         """``ids`` again, the ``unknown`` ones looked for under the roots first (as the launcher
         does, only once the execution DB has not named them); their jobs join ``jobs``."""
+        from evalport.adapters.sources.job_search import find_invocation_dirs, jobs_in_invocation_dir
+
         for ident in unknown:
             for folder in find_invocation_dirs(self.search_roots, ident):
                 for job in jobs_in_invocation_dir(folder):
@@ -227,6 +279,8 @@ class LocalSource:
     def _everything_under_roots(self, jobs: dict[str, Job], errors: list[EvalportError]) -> list[str]:
         """With no ids: every invocation folder under the roots (a root that is itself a job or
         invocation folder counts as one), its jobs joining ``jobs``."""
+        from evalport.adapters.sources.job_search import jobs_in_invocation_dir
+
         ids: list[str] = []
         found, problems = find_job_dirs(self.search_roots)
         errors.extend(UsageError(str(p).replace("--job-dir ", "--job-dirs ", 1)) for p in problems)
