@@ -89,13 +89,6 @@ def _service(
     return _container(exec_db, job_dirs, request, reader=reader).service()
 
 
-def _warn_source(service: Any) -> None:
-    from evalport.app.cli_output import warning
-
-    for message in service.source.warnings:
-        warning(message)
-
-
 CompatOption = Annotated[
     Literal["evalport", "launcher"] | None,
     Parameter(help="'launcher': write nemo-evaluator-launcher 0.2.6's files, names and layouts"),
@@ -352,6 +345,22 @@ app.command(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs the command line ``argv`` (default: this process's arguments) and returns its exit code.
+
+    Run as the console script (``argv`` None), the process ends right after: what the command
+    built is frozen out of the collector (``gc.freeze``), which would otherwise walk it all once
+    more at exit. Exit handlers (the SDKs' flushes) run as before.
+    """
+    try:
+        return _main(argv)
+    finally:
+        if argv is None:
+            import gc
+
+            gc.freeze()
+
+
+def _main(argv: list[str] | None) -> int:
     from cyclopts import CycloptsError
 
     from evalport.app.interrupts import Interrupted, unwind_on_signals

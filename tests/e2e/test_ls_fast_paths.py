@@ -111,3 +111,24 @@ def _allocating(list_jobs_of):
         return list_jobs_of(*args, **kwargs)
 
     return run
+
+
+def test_the_console_script_freezes_what_it_built_before_exiting_and_a_caller_with_argv_is_left_alone(
+    tmp_path,
+):
+    home = write_launcher_home(tmp_path / "home", invocations=1, tasks_per_invocation=2)
+    script = (
+        "import gc, sys\n"
+        "from evalport.app.cli import main\n"
+        f"main(['ls', '--exec-db', {str(home.exec_db)!r}])\n"
+        "print('with argv', gc.get_freeze_count(), file=sys.stderr)\n"
+        f"sys.argv = ['evalport', 'ls', '--exec-db', {str(home.exec_db)!r}]\n"
+        "code = main()\n"
+        "print('console script', gc.get_freeze_count(), code, file=sys.stderr)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    lines = [line.split() for line in run.stderr.splitlines() if line.startswith(("with argv", "console"))]
+    assert lines[0] == ["with", "argv", "0"]
+    assert lines[1][:2] == ["console", "script"] and int(lines[1][2]) > 0 and lines[1][3] == "0"
