@@ -186,3 +186,34 @@ def test_batches_queued_after_a_worker_died_are_read_job_by_job_each_after_its_b
     assert [r.job_id for r in got] == [j.job_id for j, _, _ in requests]
     failed = {r.job_id for r in got if isinstance(r, ResultError)}
     assert failed == {j.job_id for j, _, _ in requests if j.job_id.endswith(".1")}
+
+
+class _Token:
+    """A result that can be weakly referenced (a TaskResult has slots and no __weakref__)."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+
+
+def _tokens(requests):
+    return [_Token(job.job_id) for job, _directory, _state in requests]
+
+
+@pytest.mark.timeout(120)
+def test_a_batch_handed_over_is_no_longer_held_by_the_pool(tmp_path):
+    import gc
+    import weakref
+
+    from evalport.adapters.formats.read_pool import stream_in_workers
+
+    home = write_launcher_home(tmp_path / "launcher", invocations=4, tasks_per_invocation=4, seed=2)
+    requests = requests_of(home)
+    batches = stream_in_workers(_tokens, requests, [4, 4, 4, 4], 2, job_id=lambda r: r[0].job_id)
+    first = next(batches)
+    held = [weakref.ref(token) for token in first]
+    del first
+    second = next(batches)
+    gc.collect()
+    assert len(second) == 4
+    assert [ref() for ref in held] == [None] * 4
+    batches.close()

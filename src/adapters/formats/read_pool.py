@@ -130,6 +130,7 @@ def stream_in_workers(
                     out.extend(future.result())
                 except BrokenProcessPool:  # this chunk is read again, job by job
                     out.extend(_read_one_by_one(read_chunk, list(requests[a:b]), job_id))
+            futures[k] = []  # a done future keeps its result: the batch is the caller's alone now
             queue_next()
             yield out
     except BaseException:  # a stop signal or an early close: queued chunks are dropped, not read
