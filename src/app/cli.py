@@ -345,12 +345,9 @@ app.command(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the command line ``argv`` (default: this process's arguments) and returns its exit code.
-
-    Run as the console script (``argv`` None), the process ends right after: what the command
-    built is frozen out of the collector (``gc.freeze``), which would otherwise walk it all once
-    more at exit. Exit handlers (the SDKs' flushes) run as before.
-    """
+    """Runs ``argv`` (default: this process's arguments); returns the exit code. As the console
+    script (``argv`` None) the process ends next: what it built is frozen out of the collector,
+    which would walk it all once more at exit (exit handlers, the SDKs' flushes, still run)."""
     try:
         return _main(argv)
     finally:
