@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from evalport.adapters.formats.nemo_evaluator import _read_chunk, read_task_result
@@ -75,8 +76,6 @@ def test_signing_many_jobs_with_a_memo_gives_each_the_signature_it_has_alone(tmp
 
 
 def test_a_changed_db_config_changes_the_signature(tmp_path):
-    from dataclasses import replace
-
     job = _jobs(tmp_path, invocations=1, tasks=1)[0]
     changed = replace(job, config={**job.config, "deployment": {"type": "vllm"}})
     assert job_signature(job, "files", "reader") != job_signature(changed, "files", "reader")
@@ -112,14 +111,10 @@ def test_a_file_rewritten_after_it_was_read_is_signed_as_it_was_read(tmp_path):
     (directory / "artifacts" / "results.yml").write_text("results: {}\n")
     signed = dict((rel, size) for rel, size, _ in file_signatures(_item(result, directory)))
     assert signed["artifacts/results.yml"] == read_size
-    unscanned = _item(result.__class__(**{**_fields(result), "scans": {}}), directory)
+    unscanned = _item(replace(result, scans={}), directory)
     assert dict((r, s) for r, s, _ in file_signatures(unscanned))["artifacts/results.yml"] == len(
         "results: {}\n"
     )
-
-
-def _fields(result: TaskResult) -> dict:
-    return {name: getattr(result, name) for name in result.__dataclass_fields__}
 
 
 def test_the_local_sinks_folder_follows_a_changed_output_dir(tmp_path):

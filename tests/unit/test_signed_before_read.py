@@ -18,7 +18,6 @@ from evalport.app.registry import Registry
 from evalport.app.request import ExportRequest
 from evalport.domain.fingerprint import unsigned
 from evalport.domain.model import Job, JobState, TaskResult
-from evalport.domain.ports import ReadRequest
 from tests.unit.test_export_in_batches import (
     INVOCATIONS,
     JOBS,
@@ -68,9 +67,6 @@ class ChangingReader(RecordingReader):
     def read(self, job: Job, directory: Path, state: JobState) -> TaskResult:
         self.source.version[job.job_id] += 1
         return super().read(job, directory, state)
-
-    def read_many(self, requests: Sequence[ReadRequest]):
-        return super().read_many(requests)
 
 
 @pytest.fixture
