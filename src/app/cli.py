@@ -239,8 +239,12 @@ def print_notes(plan: Any) -> None:
 
 def _run(service: Any, plan: Any, *, progress: bool) -> Any:
     """Runs the plan, with a progress bar on a terminal (the bar is an observer, the run the same)."""
+    from evalport.app.cli_output import surely_not_a_terminal
+
+    if not progress or surely_not_a_terminal(stderr=True):
+        return service.run(plan)
     console = _stderr()
-    if not progress or not console.is_terminal:
+    if not console.is_terminal:
         return service.run(plan)
     from evalport.app.observers import ProgressObserver
 

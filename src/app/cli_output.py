@@ -102,12 +102,34 @@ def count(n: int, noun: str) -> str:
 
 
 def error(message: object) -> None:
-    console(stderr=True).print(f"[red]error:[/] {plain(message)}", soft_wrap=True)
+    if not _as_is(f"error: {message}", stderr=True):
+        console(stderr=True).print(f"[red]error:[/] {plain(message)}", soft_wrap=True)
 
 
 def warning(message: object) -> None:
     """One line, whatever its length: the terminal wraps it, rich never breaks it mid-sentence."""
-    console(stderr=True).print(f"[yellow]warning:[/] {plain(message)}", soft_wrap=True)
+    if not _as_is(f"warning: {message}", stderr=True):
+        console(stderr=True).print(f"[yellow]warning:[/] {plain(message)}", soft_wrap=True)
+
+
+#: The control codes rich drops from any text it prints (bell, backspace, vertical tab, form feed, CR).
+_CONTROL_CODES = dict.fromkeys((7, 8, 11, 12, 13))
+
+
+def _as_is(line: str, stderr: bool = False) -> bool:
+    """Writes ``line`` unstyled when the stream is surely no terminal (what rich would print
+    there, without importing it: 0.02 s of every piped or scripted command); False: ask rich."""
+    import sys
+
+    if not surely_not_a_terminal(stderr):
+        return False
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        stream.write(line.translate(_CONTROL_CODES) + "\n")
+        stream.flush()
+    except BrokenPipeError:
+        reader_gone(stream)
+    return True
 
 
 def table(*columns: str, title: str | None = None) -> Any:
@@ -135,12 +157,11 @@ def add_row(into: Any, *cells: object, markup: bool = False, **options: Any) -> 
 
 def print_report(report: Any, sinks: Sequence[Any]) -> None:
     """Problems and notable outcomes (failed, skipped, planned) as a table, then one line per sink."""
-    out = console()
-    err = console(stderr=True)
     for problem in report.problems:
         error(problem)
     notable = [o for o in report.outcomes if o.status.value in ("failed", "skipped", "planned")]
     if notable:
+        out, err = console(), console(stderr=True)
         rows = table("job", "destination", "status", "reason")
         for o in notable:
             style = {"failed": "red", "skipped": "yellow"}.get(o.status.value, "")
@@ -153,7 +174,9 @@ def print_report(report: Any, sinks: Sequence[Any]) -> None:
             counts[o.status.value] = counts.get(o.status.value, 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to export"
         where = getattr(sink, "describe", lambda: "")()
-        out.print(plain(f"{sink.destination}: {summary}" + (f" -> {where}" if where else "")), soft_wrap=True)
+        line = f"{sink.destination}: {summary}" + (f" -> {where}" if where else "")
+        if not _as_is(line):
+            console().print(plain(line), soft_wrap=True)
     for note in report.notes:
         warning(note)
 

@@ -87,11 +87,17 @@ def sink_registry() -> Registry:
 
 def make_reader() -> ResultReader:
     """The nemo-evaluator reader, behind the format dispatch (``--reader``, other harnesses)."""
-    from evalport.adapters.formats.dispatch import FormatReader
-    from evalport.adapters.formats.nemo_evaluator import NemoEvaluatorReader
+    from evalport.adapters.formats.dispatch import Deferred, FormatReader
     from evalport.app.conform import complete_reader
 
-    return complete_reader(FormatReader(NemoEvaluatorReader()))
+    return complete_reader(FormatReader(Deferred(_nemo_evaluator_reader)))
+
+
+def _nemo_evaluator_reader() -> Any:
+    """The launcher format's reader (its ``read_many`` takes ``scan``, beyond the port's)."""
+    from evalport.adapters.formats.nemo_evaluator import NemoEvaluatorReader
+
+    return NemoEvaluatorReader()
 
 
 def make_sink_factory(registry: Any) -> SinkFactory:

@@ -92,7 +92,9 @@ class Planner:
             request.destinations,
             flags={k: v for k, v in request.flags.items() if v is not None},
             overrides=request.overrides,
-            known=self.sinks.names(),
+            # the names matter only to tell a document keyed by destination; asking scans every
+            # installed distribution's entry points, which a plan without a document never needs
+            known=self.sinks.names() if request.document else (),
             accepts=self.sinks.accepts,
         )
         return settings

@@ -21,11 +21,25 @@ from evalport.domain.model import Job, JobState, TaskResult
 from evalport.domain.ports import ReadRequest, ResultReader
 
 
+class Deferred:
+    """A reader not built yet: ``make()`` builds it."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.make = make
+
+
 class FormatReader:
     def __init__(self, launcher: Any) -> None:
         """``launcher``: the launcher format's ResultReader (its ``read_batches`` and ``scan`` used
-        when it has them)."""
-        self.launcher: ResultReader = launcher
+        when it has them), or a :class:`Deferred` one, built when a job is first read (an export
+        the ledger answers reads nothing, and need not import the YAML reader)."""
+        self._launcher = launcher
+
+    @property
+    def launcher(self) -> ResultReader:
+        if isinstance(self._launcher, Deferred):
+            self._launcher = self._launcher.make()
+        return self._launcher
 
     def read(self, job: Job, directory: Path, state: JobState) -> TaskResult:
         if not is_harness_job(job):
