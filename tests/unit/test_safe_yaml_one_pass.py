@@ -12,6 +12,7 @@ from evalport.adapters.formats.safe_yaml import YamlLimitError, YamlLimits, load
 DOCS = [
     "a: 1\nb: -2\nc: +3\nd: 0\ne: 010\nf: 0x1F\ng: 1_000\nh: 1:30\ni: 0o17\nj: -0\nk: 12345678901234567890123\n",
     "a: 1.5\nb: .inf\nc: -.Inf\nd: 1e3\ne: 6.02e+23\nf: 1_0.5\ng: 1:30.5\n",
+    "a: 0.1758\nb: -1.5e-05\nc: +2.0\nd: -0.0\ne: 1.\nf: 1.5E+3\ng: 0.000\nh: 007.50\n",
     "a: yes\nb: No\nc: TRUE\nd: off\ne: true\nf: false\n",
     "a: ~\nb: null\nc:\nd: Null\n",
     "a: 2026-01-01\nb: 2026-01-01 10:00:00\nc: !!binary aGVsbG8=\n",
@@ -55,3 +56,24 @@ def test_nesting_and_node_limits_still_hold_in_one_pass():
 def test_a_number_out_of_range_is_still_an_error():
     with pytest.raises(YamlLimitError, match="out of range"):
         load_yaml_bytes(b"a: 1.0e+400\n")
+
+
+def test_any_number_like_plain_scalar_loads_as_pyyaml_loads_it():
+    """Floats take a shortcut for the shapes dumpers write; every other spelling, PyYAML's path."""
+    import random
+
+    rng = random.Random(16)
+    for _ in range(3000):
+        value = "".join(rng.choice("0123456789.eE+-_:") for _ in range(rng.randint(1, 9)))
+        text = f"a: {value}\n"
+        try:
+            want = yaml.safe_load(text)
+        except yaml.YAMLError:
+            with pytest.raises(yaml.YAMLError):
+                load_yaml_bytes(text.encode())
+            continue
+        if isinstance(want["a"], float) and math.isinf(want["a"]) and "inf" not in value.lower():
+            with pytest.raises(YamlLimitError, match="out of range"):
+                load_yaml_bytes(text.encode())
+            continue
+        assert repr(load_yaml_bytes(text.encode())) == repr(want), value

@@ -136,6 +136,8 @@ _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MAX_RECURSIVE_DEPTH = 500
 _DIGITS = re.compile(r"[-+]?[0-9]+")
+#: The floats a dumper writes (``0.1758``, ``-1.5e-05``): no ``_``, no sexagesimal, no ``.inf``.
+_PLAIN_FLOAT = re.compile(r"[-+]?[0-9]+\.[0-9]*(?:[eE][-+]?[0-9]+)?")
 
 
 class _Unusual(Exception):
@@ -201,6 +203,10 @@ class _TreeBuilder:
                 return int(value)
             check_scalar(node, self.root)
         elif tag == FLOAT_TAG:
+            if _PLAIN_FLOAT.fullmatch(value):
+                number = float(value)  # what PyYAML makes of a plain decimal, without its five calls
+                if number - number == 0.0:  # finite: inf - inf is nan
+                    return number
             check_scalar(node, self.root)
         elif tag == _NULL:
             return None
