@@ -172,7 +172,8 @@ class LocalSink(BaseSink):
             if report_problem:
                 outcomes[job_id] = Outcome(job_id, self.destination, Status.FAILED, report_problem)
                 continue
-            status = job_status(job, previous.get(job_id), has_summary=summary is not None)
+            was_there, old = job_id in previous, previous.get(job_id)
+            status = job_status(job, was_there, old, has_summary=summary is not None)
             where = str(self.job_dir(job.item))
             outcomes[job_id] = Outcome(job_id, self.destination, status, job.stage.note, location=where)
         return [outcomes[i.result.job_id] for i in items]
@@ -262,37 +263,47 @@ class LocalSink(BaseSink):
         if line is not None:
             self._dumped[entry["job_id"]] = line
 
-    def _upsert_summary(self, path: Path, entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def _upsert_summary(self, path: Path, entries: list[dict[str, Any]]) -> dict[str, Any]:
         """Read-modify-write under a file lock, so concurrent exports into one summary lose nothing.
 
-        Returns the previous entries of the jobs being written (by job id).
+        Returns the fingerprint each job being written had in the summary (by job id; a job that
+        was not in it has no key). Between the batches of a JSON summary only its lines and
+        fingerprints are kept (:class:`KeptSummary`), not its entries: the file is rewritten from
+        the lines, and a team's 20,000 entries as dicts would take several times their text.
         """
         from filelock import FileLock
 
         with FileLock(str(path) + ".lock", timeout=120):
             kept = self._kept if self._kept is not None and self._kept.holds(path) else None
-            current = kept.runs if kept is not None else self._read_summary(path)
-            lines = kept.lines if kept is not None else {}
-            previous = {e["job_id"]: current[e["job_id"]] for e in entries if e["job_id"] in current}
-            if all(previous.get(e["job_id"], {}).get("fingerprint") == e["fingerprint"] for e in entries):
+            current = None if kept is not None else self._read_summary(path)
+            if kept is not None:
+                prints, lines = kept.fingerprints, kept.lines
+            else:
+                assert current is not None
+                prints, lines = {j: run.get("fingerprint") for j, run in current.items()}, {}
+            previous = {e["job_id"]: prints[e["job_id"]] for e in entries if e["job_id"] in prints}
+            if all(e["job_id"] in previous and previous[e["job_id"]] == e["fingerprint"] for e in entries):
                 return previous
             self._kept = None
+            if self.store_format != "json":
+                assert current is not None
+                current.update((entry["job_id"], flat_row(entry)) for entry in entries)
+                atomic_write_text(path, csv_text([current[k] for k in sorted(current)]))
+                return previous
+            # One run per line: the C JSON encoder (no indent) stays fast, and diffs stay readable.
+            dumped = self._dumped
             for entry in entries:
-                current[entry["job_id"]] = entry if self.store_format == "json" else flat_row(entry)
-                lines.pop(entry["job_id"], None)
-            order = sorted(current)
-            if self.store_format == "json":
-                # One run per line: the C JSON encoder (no indent) stays fast, and diffs stay readable.
-                dumped = self._dumped
-                for job_id in order:
+                job_id = entry["job_id"]
+                prints[job_id] = entry["fingerprint"]
+                lines[job_id] = dumped.get(job_id) or json.dumps(entry, sort_keys=True)
+            if current is not None:
+                for job_id, run in current.items():
                     if job_id not in lines:
-                        lines[job_id] = dumped.get(job_id) or json.dumps(current[job_id], sort_keys=True)
-                runs = ",\n".join(lines[k] for k in order)
-                head = json.dumps({"format": "evalport.results/1", "updated_at": time.time()})[:-1]
-                atomic_write_text(path, f'{head}, "runs": [\n{runs}\n]}}\n')
-                self._kept = KeptSummary.of(path, current, lines)
-            else:
-                atomic_write_text(path, csv_text([current[k] for k in order]))
+                        lines[job_id] = json.dumps(run, sort_keys=True)
+            runs = ",\n".join(lines[k] for k in sorted(lines))
+            head = json.dumps({"format": "evalport.results/1", "updated_at": time.time()})[:-1]
+            atomic_write_text(path, f'{head}, "runs": [\n{runs}\n]}}\n')
+            self._kept = KeptSummary.of(path, prints, lines)
         return previous
 
     def _read_summary(self, path: Path) -> dict[str, dict[str, Any]]:

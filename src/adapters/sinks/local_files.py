@@ -8,7 +8,7 @@ import errno
 import json
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,18 +23,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class KeptSummary:
-    """The runs (and their JSON lines) of the summary file this sink wrote, with the file's
-    identity then: the next batch of the run reuses them while the file is still that one (anyone
-    else's write changes its inode or ctime, and then the file is read again)."""
+    """The runs of the JSON summary file this sink wrote (each one's JSON line and fingerprint),
+    with the file's identity then: the next batch of the run reuses them while the file is still
+    that one (anyone else's write changes its inode or ctime, and then the file is read again)."""
 
     identity: tuple[int, int, int, int, int]
-    runs: dict[str, dict[str, Any]]
+    fingerprints: dict[str, Any]
     lines: dict[str, str]
 
     @classmethod
-    def of(cls, path: Path, runs: dict[str, dict[str, Any]], lines: dict[str, str]) -> KeptSummary | None:
+    def of(cls, path: Path, fingerprints: dict[str, Any], lines: dict[str, str]) -> KeptSummary | None:
         identity = _identity(path)
-        return cls(identity, runs, lines) if identity is not None else None
+        return cls(identity, fingerprints, lines) if identity is not None else None
 
     def holds(self, path: Path) -> bool:
         return _identity(path) == self.identity
@@ -177,8 +177,9 @@ class StagedJob:
     change: Change | None = None
 
 
-def job_status(job: StagedJob, old: Mapping[str, Any] | None, *, has_summary: bool) -> Status:
-    """Exported, updated or unchanged: by the summary's fingerprint (the item's), else by the folder."""
+def job_status(job: StagedJob, was_there: bool, old_fingerprint: Any, *, has_summary: bool) -> Status:
+    """Exported, updated or unchanged: by the summary's fingerprint (the item's; ``was_there``: the
+    summary held the job, with ``old_fingerprint``), else by the folder."""
     changed = job.stage.changed
     if not has_summary:
         return (
@@ -186,8 +187,8 @@ def job_status(job: StagedJob, old: Mapping[str, Any] | None, *, has_summary: bo
             if job.existed and changed
             else (Status.UNCHANGED if job.existed else Status.EXPORTED)
         )
-    if old is None:
+    if not was_there:
         return Status.EXPORTED
-    if old.get("fingerprint") != job.entry["fingerprint"] or changed:
+    if old_fingerprint != job.entry["fingerprint"] or changed:
         return Status.UPDATED
     return Status.UNCHANGED
