@@ -7,7 +7,7 @@ import errno
 import functools
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,6 +29,17 @@ def atomic_write_bytes(path: Path, data: bytes, *, parent_exists: bool = False) 
     file. No fsync: a crash may lose the newest write but never leaves a partial file at ``path``
     (the rename is atomic). ``parent_exists`` spares the folder check when the caller made it.
     """
+    atomic_write_parts(path, (data,), parent_exists=parent_exists)
+
+
+def atomic_write_text_parts(path: Path, parts: Iterable[str], *, parent_exists: bool = False) -> None:
+    """:func:`atomic_write_bytes` of the UTF-8 text ``parts`` make one after the other, never
+    joined in memory (a team's multi-run summary is tens of MB)."""
+    atomic_write_parts(path, (part.encode("utf-8") for part in parts), parent_exists=parent_exists)
+
+
+def atomic_write_parts(path: Path, parts: Iterable[bytes], *, parent_exists: bool = False) -> None:
+    """:func:`atomic_write_bytes` of the bytes ``parts`` make one after the other."""
     path = Path(path)
     if not parent_exists:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +50,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, parent_exists: bool = False) 
     fd, tmp = _open_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for part in parts:
+                fh.write(part)
         if mode is not None and mode != 0o666 & ~_umask():
             os.chmod(tmp, mode)
         os.replace(tmp, path)

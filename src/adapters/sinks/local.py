@@ -15,12 +15,13 @@ import json
 import os
 import time
 from collections.abc import Collection, Mapping, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from evalport.adapters.files import atomic_write_text
+from evalport.adapters.files import atomic_write_text, atomic_write_text_parts
 from evalport.adapters.report.build import REPORT_FORMATS
 from evalport.adapters.sinks import local_launcher as launcher
 from evalport.adapters.sinks.base import ArtifactSinkConfig, BaseSink, SampleSinkConfig
@@ -300,9 +301,10 @@ class LocalSink(BaseSink):
                 for job_id, run in current.items():
                     if job_id not in lines:
                         lines[job_id] = json.dumps(run, sort_keys=True)
-            runs = ",\n".join(lines[k] for k in sorted(lines))
             head = json.dumps({"format": "evalport.results/1", "updated_at": time.time()})[:-1]
-            atomic_write_text(path, f'{head}, "runs": [\n{runs}\n]}}\n')
+            order = sorted(lines)
+            runs = (f"{lines[k]},\n" if i < len(order) - 1 else lines[k] for i, k in enumerate(order))
+            atomic_write_text_parts(path, chain((f'{head}, "runs": [\n',), runs, ("\n]}\n",)))
             self._kept = KeptSummary.of(path, prints, lines)
         return previous
 
