@@ -12,6 +12,8 @@ from evalport.domain.ports import ReadRequest, ResultSink
 #: sinks that take batches write one while the reader's workers read the next.
 _BATCHES_PER_RUN = 8
 _MIN_BATCH = 32
+#: The first batch is this much smaller: the sinks wait for it with nothing else to do.
+_FIRST_SHARE = 8
 
 
 def by_invocation(requests: Sequence[ReadRequest]) -> list[ReadRequest]:
@@ -26,10 +28,11 @@ def batch_sizes(requests: Sequence[ReadRequest], per_run: int = _BATCHES_PER_RUN
     """Sizes of consecutive batches of ``requests`` (grouped by invocation) that never split an
     invocation: a sink writing one run per invocation (``multi_task``) gets each whole."""
     target = max(_MIN_BATCH, -(-len(requests) // per_run))
+    first = max(_MIN_BATCH, target // _FIRST_SHARE)
     sizes: list[int] = []
     count = 0
     for i, (job, _dir, _state) in enumerate(requests):
-        if count >= target and job.invocation_id != requests[i - 1][0].invocation_id:
+        if count >= (target if sizes else first) and job.invocation_id != requests[i - 1][0].invocation_id:
             sizes.append(count)
             count = 0
         count += 1

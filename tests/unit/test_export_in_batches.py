@@ -223,3 +223,13 @@ def test_batches_never_split_an_invocation_and_cover_every_request():
         assert batch[-1][0].invocation_id != (
             requests[start][0].invocation_id if start < len(requests) else ""
         )
+
+
+def test_the_first_batch_of_a_large_run_is_smaller_so_that_the_sinks_start_sooner():
+    jobs = [
+        Job(f"inv{i // 5:04d}.{i % 5}", f"inv{i // 5:04d}", "task", "local", LocalLocation(""))
+        for i in range(2000)
+    ]
+    sizes = batch_sizes([(j, Path("/x"), JobState.SUCCEEDED) for j in jobs])
+    assert sum(sizes) == 2000
+    assert sizes[0] * 4 <= sizes[1] and all(size % 5 == 0 for size in sizes)
