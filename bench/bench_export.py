@@ -14,6 +14,9 @@ Per size it prints one table:
   ``yaml.load(..., Loader=yaml.CSafeLoader)``, each file read once (read + parse timed in-process);
 - the targets of issue 16 with "met" / "NOT met" (informative; nothing fails).
 
+Every file of the generated jobs is read once before a size's timed runs, so that each run finds
+them in the page cache (see ``benchlib.warm``).
+
     python bench/bench_export.py                          # 400 x 5 = 2,000 jobs
     python bench/bench_export.py --reference              # ... and the launcher, as a ratio
     python bench/bench_export.py --sizes 400 4000         # ... and 20,000 jobs (ratio and memory)
@@ -41,6 +44,7 @@ from benchlib import (
     realistic_home,
     repeat,
     verdict,
+    warm,
     work_folder,
     written,
 )
@@ -107,6 +111,7 @@ def measure(
     only_evalport: bool = False,
 ) -> SizeResult:
     home, ids, jobs = realistic_home(folder, invocations, args.tasks, seed=args.seed)
+    print(f"(read the {jobs} jobs' files once in {warm(home):.1f} s: every timed run finds them cached)")
     # A fresh folder per bench run, never an old one removed first: ext4 skips the inodes freed in
     # the last minutes when it allocates new ones, so deleting 40,000 files right before the timed
     # runs slows every file they create (by half on the 2-CPU test machine). Old runs stay under
