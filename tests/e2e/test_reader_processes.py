@@ -217,3 +217,22 @@ def test_a_batch_handed_over_is_no_longer_held_by_the_pool(tmp_path):
     assert len(second) == 4
     assert [ref() for ref in held] == [None] * 4
     batches.close()
+
+
+def _where_each_request_lives(requests):
+    """Per request: the id of its job object in the worker and whether its config is that object's own."""
+    return [(id(job), id(job.config)) for job, _directory, _state in requests]
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_reads_copies_sent_to_it_never_the_jobs_in_this_process_memory(tmp_path):
+    """A forked worker that read this process's jobs would write to the pages it shares with this
+    process (reference counts) and end up holding its own copy of them: each chunk is sent instead."""
+    from evalport.adapters.formats.read_pool import read_in_workers
+
+    home = write_launcher_home(tmp_path / "launcher", invocations=4, tasks_per_invocation=4, seed=2)
+    requests = requests_of(home)
+    here = {(id(job), id(job.config)) for job, _directory, _state in requests}
+    there = read_in_workers(_where_each_request_lives, requests, 2, job_id=lambda r: r[0].job_id)
+    assert len(there) == len(requests)
+    assert not here & set(there)

@@ -51,17 +51,6 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     )
 
 
-#: What forked workers read, registered before the fork: a worker is sent only (token, start, end)
-#: and takes its requests (and the function reading them) from its copy of this table, so no Job
-#: (with its whole config) is pickled on the way in.
-_FORKED: dict[int, tuple[Callable[[list[Any]], list[Any]], Sequence[Any]]] = {}
-
-
-def _read_range(token: int, start: int, end: int) -> list[Any]:
-    read_chunk, requests = _FORKED[token]
-    return read_chunk(list(requests[start:end]))
-
-
 def read_in_workers(
     read_chunk: Callable[[list[Request]], list[Result | EvalportError]],
     requests: Sequence[Request],
@@ -89,7 +78,13 @@ def stream_in_workers(
     Every chunk is queued at once; with ``before_batch``, a batch's chunks are queued only once
     ``before_batch(k)`` has run, which is while the workers read the batch before (two batches
     are queued at a time). Closing the iterator early (or a signal while it waits) drops the
-    chunks not started and waits for the running ones, as a stop must."""
+    chunks not started and waits for the running ones, as a stop must.
+
+    A chunk is sent to its worker pickled (``read_chunk`` and its requests), not read from the
+    worker's copy of this process's memory: that copy is shared page by page until either side
+    writes, and reading the jobs there (reference counts), or this process touching them while the
+    worker runs, left each worker holding its own copy of most of the pages of jobs (about 40 MB
+    per worker at 20,000 jobs). Pickling costs this process about 0.01 s per 1,000 jobs."""
     if sum(batch_sizes) != len(requests):
         raise ValueError("the batch sizes must add up to the number of requests")
     size = max(16, len(requests) // (workers * 4))
@@ -102,8 +97,6 @@ def stream_in_workers(
         step = max(1, -(-count // pieces))
         batches.append([(i, min(i + step, end)) for i in range(start, end, step)])
         start = end
-    token = id(requests)
-    _FORKED[token] = (read_chunk, requests)
     pool = _pool(workers)
     futures: list[list[Any]] = []
 
@@ -113,7 +106,7 @@ def stream_in_workers(
             if before_batch is not None:
                 before_batch(k)
             try:
-                futures.append([pool.submit(_read_range, token, a, b) for a, b in batches[k]])
+                futures.append([pool.submit(read_chunk, list(requests[a:b])) for a, b in batches[k]])
             except BrokenProcessPool:  # a worker died: this batch is read job by job below
                 futures.append([None] * len(batches[k]))
 
@@ -136,8 +129,6 @@ def stream_in_workers(
     except BaseException:  # a stop signal or an early close: queued chunks are dropped, not read
         pool.shutdown(wait=True, cancel_futures=True)
         raise
-    finally:
-        _FORKED.pop(token, None)
     pool.shutdown(wait=True)
 
 
