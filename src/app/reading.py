@@ -49,6 +49,17 @@ class JobReading:
     reader: ResultReader
 
     def resolve(self, ids: Sequence[str]) -> tuple[list[Job], list[EvalportError]]:
+        """The jobs ``ids`` name, and an error per id that names none: a lookup, which reads only
+        the execution-DB lines that could name them where the source can (as ``show`` does: a few
+        ids in a team's DB cost a search, not a parse of every line). The source's warnings then
+        name only the corrupt lines of that read; an export still reads, and reports, every line."""
+        if ids and hasattr(type(self.source), "only_wanted_lines"):
+            before = self.source.only_wanted_lines  # type: ignore[attr-defined]
+            self.source.only_wanted_lines = True  # type: ignore[attr-defined]
+            try:
+                return self.source.resolve(ids)
+            finally:
+                self.source.only_wanted_lines = before  # type: ignore[attr-defined]
         return self.source.resolve(ids)
 
     def resolve_or_raise(self, ids: Sequence[str]) -> tuple[list[Job], list[EvalportError]]:

@@ -122,3 +122,25 @@ def test_show_and_ls_with_ids_turn_the_wanted_read_on_only_for_sources_that_have
     _read_only_wanted_lines(plugin)
     assert local.only_wanted_lines and not LocalSource.only_wanted_lines
     assert not hasattr(plugin, "only_wanted_lines")
+
+
+def test_a_lookup_through_the_service_reads_only_the_lines_that_can_name_its_ids(tmp_path):
+    from evalport.app.container import build_container
+
+    db = write_db(tmp_path / "db.jsonl", _job(WANTED, 0), json.dumps(_job(OTHER, 1))[:-5], "garbage")
+    service = build_container(exec_db=db, ledger=False).service()
+    jobs, errors = service.resolve([WANTED])
+    assert [j.job_id for j in jobs] == [f"{WANTED}.0"] and errors == []
+    assert service.source.warnings == [] and service.source.only_wanted_lines is False
+    _, unknown = service.resolve(["deadbeef"])
+    assert [type(e).__name__ for e in unknown] == ["UnknownIdError"]
+
+
+def test_an_export_after_a_lookup_still_reports_every_corrupt_line(tmp_path):
+    from evalport.app.container import build_container
+
+    db = write_db(tmp_path / "db.jsonl", _job(WANTED, 0), json.dumps(_job(OTHER, 1))[:-5], "garbage")
+    service = build_container(exec_db=db, ledger=False).service()
+    service.resolve([WANTED])
+    report = service.export([WANTED], "local", {"local": {"output_dir": str(tmp_path / "out")}})
+    assert [n.split(": ", 1)[0] for n in report.notes if "corrupt" in n] == [f"{db}:2", f"{db}:3"]
