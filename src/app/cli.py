@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from cyclopts import App, Parameter
 
 from evalport import __version__
+from evalport.app.cli_output import surely_not_a_terminal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEBUG_ENV = "EVALPORT_DEBUG"
@@ -239,12 +240,7 @@ def print_notes(plan: Any) -> None:
 
 def _run(service: Any, plan: Any, *, progress: bool) -> Any:
     """Runs the plan, with a progress bar on a terminal (the bar is an observer, the run the same)."""
-    from evalport.app.cli_output import surely_not_a_terminal
-
-    if not progress or surely_not_a_terminal(stderr=True):
-        return service.run(plan)
-    console = _stderr()
-    if not console.is_terminal:
+    if not progress or surely_not_a_terminal(stderr=True) or not (console := _stderr()).is_terminal:
         return service.run(plan)
     from evalport.app.observers import ProgressObserver
 

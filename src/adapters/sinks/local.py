@@ -276,18 +276,16 @@ class LocalSink(BaseSink):
 
         with FileLock(str(path) + ".lock", timeout=120):
             kept = self._kept if self._kept is not None and self._kept.holds(path) else None
-            current = None if kept is not None else self._read_summary(path)
             if kept is not None:
-                prints, lines = kept.fingerprints, kept.lines
+                current, prints, lines = None, kept.fingerprints, kept.lines
             else:
-                assert current is not None
+                current = self._read_summary(path)
                 prints, lines = {j: run.get("fingerprint") for j, run in current.items()}, {}
             previous = {e["job_id"]: prints[e["job_id"]] for e in entries if e["job_id"] in prints}
             if all(e["job_id"] in previous and previous[e["job_id"]] == e["fingerprint"] for e in entries):
                 return previous
             self._kept = None
-            if self.store_format != "json":
-                assert current is not None
+            if current is not None and self.store_format != "json":  # a CSV summary is never kept
                 current.update((entry["job_id"], flat_row(entry)) for entry in entries)
                 atomic_write_text(path, csv_text([current[k] for k in sorted(current)]))
                 return previous
@@ -302,8 +300,7 @@ class LocalSink(BaseSink):
                     if job_id not in lines:
                         lines[job_id] = json.dumps(run, sort_keys=True)
             head = json.dumps({"format": "evalport.results/1", "updated_at": time.time()})[:-1]
-            order = sorted(lines)
-            runs = (f"{lines[k]},\n" if i < len(order) - 1 else lines[k] for i, k in enumerate(order))
+            runs = ((",\n" if i else "") + lines[k] for i, k in enumerate(sorted(lines)))
             atomic_write_text_parts(path, chain((f'{head}, "runs": [\n',), runs, ("\n]}\n",)))
             self._kept = KeptSummary.of(path, prints, lines)
         return previous
