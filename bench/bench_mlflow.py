@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                     home, MLFLOW_TRACKING_URI=uri
                 )
 
-            ref = repeat(launcher_cold, args.repeat)
+            # its own folder: the launcher puts a run's artifacts in ./mlruns
+            ref = repeat(launcher_cold, args.repeat, cwd=folder)
             rows.append(
                 ("nemo-evaluator-launcher 0.2.6 -> fresh sqlite", ref, f"{runs_in(theirs[0], folder)} runs")
             )
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                     child_env(home, MLFLOW_TRACKING_URI=ours[0]),
                 ),
                 1,
+                cwd=folder,
             )
             rows.append(
                 ("launcher -> evalport's store (both write)", shared, f"{runs_in(ours[0], folder)} runs now")

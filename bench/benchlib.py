@@ -153,9 +153,11 @@ def run_timed(cmd: Sequence[str], env: dict[str, str], cwd: Path | None = None, 
     return Run(wall, usage.ru_maxrss / 1024, peak[0] / 2**20, proc.returncode, err)
 
 
-def repeat(make_cmd: Callable[[int], tuple[Sequence[str], dict[str, str]]], times: int) -> Timing:
+def repeat(
+    make_cmd: Callable[[int], tuple[Sequence[str], dict[str, str]]], times: int, cwd: Path | None = None
+) -> Timing:
     """``times`` runs of ``make_cmd(i)`` (a command and its environment), one after the other."""
-    return Timing.of([run_timed(*make_cmd(i)) for i in range(times)])
+    return Timing.of([run_timed(*make_cmd(i), cwd=cwd) for i in range(times)])
 
 
 def evalport_command() -> list[str]:

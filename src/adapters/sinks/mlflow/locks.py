@@ -7,12 +7,13 @@ fails, and leaves ``_alembic_tmp_tags`` behind for every later export). Both are
 operating-system file locks, released by the kernel when a process dies:
 
 * a sqlite store: one lock file beside it, ``<db>.evalport.lock``, around opening the store and
-  around each find-or-create of a run (sqlite serialises writers anyway);
+  around each invocation's export (its search, creates and writes: sqlite serialises writers
+  anyway);
 * a tracking server: lock files in the state directory (``$EVALPORT_STATE_DIR/locks``), one of
   :data:`STRIPES` per (tracking URI, experiment), chosen by a hash of the run key, so exports of
   different jobs rarely wait for each other and the number of files stays bounded.
 
-Locks are held only around a lookup and a create, never around an upload. They serialise
+A server's locks are held only around a lookup and a create, never around an upload. They serialise
 processes of one machine (or sharing the state directory); see docs/sinks/mlflow.md.
 """
 

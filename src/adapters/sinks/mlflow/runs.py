@@ -8,9 +8,10 @@ writes a :class:`~evalport.adapters.sinks.mlflow.plan.RunDelta`: one directory u
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -19,7 +20,7 @@ from evalport.adapters.sinks.mlflow.client import TrackingStore
 from evalport.adapters.sinks.mlflow.contents import RUN_KEY_TAG
 from evalport.adapters.sinks.mlflow.errors import ExperimentDeleted
 from evalport.adapters.sinks.mlflow.layout import Upload
-from evalport.adapters.sinks.mlflow.locks import held, run_lock_path
+from evalport.adapters.sinks.mlflow.locks import held, run_lock_path, store_lock_path
 from evalport.adapters.sinks.mlflow.names import (
     mlflow_metric_key,
     stored_run_key,
@@ -41,6 +42,9 @@ class RunWriter:
     dest: Destination
     store: TrackingStore
     experiment: str
+    #: The caller holds the run lock since its search (a sqlite store, locked for an invocation):
+    #: a run that search did not find is created without looking again.
+    searched_under_lock: bool = False
 
     # ---- the experiment -----------------------------------------------------------------------
     def lookup_experiment(self) -> Any:
@@ -88,6 +92,14 @@ class RunWriter:
         """The active runs whose ``job_id`` tag (the launcher's) is one of ``job_ids`` (one search)."""
         return self._find_by_tag(experiment_id, LAUNCHER_JOB_TAG, job_ids) if job_ids else []
 
+    def existing_runs(self, experiment_id: str, job_of: dict[str, str | None]) -> list[Any]:
+        """The runs an invocation's jobs may go into: those with their run keys (``job_of``'s keys),
+        and (per_task) the launcher's runs of the jobs no run key names, by their ``job_id`` tag."""
+        runs = self.find_runs(experiment_id, list(job_of))
+        held = {run.data.tags.get(RUN_KEY_TAG) for run in runs}
+        unnamed = [job for key, job in job_of.items() if job is not None and stored_run_key(key) not in held]
+        return runs + self.find_launcher_runs(experiment_id, unnamed)
+
     def _find_by_tag(self, experiment_id: str, tag: str, values: list[str]) -> list[Any]:
         """The active runs whose ``tag`` is one of ``values``, oldest first: one search by the exact
         value or by the values' common prefix (then compared exactly), else one search per value."""
@@ -126,6 +138,8 @@ class RunWriter:
         The export's first search found no run, but another process may have created one since;
         the lock makes "search, then create" one step for every evalport process on this machine.
         """
+        if self.searched_under_lock:
+            return self._create_run(experiment_id, wanted.creation_tags(MAX_TAGS)), True
         with held(run_lock_path(self.store.uri, self.experiment, key, self.store.sqlite_path)):
             runs = self.find_runs(experiment_id, [key])
             if runs:
@@ -142,6 +156,21 @@ class RunWriter:
             ),
         )
         return RunState(run.info.run_id, run.info.artifact_uri, False, {}, {}, dict(run.data.tags))
+
+    @contextlib.contextmanager
+    def locked_for_unit(self) -> Iterator[RunWriter]:
+        """A sqlite store: its lock held for an invocation's search and writes, and a writer that
+        knows it (one search per invocation instead of one more per new run). Others: this writer.
+
+        sqlite takes one writer at a time anyway, so holding its lock longer costs no concurrency;
+        a tracking server keeps its per-run-key locks, held only around a find-or-create.
+        """
+        db = self.store.sqlite_path
+        if db is None:
+            yield self
+            return
+        with held(store_lock_path(db)) as locked:
+            yield replace(self, searched_under_lock=True) if locked else self
 
     # ---- writing a delta ----------------------------------------------------------------------
     def write(self, state: RunState, delta: RunDelta, files: Sequence[Upload]) -> RunDelta:

@@ -143,7 +143,8 @@ class MlflowSink(BaseSink):
                 return [self._outcome(i, Status.FAILED, reason) for i in items]
 
             def export_unit(groups: dict[str, list[int]]) -> None:
-                done = self._export_unit(writer, experiment_id, fresh, groups, items, Path(tmp))
+                with writer.locked_for_unit() as unit_writer:
+                    done = self._export_unit(unit_writer, experiment_id, fresh, groups, items, Path(tmp))
                 for index, outcome in done.items():
                     outcomes[index] = outcome
 
@@ -178,15 +179,19 @@ class MlflowSink(BaseSink):
         items: Sequence[ExportItem],
         tmp: Path,
     ) -> dict[int, Outcome]:
-        """One invocation's items: one search for their runs by run key (none in a new experiment),
-        one more for the launcher's runs of jobs no run key names; then each run."""
+        """One invocation's items: one search for their runs by run key (none in a new experiment
+        unless the writer holds the sqlite store's lock), one more for the launcher's runs of jobs
+        no run key names; then each run."""
         indices = [i for group in groups.values() for i in group]
         if writer.dest.down:
             return {i: self._outcome(items[i], Status.FAILED, writer.dest.not_tried) for i in indices}
         multi = is_multi_task(self.config)
         job_of = {key: None if multi else items[group[0]].result.job_id for key, group in groups.items()}
+        # In an experiment made by this export another process may have made runs since: a writer
+        # that will not look again under its lock must look now.
+        skip_search = fresh and not writer.searched_under_lock
         try:
-            runs = [] if fresh else self._existing_runs(writer, experiment_id, job_of)
+            runs = [] if skip_search else writer.existing_runs(experiment_id, job_of)
         except CallFailed as failure:
             return {i: self._outcome(items[i], Status.FAILED, failure.reason) for i in indices}
         by_id = {run.info.run_id: run for run in runs}
@@ -207,15 +212,6 @@ class MlflowSink(BaseSink):
             done = self._export_run(writer, experiment_id, key, run, [items[i] for i in group], tmp, note)
             out.update(zip(group, done, strict=True))
         return out
-
-    @staticmethod
-    def _existing_runs(writer: RunWriter, experiment_id: str, job_of: dict[str, str | None]) -> list[Any]:
-        """The runs an invocation's jobs may go into: those with their run keys, and (per_task) the
-        launcher's runs of the jobs no run key names, found by their ``job_id`` tag."""
-        runs = writer.find_runs(experiment_id, list(job_of))
-        held = {run.data.tags.get(RUN_KEY_TAG) for run in runs}
-        unnamed = [job for key, job in job_of.items() if job is not None and stored_run_key(key) not in held]
-        return runs + writer.find_launcher_runs(experiment_id, unnamed)
 
     def _export_run(
         self,
