@@ -52,11 +52,11 @@ def two_invocations(tmp_path):
     return load_results(home)
 
 
-def recording_sink(tmp_path: Path, experiment: str = "evalport") -> tuple[MlflowSink, RecordingClient]:
+def recording_sink(tmp_path: Path) -> tuple[MlflowSink, RecordingClient]:
     db = tmp_path / "store" / "mlflow.db"
     db.parent.mkdir(exist_ok=True)
     uri = f"sqlite:///{db}"
-    sink = MlflowSink({"tracking_uri": uri, "experiment_name": experiment, **FAST_RETRIES})
+    sink = MlflowSink({"tracking_uri": uri, **FAST_RETRIES})
     client = RecordingClient(uri, store_lock_path(db))
     sink._client_cache = client
     return sink, client
@@ -92,7 +92,7 @@ def test_an_existing_experiments_new_runs_cost_no_search_beyond_the_invocations(
     assert [what for what, _ in client.calls].count("create") == len(rest)
 
 
-def test_a_tracking_server_writer_keeps_its_per_run_locks(tmp_path):
+def test_a_tracking_servers_writer_is_not_locked_for_an_invocation(tmp_path):
     sink = MlflowSink({"tracking_uri": "http://127.0.0.1:9", **FAST_RETRIES})
     sink._client_cache = object()
     writer = sink._writer()

@@ -137,6 +137,7 @@ class RunWriter:
 
         The export's first search found no run, but another process may have created one since;
         the lock makes "search, then create" one step for every evalport process on this machine.
+        A writer that has held the lock since its own search (:meth:`locked_for_unit`) just creates.
         """
         if self.searched_under_lock:
             return self._create_run(experiment_id, wanted.creation_tags(MAX_TAGS)), True
